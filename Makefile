@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` (the app) and `make test` (the whole suite).
+# Both create or reuse .venv; the install is redone only when pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-test
+
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/easeml-gui
+
+lint: $(STAMP)
+	$(BIN)/lint-imports
+
+test: $(STAMP)
+	./tests/setup_system.sh
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/engine_speed.py
+	$(BIN)/python bench/policy_quality.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,248 @@
+"""The ask/tell core: every tenant's posterior, what is tried or pending, and who is eligible.
+
+State is kept as stacked (tenants x arms) arrays so a policy scores every (tenant, arm) pair in a few
+numpy operations; only the row of the tenant just served or just observed changes per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .gp import TenantPosterior
+from .prior import CostModel, Prior
+from .types import Arm, Decision, Job, Observation, TaskResult, TaskState, Tenant, TenantScore
+
+
+@dataclass
+class TenantRecord:
+    tenant: Tenant
+    job: Job
+    prior_index: np.ndarray  # the job's arms as columns of the prior
+    posterior: TenantPosterior
+    cost_arms: list[int]
+    cost_values: list[float]
+    pending: list[int]
+    failed: list[int]
+    best: float = 0.0
+    best_arm: int | None = None
+    started: int = 0  # tasks handed out, for UCB's t
+    used_seconds: float = 0.0
+
+    @property
+    def n_arms(self) -> int:
+        return len(self.job.arms)
+
+
+@dataclass
+class Snapshot:
+    """The stacked arrays a policy reads (tenants x padded arms). Unavailable cells are masked."""
+
+    mean: np.ndarray  # (N, K)
+    sigma: np.ndarray  # (N, K), conditioned on pending arms
+    cost: np.ndarray  # (N, K) predicted seconds
+    available: np.ndarray  # (N, K) bool: an arm of the job, untried, not pending
+    best: np.ndarray  # (N,) best quality so far (0 before the first observation)
+    believed_best: np.ndarray  # (N,) best, counting pending arms as if they returned their mean
+    weight: np.ndarray  # (N,)
+    eligible: np.ndarray  # (N,) bool: has an available arm, not paused, within quota
+    started: np.ndarray  # (N,) tasks handed out so far
+    n_arms: np.ndarray  # (N,) arms of each job
+    last_served: int  # tenant row served last, -1 before the first decision
+
+
+class ModelSelection:
+    """Ask which (tenant, arm) a free device should run next; tell what a task returned."""
+
+    def __init__(self, prior: Prior, policy: "Policy", rng: np.random.Generator, costs: CostModel | None = None):
+        self.prior = prior
+        self.policy = policy
+        self.rng = rng
+        self.costs = costs or CostModel.from_history(None, prior.n_arms)
+        self.records: list[TenantRecord] = []
+        self._row: dict[str, int] = {}
+        self._last_served = -1
+        self._snapshot: Snapshot | None = None
+        self._dirty: set[int] = set()
+        self._proposed = np.zeros(0, dtype=int)  # each tenant's next arm, refreshed for changed rows only
+
+    # ---- tenants and jobs -------------------------------------------------------------------------
+    def add_job(self, tenant: Tenant, job: Job) -> None:
+        if tenant.name in self._row:
+            raise ValueError(f"tenant {tenant.name!r} already has a job in this selection")
+        if not job.arms:
+            raise ValueError(f"the job of tenant {tenant.name!r} has no candidate arms")
+        index = np.array([arm.index for arm in job.arms])
+        posterior = TenantPosterior(
+            self.prior.mean[index], self.prior.cov[np.ix_(index, index)], self.prior.noise
+        )
+        self._row[tenant.name] = len(self.records)
+        self.records.append(TenantRecord(tenant, job, index, posterior, [], [], [], []))
+        self._snapshot = None
+
+    def update_tenant(self, tenant: Tenant) -> None:
+        """Weight, quota or pause changed (the admin edited the tenant while the lab runs)."""
+        row = self._row[tenant.name]
+        self.records[row].tenant = tenant
+        self._dirty.add(row)
+
+    def record(self, tenant: str) -> TenantRecord:
+        return self.records[self._row[tenant]]
+
+    @property
+    def tenants(self) -> list[str]:
+        return [r.tenant.name for r in self.records]
+
+    # ---- the snapshot policies read ---------------------------------------------------------------
+    def _fill_row(self, snap: Snapshot, row: int) -> None:
+        rec = self.records[row]
+        k = rec.n_arms
+        post = rec.posterior
+        snap.mean[row, :k] = post.mean
+        snap.sigma[row, :k] = np.sqrt(post.var_given_pending(rec.pending))
+        snap.cost[row, :k] = self.costs.predict(
+            [int(rec.prior_index[a]) for a in rec.cost_arms], rec.cost_values
+        )[rec.prior_index]
+        avail = np.zeros(snap.available.shape[1], dtype=bool)
+        avail[:k] = True
+        avail[post.arms] = False
+        avail[rec.pending] = False
+        avail[rec.failed] = False
+        snap.available[row] = avail
+        snap.best[row] = rec.best
+        believed = post.mean[rec.pending].max() if rec.pending else -np.inf
+        snap.believed_best[row] = max(rec.best, believed)
+        snap.weight[row] = rec.tenant.weight
+        within_quota = rec.tenant.quota_seconds is None or rec.used_seconds < rec.tenant.quota_seconds
+        snap.eligible[row] = bool(avail.any()) and not rec.tenant.paused and within_quota
+        snap.started[row] = rec.started
+
+    def snapshot(self) -> Snapshot:
+        if self._snapshot is None:
+            n = len(self.records)
+            k = max((r.n_arms for r in self.records), default=0)
+            self._snapshot = Snapshot(
+                mean=np.zeros((n, k)),
+                sigma=np.zeros((n, k)),
+                cost=np.ones((n, k)),
+                available=np.zeros((n, k), dtype=bool),
+                best=np.zeros(n),
+                believed_best=np.zeros(n),
+                weight=np.ones(n),
+                eligible=np.zeros(n, dtype=bool),
+                started=np.zeros(n, dtype=int),
+                n_arms=np.array([r.n_arms for r in self.records], dtype=int),
+                last_served=self._last_served,
+            )
+            self._dirty = set(range(n))
+            self._proposed = np.zeros(n, dtype=int)
+        snap = self._snapshot
+        if self._dirty:
+            changed = np.array(sorted(self._dirty))
+            for row in changed:
+                self._fill_row(snap, row)
+            self._proposed[changed] = self.policy.propose_arms(snap, changed)
+        self._dirty.clear()
+        snap.last_served = self._last_served
+        return snap
+
+    # ---- ask / tell -------------------------------------------------------------------------------
+    def ask(self, device: str, now: float) -> Decision | None:
+        """The (tenant, arm) `device` should run next, or None when no tenant has work it may get."""
+        snap = self.snapshot()
+        if not snap.eligible.any():
+            return None
+        choice = self.policy.choose(snap, self._proposed, self.rng)
+        row, col = choice.tenant_row, choice.arm_col
+        rec = self.records[row]
+        rec.pending.append(col)
+        rec.started += 1
+        self._last_served = row
+        self._dirty.add(row)
+        scores = tuple(
+            TenantScore(
+                tenant=r.tenant.name,
+                arm=r.job.arms[int(choice.arm_cols[i])].name if snap.eligible[i] else "",
+                mean=float(snap.mean[i, choice.arm_cols[i]]) if snap.eligible[i] else float("nan"),
+                sigma=float(snap.sigma[i, choice.arm_cols[i]]) if snap.eligible[i] else float("nan"),
+                acquisition=float(choice.tenant_scores[i]),
+                predicted_cost=float(snap.cost[i, choice.arm_cols[i]]) if snap.eligible[i] else float("nan"),
+                weight=float(snap.weight[i]),
+                best=float(snap.best[i]),
+            )
+            for i, r in enumerate(self.records)
+        )
+        return Decision(now, device, rec.tenant.name, rec.job.arms[col], self.policy.name, scores)
+
+    def _column(self, rec: TenantRecord, arm: Arm) -> int:
+        for col, candidate in enumerate(rec.job.arms):
+            if candidate.name == arm.name:
+                return col
+        raise ValueError(f"arm {arm.name!r} is not a candidate of tenant {rec.tenant.name!r}")
+
+    def restore_pending(self, tenant: str, arm: Arm) -> None:
+        """A task already running when the loop (re)starts: condition on it as on any pending task."""
+        rec = self.record(tenant)
+        rec.pending.append(self._column(rec, arm))
+        rec.started += 1
+        self._dirty.add(self._row[tenant])
+
+    def tell(self, result: TaskResult, now: float) -> Observation | None:
+        """Account for a finished task. Only DONE yields an observation; FAILED retires the arm."""
+        row = self._row[result.tenant]
+        rec = self.records[row]
+        col = self._column(rec, result.arm)
+        if col in rec.pending:
+            rec.pending.remove(col)
+        rec.used_seconds += result.cost
+        self._dirty.add(row)
+        if result.state is TaskState.CANCELLED:
+            rec.started -= 1  # it may be handed out again
+            return None
+        if result.state is TaskState.FAILED or result.quality is None:
+            rec.failed.append(col)
+            return None
+        return self._observe(rec, col, result.quality, result.cost, now)
+
+    def replay(self, tenant: str, arm: Arm, quality: float, cost: float, now: float) -> Observation:
+        """An observation recorded before a restart: apply it without re-running the task."""
+        rec = self.record(tenant)
+        rec.started += 1
+        rec.used_seconds += cost
+        self._dirty.add(self._row[tenant])
+        return self._observe(rec, self._column(rec, arm), quality, cost, now)
+
+    def replay_failure(self, tenant: str, arm: Arm, cost: float) -> None:
+        rec = self.record(tenant)
+        rec.started += 1
+        rec.used_seconds += cost
+        rec.failed.append(self._column(rec, arm))
+        self._dirty.add(self._row[tenant])
+
+    def _observe(self, rec: TenantRecord, col: int, quality: float, cost: float, now: float) -> Observation:
+        rec.posterior.observe(col, quality)
+        if cost > 0:
+            rec.cost_arms.append(col)
+            rec.cost_values.append(cost)
+        if rec.best_arm is None or quality > rec.best:
+            rec.best, rec.best_arm = quality, col
+        return Observation(rec.tenant.name, rec.job.arms[col], quality, cost, now)
+
+    def has_work(self) -> bool:
+        """Some tenant could still be served (ignoring pause and quota, which can change)."""
+        return any(
+            len(r.posterior.arms) + len(r.failed) + len(r.pending) < r.n_arms for r in self.records
+        )
+
+    def optimistic_regret(self, tenant: str, beta: float = 4.0) -> float:
+        """Live estimate of a tenant's regret: how far the GP's upper bound on untried arms lies above best."""
+        rec = self.record(tenant)
+        untried = np.ones(rec.n_arms, dtype=bool)
+        untried[rec.posterior.arms] = False
+        untried[rec.failed] = False
+        if not untried.any():
+            return 0.0
+        upper = rec.posterior.mean[untried] + np.sqrt(beta) * rec.posterior.sigma[untried]
+        return float(max(0.0, min(1.0, upper.max()) - rec.best))
+
