@@ -1,0 +1,14 @@
+"""The lab's memory: one SQLite file (sqlite-utils), schema migrations, one writer, read-only readers."""
+
+from .errors import StoreError
+from .lab import LabStore
+from .names import validate_name
+from .reader import LabReader
+from .records import HOST_KEY, JOB_KEY, DatasetRecord, HistoryMatrix, HostRecord, JobRecord, JobState, TaskRecord
+from .schema import schema_version
+from .summary import UpperBounds
+
+__all__ = [
+    "HOST_KEY", "JOB_KEY", "DatasetRecord", "HistoryMatrix", "HostRecord", "JobRecord", "JobState", "LabReader",
+    "LabStore", "StoreError", "TaskRecord", "UpperBounds", "schema_version", "validate_name",
+]

@@ -1,0 +1,147 @@
+"""Opening a store file safely: refuse what is not ours or too new before anything is written, and turn
+SQLite's exceptions into StoreError messages that say what to do."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from .errors import StoreError
+from .schema import APPLICATION_ID, migrate, schema_version, user_version
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _ro_uri(path: Path) -> str:
+    # Not immutable=1: that reads without locks, and a checkpoint by a live writer meanwhile looks like damage.
+    return path.resolve().as_uri() + "?mode=ro"
+
+
+def _existing(path: Path) -> bool:
+    """True when `path` holds data; refuses a directory or a file that does not start like an SQLite database.
+
+    Checked with plain file reads, so a foreign or damaged file is never touched by SQLite in write mode.
+    """
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a store file; pass a file path with --db")
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as f:
+        if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+            raise StoreError(
+                f"{path} is not an easeml-gui store (not an SQLite database, or damaged); it was not modified. "
+                "Restore it from a backup or pass another file with --db."
+            )
+    return True
+
+
+def _check_version(path: Path, conn: sqlite3.Connection, *, writer: bool) -> None:
+    version = user_version(conn)
+    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
+    tables = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+    if version > schema_version():
+        raise StoreError(
+            f"{path} was written by a newer easeml-gui (store schema v{version}; this version reads up to "
+            f"v{schema_version()}). Upgrade easeml-gui (pip install --upgrade easeml-gui); the file was not modified."
+        )
+    if (version == 0 and tables > 0) or (version > 0 and app_id != APPLICATION_ID):
+        raise StoreError(
+            f"{path} is an SQLite database of another application, not an easeml-gui store; it was not modified. "
+            "Pass another file with --db."
+        )
+    if not writer and version == 0:
+        raise StoreError(f"{path} is an empty store: add a tenant (easeml-gui tenant add NAME) or run easeml-gui demo")
+    if not writer and version < schema_version():
+        raise StoreError(
+            f"{path} uses store schema v{version}, older than this easeml-gui (v{schema_version()}); start "
+            "easeml-gui (the app or any command that changes the lab) once to upgrade it, then retry."
+        )
+
+
+def _inspect(path: Path, timeout: float) -> None:
+    """Refuse a foreign, damaged or newer file through a read-only connection, before a writer may touch it.
+
+    The file itself is never written; for a WAL-mode file (an easeml-gui store) SQLite may leave empty
+    -wal/-shm files beside it.
+    """
+    conn = sqlite3.connect(_ro_uri(path), uri=True, timeout=timeout, isolation_level=None)
+    try:
+        _check_version(path, conn, writer=True)
+    except sqlite3.DatabaseError as exc:
+        raise translate(exc, path, timeout) from exc
+    finally:
+        conn.close()
+
+
+def connect_writer(path: Path, timeout: float) -> sqlite3.Connection:
+    """The one writer connection: WAL, busy timeout, foreign keys, schema migrated to the current version."""
+    if _existing(path):
+        _inspect(path, timeout)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: transactions are begun explicitly (BEGIN IMMEDIATE for writes, see base.py).
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    try:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise StoreError(
+                f"{path}: SQLite cannot use write-ahead logging there (journal mode {mode!r}); "
+                "keep the store on a local disk, not a network share"
+            )
+        # NORMAL in WAL mode: a crashed process loses nothing committed; a power cut may lose the last commits
+        # but never corrupts the file.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if migrate(conn) > schema_version():  # a newer easeml-gui upgraded it since _inspect()
+            _check_version(path, conn, writer=True)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise translate(exc, path, timeout) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def connect_reader(path: Path, timeout: float) -> sqlite3.Connection:
+    """A read-only connection (mode=ro): never writes, never blocks the writer, waits out brief WAL locks."""
+    if not _existing(path):
+        raise StoreError(f"no easeml-gui store at {path}: add a tenant (easeml-gui tenant add NAME) or run easeml-gui demo")
+    try:
+        conn = sqlite3.connect(_ro_uri(path), uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+    except sqlite3.DatabaseError as exc:
+        raise translate(exc, path, timeout) from exc
+    try:
+        _check_version(path, conn, writer=False)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise translate(exc, path, timeout) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def translate(exc: sqlite3.DatabaseError, path: Path, timeout: float) -> StoreError:
+    """Turn an SQLite exception into a StoreError that says what is wrong and what to do."""
+    text = str(exc)
+    lower = text.lower()
+    if "locked" in lower or "busy" in lower:
+        return StoreError(
+            f"the store {path} stayed busy for more than {timeout:g} s (another easeml-gui process is writing it); "
+            "try again in a moment"
+        )
+    if "not a database" in lower or "malformed" in lower or "corrupt" in lower:
+        return StoreError(
+            f"{path} is damaged or not an easeml-gui store ({text}). Keep a copy of the file, then restore a backup "
+            "or pass another file with --db."
+        )
+    if "readonly" in lower or "read-only" in lower:
+        return StoreError(f"{path} cannot be written ({text}); check the file's permissions")
+    if "full" in lower or "i/o" in lower:
+        return StoreError(f"cannot write {path} ({text}); free disk space or check the disk, then retry")
+    if "unable to open" in lower:
+        return StoreError(f"cannot open {path} ({text}); check that its folder exists and is readable")
+    if isinstance(exc, sqlite3.IntegrityError):
+        return StoreError(f"the store refused an inconsistent change ({text})")
+    return StoreError(f"store error on {path}: {text}")

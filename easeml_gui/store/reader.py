@@ -1,0 +1,204 @@
+"""Every query of the store. The GUI and `status` use it through a read-only connection; the writer inherits it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine.types import Arm, Decision, Observation, TaskState, Tenant
+from .base import StoreBase
+from .errors import StoreError
+from .records import (
+    DatasetRecord, HistoryMatrix, HostRecord, JobRecord, JobState, TaskRecord, scores_from_json, tenant_from_row,
+)
+from .summary import UpperBounds, global_regret_estimate, history_matrix
+
+# How to add each kind of name, for "unknown NAME" messages.
+_ADD_HINT = {
+    "tenant": "easeml-gui tenant add NAME",
+    "dataset": "easeml-gui dataset add PATH --name NAME",
+    "host": "easeml-gui host add NAME --address HOST",
+}
+NAMED_TABLES = {"tenant": "tenants", "dataset": "datasets", "host": "hosts"}
+
+
+class LabReader(StoreBase):
+    # --- names -------------------------------------------------------------------------------------------------
+
+    def _named_row(self, kind: str, name: str) -> dict[str, Any]:
+        """The row of tenant/dataset/host `name`, or a StoreError naming the known ones."""
+        row = self._row(f"SELECT * FROM {NAMED_TABLES[kind]} WHERE name = ?", (name,))
+        if row is not None:
+            return row
+        known = [r["name"] for r in self._rows(f"SELECT name FROM {NAMED_TABLES[kind]} WHERE archived IS NULL ORDER BY name")]
+        if not known:
+            raise StoreError(f"unknown {kind} {name!r}: there are no {kind}s yet; add one with {_ADD_HINT[kind]}")
+        shown = ", ".join(known[:20]) + (f", ... ({len(known)} in all)" if len(known) > 20 else "")
+        raise StoreError(f"unknown {kind} {name!r}; known {kind}s: {shown}")
+
+    # --- registry ----------------------------------------------------------------------------------------------
+
+    def tenants(self, include_archived: bool = False) -> list[Tenant]:
+        with self._read():
+            rows = self._rows(
+                "SELECT * FROM tenants" + ("" if include_archived else " WHERE archived IS NULL") + " ORDER BY name"
+            )
+        return [tenant_from_row(r) for r in rows]
+
+    def tenant(self, name: str) -> Tenant:
+        with self._read():
+            return tenant_from_row(self._named_row("tenant", name))
+
+    def datasets(self, include_archived: bool = False) -> list[DatasetRecord]:
+        with self._read():
+            rows = self._rows(
+                "SELECT * FROM datasets" + ("" if include_archived else " WHERE archived IS NULL") + " ORDER BY name"
+            )
+        return [DatasetRecord.from_row(r) for r in rows]
+
+    def dataset(self, name: str) -> DatasetRecord:
+        with self._read():
+            return DatasetRecord.from_row(self._named_row("dataset", name))
+
+    def hosts(self, include_archived: bool = False) -> list[HostRecord]:
+        with self._read():
+            rows = self._rows(
+                "SELECT * FROM hosts" + ("" if include_archived else " WHERE archived IS NULL") + " ORDER BY name"
+            )
+        return [HostRecord.from_row(r) for r in rows]
+
+    def host(self, name: str) -> HostRecord:
+        with self._read():
+            return HostRecord.from_row(self._named_row("host", name))
+
+    def jobs(self, state: JobState | None = None, tenant: str | None = None) -> list[JobRecord]:
+        """Jobs in creation order, optionally only those in `state` and/or of `tenant`."""
+        where, params = [], []
+        if state is not None:
+            where.append("state = ?")
+            params.append(JobState(state).value)
+        if tenant is not None:
+            where.append("tenant = ?")
+            params.append(tenant)
+        sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        with self._read():
+            return [JobRecord.from_row(r) for r in self._rows(sql, params)]
+
+    def job(self, job_id: int) -> JobRecord:
+        with self._read():
+            row = self._row("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if row is None:
+            raise StoreError(f"unknown job {job_id}; list the jobs with easeml-gui status")
+        return JobRecord.from_row(row)
+
+    # --- the run -----------------------------------------------------------------------------------------------
+
+    def tasks(self, state: TaskState | None = None, tenant: str | None = None) -> list[TaskRecord]:
+        """Tasks in creation order, optionally only those in `state` and/or of `tenant`."""
+        where, params = [], []
+        if state is not None:
+            where.append("state = ?")
+            params.append(TaskState(state).value)
+        if tenant is not None:
+            where.append("tenant = ?")
+            params.append(tenant)
+        sql = "SELECT * FROM tasks" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created, rowid"
+        with self._read():
+            return [TaskRecord.from_row(r) for r in self._rows(sql, params)]
+
+    def task(self, task_id: str) -> TaskRecord:
+        with self._read():
+            row = self._row("SELECT * FROM tasks WHERE task_id = ?", (task_id,))
+        if row is None:
+            raise StoreError(f"unknown task {task_id!r}")
+        return TaskRecord.from_row(row)
+
+    def observations(self, tenant: str | None = None, job: int | None = None) -> list[Observation]:
+        """Observations in the order they were recorded, optionally of one tenant and/or one job."""
+        where, params = [], []
+        if tenant is not None:
+            where.append("tenant = ?")
+            params.append(tenant)
+        if job is not None:
+            where.append("job = ?")
+            params.append(job)
+        sql = "SELECT * FROM observations" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        with self._read():
+            rows = self._rows(sql, params)
+        return [
+            Observation(tenant=r["tenant"], arm=Arm(r["arm"], r["arm_index"]), quality=r["quality"], cost=r["cost"],
+                        time=r["time"])
+            for r in rows
+        ]
+
+    def decisions(self, tenant: str | None = None, limit: int = 100) -> list[Decision]:
+        """The latest `limit` decisions (newest first), each with the per-tenant numbers that justified it."""
+        sql = "SELECT * FROM decisions" + (" WHERE tenant = ?" if tenant is not None else "") + " ORDER BY id DESC LIMIT ?"
+        params: list[Any] = ([tenant] if tenant is not None else []) + [limit]
+        with self._read():
+            rows = self._rows(sql, params)
+        return [
+            Decision(time=r["time"], device=r["device"], tenant=r["tenant"], arm=Arm(r["arm"], r["arm_index"]),
+                     policy=r["policy"], scores=scores_from_json(r["explanation"]))
+            for r in rows
+        ]
+
+    def used_seconds(self) -> dict[str, float]:
+        """Device seconds each tenant has used (finished tasks of every state): what quotas are checked against."""
+        with self._read():
+            rows = self._rows("SELECT tenant, sum(cost) AS used FROM tasks WHERE ended IS NOT NULL GROUP BY tenant")
+        return {r["tenant"]: float(r["used"]) for r in rows}
+
+    # --- summaries ---------------------------------------------------------------------------------------------
+
+    def history_matrix(self) -> HistoryMatrix:
+        """Best quality per (dataset, arm) over the observations of finished (done) jobs: the engine's prior."""
+        with self._read():
+            cells = self._rows(
+                """
+                WITH cells AS (
+                    SELECT job, arm, min(arm_index) AS arm_index, max(quality) AS best, sum(cost) AS cost,
+                           count(*) AS n
+                    FROM observations WHERE job IN (SELECT id FROM jobs WHERE state = 'done') GROUP BY job, arm)
+                SELECT d.content_hash AS dataset_hash, min(d.name) AS dataset, c.arm AS arm,
+                       min(c.arm_index) AS arm_index, max(c.best) AS best, sum(c.cost) / sum(c.n) AS mean_cost
+                FROM cells c JOIN jobs j ON c.job = j.id JOIN datasets d ON j.dataset = d.name
+                GROUP BY d.content_hash, c.arm
+                """
+            )
+        return history_matrix(cells)
+
+    def status(self, upper_bounds: UpperBounds = None) -> dict[str, Any]:
+        """The `easeml-gui status --json` document (CLI.md), from one consistent snapshot.
+
+        global_regret_estimate: tenant-weighted mean of (U_i - best_i); `upper_bounds` gives U_i (see
+        summary.UpperBounds: a mapping or callable tenant -> bound, e.g. the engine's GP UCB); 1.0 when absent.
+        """
+        with self._read():
+            # Per tenant, its best observation is one seek in observations(tenant, quality), not a scan.
+            tenants = self._rows(
+                """
+                SELECT t.name, t.weight, o.quality, o.arm FROM tenants t
+                LEFT JOIN observations o ON o.id = (
+                    SELECT id FROM observations WHERE tenant = t.name ORDER BY quality DESC LIMIT 1)
+                WHERE t.archived IS NULL ORDER BY t.name
+                """
+            )
+            counts = self._rows("SELECT tenant, state, n FROM task_counts WHERE n > 0")
+        done: dict[str, int] = {}
+        totals = dict.fromkeys(("queued", "running", "done", "failed", "cancelled"), 0)
+        for c in counts:
+            totals[c["state"]] += c["n"]
+            if c["state"] == "done":
+                done[c["tenant"]] = c["n"]
+        rows = [
+            {"name": t["name"], "weight": t["weight"], "tasks_done": done.get(t["name"], 0),
+             "best_accuracy": t["quality"], "best_model": t["arm"]}
+            for t in tenants
+        ]
+        regret = global_regret_estimate(((r["name"], r["weight"], r["best_accuracy"]) for r in rows), upper_bounds)
+        return {
+            "tenants": rows,
+            "tasks": {s: totals[s] for s in ("queued", "running", "done", "failed")},
+            "global_regret_estimate": regret,
+        }
+

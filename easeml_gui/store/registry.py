@@ -1,0 +1,206 @@
+"""Writes to the lab's registry: tenants, datasets, jobs, hosts. Names validated; history never orphaned."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+from ..engine.types import Arm, Tenant
+from .errors import StoreError
+from .names import validate_name
+from .reader import NAMED_TABLES, LabReader
+from .records import DatasetRecord, HostRecord, JobRecord, JobState, tenant_from_row, to_json
+
+# What would lose its meaning if a name were deleted: (table, column) pairs that refer to it.
+_HISTORY = {
+    "tenant": (("jobs", "tenant"), ("tasks", "tenant"), ("observations", "tenant"), ("decisions", "tenant")),
+    "dataset": (("jobs", "dataset"),),
+    "host": (("tasks", "host"),),
+}
+
+
+def _positive(what: str, value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise StoreError(f"{what} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _quota(quota_seconds: float | None) -> float | None:
+    if quota_seconds is not None and (not math.isfinite(quota_seconds) or quota_seconds < 0):
+        raise StoreError(f"quota must be zero or more seconds (or none for unlimited), got {quota_seconds!r}")
+    return quota_seconds
+
+
+class Registry(LabReader):
+    def _new_name(self, kind: str, name: str) -> str:
+        """Validate `name` and refuse one already taken (also by case only, or by an archived entry)."""
+        validate_name(kind, name)
+        row = self._row(f"SELECT name, archived FROM {NAMED_TABLES[kind]} WHERE name = ? COLLATE NOCASE", (name,))
+        if row is not None:
+            taken = f"{kind} {row['name']!r} already exists" + (" (archived)" if row["archived"] else "")
+            case = "" if row["name"] == name else "; names that differ only by case would share a folder"
+            raise StoreError(f"{taken}{case}; choose another name")
+        return name
+
+    def _active_row(self, kind: str, name: str) -> dict[str, Any]:
+        row = self._named_row(kind, name)
+        if row["archived"] is not None:
+            raise StoreError(f"{kind} {name!r} is archived; add a new {kind} instead")
+        return row
+
+    def _delete(self, kind: str, name: str) -> None:
+        """Delete an entry without history; refuse (pointing to archive) when something refers to it."""
+        with self._write() as db:
+            self._named_row(kind, name)
+            uses = {
+                table: self._row(f"SELECT count(*) AS n FROM {table} WHERE {column} = ?", (name,))["n"]
+                for table, column in _HISTORY[kind]
+            }
+            used = {t: n for t, n in uses.items() if n}
+            if used:
+                what = ", ".join(f"{n} {t}" for t, n in used.items())
+                raise StoreError(
+                    f"{kind} {name!r} has history ({what}); deleting it would lose that. "
+                    f"Archive it instead (it then disappears from lists but its history stays)."
+                )
+            db[NAMED_TABLES[kind]].delete(name)
+
+    def _archive(self, kind: str, name: str) -> None:
+        with self._write() as db:
+            self._named_row(kind, name)
+            db.execute(f"UPDATE {NAMED_TABLES[kind]} SET archived = ? WHERE name = ? AND archived IS NULL",
+                       (self._clock(), name))
+
+    # --- tenants -----------------------------------------------------------------------------------------------
+
+    def add_tenant(self, name: str, weight: float = 1.0, quota_seconds: float | None = None) -> Tenant:
+        row = {"name": name, "weight": _positive("weight", weight), "quota_seconds": _quota(quota_seconds),
+               "paused": 0, "created": self._clock(), "archived": None}
+        with self._write() as db:
+            self._new_name("tenant", name)
+            db["tenants"].insert(row)
+        return tenant_from_row(row)
+
+    def update_tenant(self, name: str, *, weight: float | None = None, paused: bool | None = None) -> Tenant:
+        """Change a tenant's weight and/or pause (True) or resume (False) it; a running lab picks it up."""
+        changes: dict[str, Any] = {}
+        if weight is not None:
+            changes["weight"] = _positive("weight", weight)
+        if paused is not None:
+            changes["paused"] = int(bool(paused))
+        with self._write() as db:
+            self._active_row("tenant", name)
+            if changes:
+                db["tenants"].update(name, changes)
+            return tenant_from_row(self._named_row("tenant", name))
+
+    def set_quota(self, name: str, quota_seconds: float | None) -> Tenant:
+        """Device seconds the tenant may use in all; None = unlimited."""
+        with self._write() as db:
+            self._active_row("tenant", name)
+            db["tenants"].update(name, {"quota_seconds": _quota(quota_seconds)})
+            return tenant_from_row(self._named_row("tenant", name))
+
+    def archive_tenant(self, name: str) -> None:
+        """Hide a tenant from lists and scheduling; its jobs, tasks and observations stay."""
+        self._archive("tenant", name)
+
+    def delete_tenant(self, name: str) -> None:
+        """Delete a tenant that has no jobs, tasks, observations or decisions (else StoreError: archive it)."""
+        self._delete("tenant", name)
+
+    # --- datasets ----------------------------------------------------------------------------------------------
+
+    def add_dataset(self, name: str, path: str, content_hash: str, *, manifest: Mapping[str, Any],
+                    stats: Mapping[str, Any], split: Mapping[str, Any] | None = None) -> DatasetRecord:
+        """Register a validated dataset. stats: classes, counts, image sizes, channels (training/datasets.py)."""
+        if not content_hash:
+            raise StoreError(f"dataset {name!r} has no content hash; register it through easeml-gui dataset add")
+        row = {"name": name, "path": str(path), "content_hash": content_hash, "manifest": to_json(manifest),
+               "stats": to_json(stats), "split": to_json(split or {}), "created": self._clock(),
+               "archived": None}
+        with self._write() as db:
+            self._new_name("dataset", name)
+            db["datasets"].insert(row)
+            return DatasetRecord.from_row(row)
+
+    def archive_dataset(self, name: str) -> None:
+        self._archive("dataset", name)
+
+    def delete_dataset(self, name: str) -> None:
+        """Delete a dataset no job used (else StoreError: archive it)."""
+        self._delete("dataset", name)
+
+    # --- jobs --------------------------------------------------------------------------------------------------
+
+    def add_job(self, tenant: str, dataset: str, arms: Sequence[Arm], *, epochs: int, image_size: int,
+                seed: int = 0, schema: Mapping[str, Any] | None = None,
+                config: Mapping[str, Any] | None = None) -> JobRecord:
+        """A tenant's model-selection job over `arms` (Arm.index = the arm's column in the history matrix)."""
+        if not arms:
+            raise StoreError("a job needs at least one candidate model; check --models or the dataset's schema")
+        names = [a.name for a in arms]
+        if len(set(names)) != len(names):
+            raise StoreError(f"a job lists a model twice: {sorted({n for n in names if names.count(n) > 1})}")
+        if int(epochs) < 1 or int(image_size) < 1:
+            raise StoreError(f"epochs and image size must be at least 1, got {epochs} and {image_size}")
+        with self._write() as db:
+            self._active_row("tenant", tenant)
+            self._active_row("dataset", dataset)
+            job_id = db["jobs"].insert({
+                "tenant": tenant, "dataset": dataset, "schema": to_json(schema or {}),
+                "arms": to_json([{"name": a.name, "index": a.index} for a in arms]), "epochs": int(epochs),
+                "image_size": int(image_size), "seed": int(seed), "config": to_json(config or {}),
+                "state": JobState.ACTIVE.value, "created": self._clock(), "ended": None,
+            }).last_pk
+            return self.job(job_id)
+
+    def set_job_state(self, job_id: int, state: JobState) -> JobRecord:
+        """Mark a job done (its observations then join the history matrix) or cancelled, or active again."""
+        state = JobState(state)
+        with self._write() as db:
+            self.job(job_id)
+            ended = None if state is JobState.ACTIVE else self._clock()
+            db["jobs"].update(job_id, {"state": state.value, "ended": ended})
+            return self.job(job_id)
+
+    # --- hosts -------------------------------------------------------------------------------------------------
+
+    def add_host(self, name: str, address: str, *, user: str | None = None, port: int = 22,
+                 key_path: str | None = None) -> HostRecord:
+        if not address or address.startswith("-") or any(c.isspace() for c in address):
+            raise StoreError(f"invalid host address {address!r}: give a host name or IP, e.g. gpu1.lab.example")
+        if not 1 <= int(port) <= 65535:
+            raise StoreError(f"invalid SSH port {port}: use 1 to 65535")
+        if user is not None:
+            validate_name("user", user)
+        row = {"name": name, "address": address, "user": user, "port": int(port), "key_path": key_path,
+               "host_key_fingerprint": None, "last_probe": None, "probed": None, "created": self._clock(),
+               "archived": None}
+        with self._write() as db:
+            self._new_name("host", name)
+            db["hosts"].insert(row)
+            return HostRecord.from_row(row)
+
+    def trust_host(self, name: str, fingerprint: str) -> HostRecord:
+        """Record the SHA256 host-key fingerprint the admin saw and accepted."""
+        if not fingerprint.startswith("SHA256:"):
+            raise StoreError(f"expected an OpenSSH SHA256 fingerprint (SHA256:...), got {fingerprint!r}")
+        with self._write() as db:
+            self._active_row("host", name)
+            db["hosts"].update(name, {"host_key_fingerprint": fingerprint})
+            return self.host(name)
+
+    def record_probe(self, name: str, probe: Mapping[str, Any]) -> HostRecord:
+        """Keep the latest probe (python/torch/CUDA versions, GPUs, disk) of a host."""
+        with self._write() as db:
+            self._active_row("host", name)
+            db["hosts"].update(name, {"last_probe": to_json(probe), "probed": self._clock()})
+            return self.host(name)
+
+    def archive_host(self, name: str) -> None:
+        self._archive("host", name)
+
+    def delete_host(self, name: str) -> None:
+        """Delete a host no task ran on (else StoreError: archive it)."""
+        self._delete("host", name)
