@@ -13,6 +13,9 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 
+SCALE_PSEUDO_OBS = 5.0
+
+
 class TenantPosterior:
     def __init__(self, mean: np.ndarray, cov: np.ndarray, noise: float) -> None:
         self.prior_mean = np.asarray(mean, dtype=float)
@@ -34,6 +37,18 @@ class TenantPosterior:
     @property
     def sigma(self) -> np.ndarray:
         return np.sqrt(np.maximum(self.var, 0.0))
+
+    @property
+    def scale(self) -> float:
+        """Posterior estimate of this tenant's signal scale relative to the prior's (conjugate inverse-gamma).
+
+        alpha holds the observations' residuals whitened by the prior, so sum(alpha^2) / n is 1 when the
+        tenant behaves as the history predicted and larger when its dataset is less typical; SCALE_PSEUDO_OBS
+        pseudo-observations at scale 1 keep early estimates near the prior. Joint scaling of signal and noise
+        leaves the mean unchanged and multiplies the variance (the Student-t process view of the same GP).
+        """
+        n = self.n
+        return (SCALE_PSEUDO_OBS + float(self._alpha[:n] @ self._alpha[:n])) / (SCALE_PSEUDO_OBS + n)
 
     def _new_row(self, arm: int) -> tuple[np.ndarray, float, np.ndarray]:
         """The row (l, d) that appending `arm` adds to L, and the row it adds to V (unscaled by residual)."""

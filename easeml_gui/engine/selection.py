@@ -50,6 +50,7 @@ class Snapshot:
     started: np.ndarray  # (N,) tasks handed out so far
     n_arms: np.ndarray  # (N,) arms of each job
     last_served: int  # tenant row served last, -1 before the first decision
+    waiting: np.ndarray  # (N,) decisions since the tenant was last served (since its arrival if never)
 
 
 class ModelSelection:
@@ -100,7 +101,7 @@ class ModelSelection:
         k = rec.n_arms
         post = rec.posterior
         snap.mean[row, :k] = post.mean
-        snap.sigma[row, :k] = np.sqrt(post.var_given_pending(rec.pending))
+        snap.sigma[row, :k] = np.sqrt(post.var_given_pending(rec.pending) * post.scale)
         snap.cost[row, :k] = self.costs.predict(
             [int(rec.prior_index[a]) for a in rec.cost_arms], rec.cost_values
         )[rec.prior_index]
@@ -134,6 +135,7 @@ class ModelSelection:
                 started=np.zeros(n, dtype=int),
                 n_arms=np.array([r.n_arms for r in self.records], dtype=int),
                 last_served=self._last_served,
+                waiting=np.zeros(n, dtype=int),
             )
             self._dirty = set(range(n))
             self._proposed = np.zeros(n, dtype=int)
@@ -159,6 +161,8 @@ class ModelSelection:
         rec.pending.append(col)
         rec.started += 1
         self._last_served = row
+        snap.waiting += 1
+        snap.waiting[row] = 0
         self._dirty.add(row)
         scores = tuple(
             TenantScore(
