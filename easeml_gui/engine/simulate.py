@@ -9,7 +9,7 @@ import numpy as np
 
 from .matrix import Matrix
 from .metrics import TARGETS, RegretTrace, median_time, speedup
-from .policies import BASELINES, get_policy
+from .policies import BASELINES, DEFAULT_POLICY, get_policy
 from .prior import CostModel, fit_prior
 from .scheduler import Scheduler, SchedulerHooks
 from .selection import ModelSelection
@@ -167,6 +167,10 @@ class SimulationReport:
         }
 
 
+def _simulate_job(args: tuple) -> RunTrace:
+    return simulate_once(*args)
+
+
 def simulate(
     quality: Matrix,
     cost: Matrix | None = None,
@@ -176,14 +180,34 @@ def simulate(
     seeds: int = 20,
     targets: tuple[float, ...] = TARGETS,
     prior_kind: str = "auto",
+    workers: int = 1,
 ) -> SimulationReport:
+    """Replay every policy on `seeds` seeded splits; `workers` > 1 spreads the runs over processes."""
     policies = policies or [*BASELINES]
+    for name in policies:
+        get_policy(name)  # fail before any work on an unknown name
     if not 1 <= tenants < len(quality.rows):
         raise ValueError(
             f"--tenants {tenants}: the matrix has {len(quality.rows)} datasets; tenants must be between 1 and "
             f"{len(quality.rows) - 1} so at least one row is left as history"
         )
-    traces = {p: [simulate_once(quality, cost, p, tenants, devices, s, prior_kind) for s in range(seeds)] for p in policies}
+    if devices < 1:
+        raise ValueError(f"--devices {devices}: need at least one device")
+    # "default" is an alias: when its policy is also asked for, replay it once and report it under both names.
+    runnable = list(dict.fromkeys(DEFAULT_POLICY if p == "default" and DEFAULT_POLICY in policies else p for p in policies))
+    jobs = [(quality, cost, p, tenants, devices, s, prior_kind) for p in runnable for s in range(seeds)]
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers) as pool:
+            runs = list(pool.map(_simulate_job, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
+    else:
+        runs = [_simulate_job(job) for job in jobs]
+    traces: dict[str, list[RunTrace]] = {p: [] for p in policies}
+    for run in runs:
+        traces[run.policy].append(run)
+    if "default" in traces and not traces["default"]:
+        traces["default"] = traces[DEFAULT_POLICY]
     results = []
     for p in policies:
         for target in targets:

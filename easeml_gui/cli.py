@@ -1,0 +1,61 @@
+"""The headless entry: every sub-command of design/CLI.md. No Qt is imported here."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .commands import CommandError, UsageError
+from .commands import simulate as simulate_commands
+
+
+def default_db() -> Path:
+    """EASEML_DB, else easeml.sqlite in the user's data directory (XDG on Linux)."""
+    if os.environ.get("EASEML_DB"):
+        return Path(os.environ["EASEML_DB"])
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "easeml-gui" / "easeml.sqlite"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="easeml-gui",
+        description="Share a lab's GPU servers among tenants who each need the best image classifier for their data. "
+        "With no sub-command it opens the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"easeml-gui {__version__}")
+    parser.add_argument("--db", type=Path, default=None, help="the SQLite store (env EASEML_DB; default: user data dir)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="managed datasets, checkpoints, exports (default: beside the store)")
+    parser.add_argument("--screenshot", type=Path, metavar="OUT.png", help="render the main window offscreen to a PNG and exit")
+    parser.add_argument("--demo", action="store_true", help="with --screenshot: show a demo simulation")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    simulate_commands.add_parsers(sub)
+    return parser
+
+
+def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    args.db = args.db or default_db()
+    args.data_dir = args.data_dir or args.db.parent
+    try:
+        return args.handler(args)
+    except UsageError as error:
+        parser.error(str(error))  # exits 2 with the usage line
+    except CommandError as error:
+        print(f"easeml-gui {args.command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.error("no sub-command given (the desktop app starts from `easeml-gui` itself)")
+    return run_command(parser, args)

@@ -1,0 +1,151 @@
+"""`easeml-gui simulate` and `easeml-gui synth`: replay policies on quality (and cost) matrices."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..engine.matrix import Matrix, MatrixError, check_costs, parse_synthetic, read_matrix, synthetic, write_matrix
+from ..engine.metrics import TARGETS
+from ..engine.policies import BASELINES, get_policy, policy_names
+from ..engine.simulate import SimulationReport, simulate
+from ..engine.prior import PRIOR_KINDS
+from . import CommandError, UsageError
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers separated by commas, e.g. 0.05,0.01") from None
+    if not values or any(not 0 <= v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: targets are regrets in [0, 1], e.g. 0.05,0.01")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="replay multi-tenant model selection on a quality matrix",
+        description="Replays multi-tenant model selection on a quality matrix (rows = datasets, columns = models). "
+        "Each seed shuffles the rows: the first N are tenants, the rest the prior's history. Time is the sum of "
+        "cost cells on each device (1 per task without --cost).",
+    )
+    p.add_argument("--matrix", required=True, help="quality CSV (dataset,model1,...), or synthetic:rows=R,arms=K,seed=S,spread=X")
+    p.add_argument("--cost", help="cost CSV of the same shape (seconds per run); a synthetic matrix brings its own")
+    p.add_argument("--tenants", type=_positive_int, default=10, help="tenants per seed (default 10)")
+    p.add_argument("--devices", type=_positive_int, default=1, help="simulated devices (default 1)")
+    p.add_argument("--seeds", type=_positive_int, default=20, help="seeded splits per policy (default 20)")
+    p.add_argument("--policies", help=f"comma-separated (default: all): {', '.join(policy_names())}")
+    p.add_argument("--targets", type=_float_list, default=TARGETS, help="global-regret targets (default 0.05,0.02,0.01,0.005,0.002)")
+    p.add_argument("--prior", choices=PRIOR_KINDS, default="auto", help="prior covariance family (default: chosen by cross-validation)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="processes to spread the runs over")
+    p.add_argument("--json", metavar="OUT", help="write the results as JSON")
+    p.add_argument("--plot", metavar="OUT.png", help="write a PNG of global regret vs time per policy")
+    p.set_defaults(handler=run_simulate)
+
+    s = sub.add_parser("synth", help="write a synthetic quality matrix and its aligned cost matrix as CSV")
+    s.add_argument("--rows", type=_positive_int, default=60)
+    s.add_argument("--arms", type=_positive_int, default=50)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--spread", type=float, default=100.0, help="cost ratio between the dearest and cheapest arm")
+    s.add_argument("--out", required=True, help="quality CSV to write")
+    s.add_argument("--cost-out", required=True, help="cost CSV to write")
+    s.set_defaults(handler=run_synth)
+
+
+def load_matrices(matrix: str, cost: str | None) -> tuple[Matrix, Matrix | None]:
+    if matrix.startswith("synthetic"):
+        params = parse_synthetic(matrix)
+        quality, synthetic_cost = synthetic(
+            int(params["rows"]), int(params["arms"]), int(params["seed"]), params["spread"]
+        )
+        return quality, (read_matrix(cost, "cost") if cost else synthetic_cost)
+    quality = read_matrix(matrix)
+    if cost is None:
+        return quality, None
+    cost_matrix = read_matrix(cost, "cost")
+    check_costs(quality, cost_matrix)
+    return quality, cost_matrix
+
+
+def _fmt_time(value: float | None) -> str:
+    return "never" if value is None else f"{value:.6g}"
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def format_report(report: SimulationReport, policies: list[str], has_cost: bool) -> str:
+    unit = "seconds" if has_cost else "tasks"
+    lines = [
+        f"{report.matrix}: {report.tenants} tenants, {report.devices} device(s), {report.seeds} seeds",
+        f"median time ({unit}) until global regret <= target; (k/{report.seeds}) when only k seeds reached it",
+    ]
+    width = max(len(p) for p in policies) + 2
+    header = "policy".ljust(width) + "".join(f"{t:>12g}" for t in report.targets) + "   cum. regret"
+    lines += [header, "-" * len(header)]
+    for p in policies:
+        cells = []
+        for r in (r for r in report.results if r.policy == p):
+            cell = _fmt_time(r.median_time)
+            cells.append((cell if r.reached == report.seeds else f"{cell} ({r.reached}/{report.seeds})").rjust(12))
+        lines.append(p.ljust(width) + "".join(cells) + f"   {report.cumulative_regret[p]:.4g}")
+    baselines = [b for b in BASELINES if b in policies]
+    others = [p for p in policies if p not in BASELINES]
+    for base in baselines:
+        if not others:
+            break
+        lines += ["", f"speed-up against {base} (its median time / the policy's)"]
+        for p in others:
+            lines.append(p.ljust(width) + "".join(_fmt_ratio(r).rjust(12) for r in report.speedups(p, base)))
+    return "\n".join(lines)
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()] if args.policies else policy_names()
+    for name in policies:
+        try:
+            get_policy(name)
+        except KeyError as error:
+            raise UsageError(str(error.args[0])) from None
+    try:
+        quality, cost = load_matrices(args.matrix, args.cost)
+        report = simulate(
+            quality, cost, policies, args.tenants, args.devices, args.seeds, args.targets, args.prior, args.workers
+        )
+    except (MatrixError, ValueError) as error:
+        raise CommandError(str(error)) from None
+    print(format_report(report, policies, cost is not None))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    if args.plot:
+        from ..reports import plot_regret  # matplotlib only when a plot is asked for
+
+        plot_regret(report, Path(args.plot), "seconds" if cost is not None else "tasks")
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    if args.rows < 2 or args.spread < 1:
+        raise UsageError("--rows must be at least 2 and --spread at least 1")
+    quality, cost = synthetic(args.rows, args.arms, args.seed, args.spread)
+    write_matrix(quality, args.out)
+    write_matrix(cost, args.cost_out)
+    print(f"wrote {args.out} and {args.cost_out} ({args.rows} datasets x {args.arms} arms)")
+    return 0
+
