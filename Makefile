@@ -31,6 +31,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/engine_speed.py
 	$(BIN)/python bench/policy_quality.py
+	$(BIN)/python bench/optuna_tpe.py
+	$(BIN)/python bench/store_scale.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -75,7 +75,7 @@ def test_log_expected_improvement_is_exact_where_ei_is_representable_and_finite_
 def test_cost_model_shifts_every_arm_by_the_tenants_observed_size():
     history = np.array([[10.0, 100.0, 1000.0], [20.0, 200.0, 2000.0]])
     model = CostModel.from_history(history, 3)
-    np.testing.assert_allclose(model.predict([], []), np.sqrt([200.0, 20000.0, 2000000.0]))
+    np.testing.assert_allclose(model.predict(np.array([], dtype=int), []), np.sqrt([200.0, 20000.0, 2000000.0]))
     # A tenant whose dataset makes arm 0 cost 4x the history's typical value: the others scale alike.
-    scaled = model.predict([0], [4 * np.sqrt(200.0)])
-    np.testing.assert_allclose(scaled, 4 * model.predict([], []))
+    scaled = model.predict(np.array([0]), [4 * np.sqrt(200.0)])
+    np.testing.assert_allclose(scaled, 4 * model.predict(np.array([], dtype=int), []))

@@ -54,7 +54,7 @@ class TenantPosterior:
         """The row (l, d) that appending `arm` adds to L, and the row it adds to V (unscaled by residual)."""
         n = self.n
         cross = self.prior_cov[arm, self.arms] if n else np.zeros(0)
-        l = solve_triangular(self._chol[:n, :n], cross, lower=True) if n else cross
+        l = solve_triangular(self._chol[:n, :n], cross, lower=True, check_finite=False) if n else cross
         d2 = self.prior_cov[arm, arm] + self.noise - float(l @ l)
         d = float(np.sqrt(max(d2, 1e-12)))
         v_row = (self.prior_cov[arm] - l @ self._v[:n]) / d

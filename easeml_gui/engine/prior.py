@@ -162,8 +162,9 @@ class CostModel:
         means = np.where(counts > 0, np.nansum(logs, axis=0) / np.maximum(counts, 1), overall)
         return cls(means)
 
-    def predict(self, observed_arms: list[int], observed_costs: list[float]) -> np.ndarray:
-        if not observed_arms:
+    def predict(self, observed_arms: np.ndarray, observed_costs: list[float]) -> np.ndarray:
+        """Predicted seconds of every arm, given the (prior-column) arms a tenant ran and what they cost."""
+        if len(observed_arms) == 0:
             return np.exp(self.log_mean)
         offset = float(np.mean(np.log(np.maximum(observed_costs, 1e-9)) - self.log_mean[observed_arms]))
         return np.exp(self.log_mean + offset)

@@ -30,6 +30,9 @@ class TenantRecord:
     started: int = 0  # tasks handed out, for UCB's t
     used_seconds: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.columns = {arm.name: col for col, arm in enumerate(self.job.arms)}
+
     @property
     def n_arms(self) -> int:
         return len(self.job.arms)
@@ -102,9 +105,7 @@ class ModelSelection:
         post = rec.posterior
         snap.mean[row, :k] = post.mean
         snap.sigma[row, :k] = np.sqrt(post.var_given_pending(rec.pending) * post.scale)
-        snap.cost[row, :k] = self.costs.predict(
-            [int(rec.prior_index[a]) for a in rec.cost_arms], rec.cost_values
-        )[rec.prior_index]
+        snap.cost[row, :k] = self.costs.predict(rec.prior_index[rec.cost_arms], rec.cost_values)[rec.prior_index]
         avail = np.zeros(snap.available.shape[1], dtype=bool)
         avail[:k] = True
         avail[post.arms] = False
@@ -180,10 +181,10 @@ class ModelSelection:
         return Decision(now, device, rec.tenant.name, rec.job.arms[col], self.policy.name, scores)
 
     def _column(self, rec: TenantRecord, arm: Arm) -> int:
-        for col, candidate in enumerate(rec.job.arms):
-            if candidate.name == arm.name:
-                return col
-        raise ValueError(f"arm {arm.name!r} is not a candidate of tenant {rec.tenant.name!r}")
+        try:
+            return rec.columns[arm.name]
+        except KeyError:
+            raise ValueError(f"arm {arm.name!r} is not a candidate of tenant {rec.tenant.name!r}") from None
 
     def restore_pending(self, tenant: str, arm: Arm) -> None:
         """A task already running when the loop (re)starts: condition on it as on any pending task."""
