@@ -11,6 +11,7 @@ from typing import Sequence
 from . import __version__
 from .commands import CommandError, UsageError
 from .commands import simulate as simulate_commands
+from .commands import tenants as tenant_commands
 
 
 def default_db() -> Path:
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="with --screenshot: show a demo simulation")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     simulate_commands.add_parsers(sub)
+    tenant_commands.add_parsers(sub)
     return parser
 
 

@@ -1,0 +1,109 @@
+"""`easeml-gui tenant ...` and `easeml-gui status`: the lab's register, read and written through the store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ..store import LabReader, LabStore, StoreError
+from . import CommandError
+
+
+@contextmanager
+def writer(db: Path) -> Iterator[LabStore]:
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with LabStore(db) as store:
+            yield store
+    except StoreError as error:
+        raise CommandError(str(error)) from None
+
+
+@contextmanager
+def reader(db: Path) -> Iterator[LabReader]:
+    if not db.exists():
+        raise CommandError(f"no lab store at {db}; create one with `easeml-gui tenant add NAME` or `easeml-gui demo`")
+    try:
+        with LabStore.open_readonly(db) as store:
+            yield store
+    except StoreError as error:
+        raise CommandError(str(error)) from None
+
+
+def _weight(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"weight {value} must be positive")
+    return value
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    tenant = sub.add_parser("tenant", help="add, list, pause or resume tenants")
+    actions = tenant.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", help="register a tenant")
+    add.add_argument("name")
+    add.add_argument("--weight", type=_weight, default=1.0, help="share of the global objective (default 1)")
+    add.add_argument("--quota-hours", type=_weight, default=None, help="device hours the tenant may use")
+    add.set_defaults(handler=run_tenant_add)
+    actions.add_parser("list", help="list tenants").set_defaults(handler=run_tenant_list)
+    for verb in ("pause", "resume"):
+        p = actions.add_parser(verb, help=f"{verb} a tenant: {'no new tasks' if verb == 'pause' else 'serve it again'}")
+        p.add_argument("name")
+        p.set_defaults(handler=run_tenant_pause, paused=verb == "pause")
+
+    status = sub.add_parser("status", help="tenants, their best models, task counts, the estimated global regret")
+    status.add_argument("--json", action="store_true", help="print the status as JSON (CLI.md shape)")
+    status.set_defaults(handler=run_status)
+
+
+def run_tenant_add(args: argparse.Namespace) -> int:
+    quota = None if args.quota_hours is None else args.quota_hours * 3600.0
+    with writer(args.db) as store:
+        tenant = store.add_tenant(args.name, args.weight, quota)
+    print(f"added tenant {tenant.name} (weight {tenant.weight:g}"
+          + (f", quota {args.quota_hours:g} h" if quota else "") + f") to {args.db}")
+    return 0
+
+
+def run_tenant_list(args: argparse.Namespace) -> int:
+    with reader(args.db) as store:
+        tenants = store.tenants()
+        used = store.used_seconds()
+    if not tenants:
+        print("no tenants yet; add one with `easeml-gui tenant add NAME`")
+        return 0
+    print(f"{'name':20} {'weight':>7} {'quota (h)':>10} {'used (h)':>9}  state")
+    for t in tenants:
+        quota = "-" if t.quota_seconds is None else f"{t.quota_seconds / 3600:g}"
+        print(f"{t.name:20} {t.weight:7g} {quota:>10} {used.get(t.name, 0.0) / 3600:9.2f}  {'paused' if t.paused else 'active'}")
+    return 0
+
+
+def run_tenant_pause(args: argparse.Namespace) -> int:
+    with writer(args.db) as store:
+        store.update_tenant(args.name, paused=args.paused)
+    print(f"tenant {args.name} {'paused: it gets no new tasks' if args.paused else 'resumed'}")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    with reader(args.db) as store:
+        status = store.status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    tasks = status["tasks"]
+    print(f"tasks: {tasks['queued']} queued, {tasks['running']} running, {tasks['done']} done, {tasks['failed']} failed")
+    print(f"global regret estimate: {status['global_regret_estimate']:.3f} (upper bound)")
+    if status["tenants"]:
+        print(f"\n{'tenant':20} {'weight':>7} {'done':>5} {'best':>7}  model")
+        for t in status["tenants"]:
+            best = "-" if t["best_accuracy"] is None else f"{t['best_accuracy']:.4f}"
+            print(f"{t['name']:20} {t['weight']:7g} {t['tasks_done']:5d} {best:>7}  {t['best_model'] or '-'}")
+    return 0

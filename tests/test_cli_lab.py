@@ -1,0 +1,49 @@
+"""The lab's register from the command line: tenants and status against a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def cli(db: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "easeml_gui", "--db", str(db), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_tenants_round_trip_and_status_json(tmp_path):
+    db = tmp_path / "lab.sqlite"
+    assert cli(db, "tenant", "add", "alice", "--weight", "2").returncode == 0
+    assert cli(db, "tenant", "add", "bob", "--quota-hours", "1.5").returncode == 0
+    assert cli(db, "tenant", "pause", "bob").returncode == 0
+    listing = cli(db, "tenant", "list").stdout
+    assert "alice" in listing and "paused" in listing
+    status = json.loads(cli(db, "status", "--json").stdout)
+    assert set(status) == {"tenants", "tasks", "global_regret_estimate"}
+    assert [t["name"] for t in status["tenants"]] == ["alice", "bob"]
+    assert set(status["tenants"][0]) == {"name", "weight", "tasks_done", "best_accuracy", "best_model"}
+    assert status["tasks"] == {"queued": 0, "running": 0, "done": 0, "failed": 0}
+
+
+def test_bad_names_and_duplicates_change_nothing(tmp_path):
+    db = tmp_path / "lab.sqlite"
+    cli(db, "tenant", "add", "alice")
+    before = db.read_bytes()
+    for args, message in [
+        (("tenant", "add", "../etc"), "invalid tenant name"),
+        (("tenant", "add", "alice"), "already exists"),
+        (("tenant", "pause", "carol"), "unknown tenant 'carol'; known tenants: alice"),
+        (("tenant", "add", "x", "--weight", "-1"), "must be positive"),
+    ]:
+        out = cli(db, *args)
+        assert out.returncode in (1, 2) and message in out.stderr and "Traceback" not in out.stderr
+    assert json.loads(cli(db, "status", "--json").stdout)["tenants"][0]["name"] == "alice"
+    assert len(json.loads(cli(db, "status", "--json").stdout)["tenants"]) == 1
+    assert before  # the file existed before and still opens: nothing half-written
+
+
+def test_status_without_a_store_says_how_to_start(tmp_path):
+    out = cli(tmp_path / "none.sqlite", "status")
+    assert out.returncode == 1 and "easeml-gui demo" in out.stderr
+    assert not (tmp_path / "none.sqlite").exists()
