@@ -5,8 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 
-export QT_QPA_PLATFORM ?= offscreen
-
 .PHONY: run test lint bench clean
 
 $(BIN)/python:
@@ -26,7 +24,7 @@ lint: $(STAMP)
 test: $(STAMP)
 	./tests/setup_system.sh
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine_speed.py

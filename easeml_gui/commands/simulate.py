@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..engine.matrix import Matrix, MatrixError, check_costs, parse_synthetic, read_matrix, synthetic, write_matrix
+from ..engine.matrix import MatrixError, load_matrices, synthetic, write_matrix
 from ..engine.metrics import TARGETS
 from ..engine.policies import BASELINES, get_policy, policy_names
 from ..engine.simulate import SimulationReport, simulate
@@ -63,21 +63,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", required=True, help="quality CSV to write")
     s.add_argument("--cost-out", required=True, help="cost CSV to write")
     s.set_defaults(handler=run_synth)
-
-
-def load_matrices(matrix: str, cost: str | None) -> tuple[Matrix, Matrix | None]:
-    if matrix.startswith("synthetic"):
-        params = parse_synthetic(matrix)
-        quality, synthetic_cost = synthetic(
-            int(params["rows"]), int(params["arms"]), int(params["seed"]), params["spread"]
-        )
-        return quality, (read_matrix(cost, "cost") if cost else synthetic_cost)
-    quality = read_matrix(matrix)
-    if cost is None:
-        return quality, None
-    cost_matrix = read_matrix(cost, "cost")
-    check_costs(quality, cost_matrix)
-    return quality, cost_matrix
 
 
 def _fmt_time(value: float | None) -> str:

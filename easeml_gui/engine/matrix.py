@@ -150,6 +150,21 @@ def synthetic(rows: int = 60, arms: int = 50, seed: int = 0, spread: float = 100
     return Matrix(label, names, arm_names, quality), Matrix(label + " (cost)", names, arm_names, cost)
 
 
+def load_matrices(matrix: str, cost: str | None) -> tuple[Matrix, Matrix | None]:
+    """The quality matrix and its cost matrix: a CSV path, or a synthetic spec that brings its own costs."""
+    matrix = matrix.strip()
+    if matrix.startswith("synthetic"):
+        params = parse_synthetic(matrix)
+        quality, synthetic_cost = synthetic(int(params["rows"]), int(params["arms"]), int(params["seed"]), params["spread"])
+        return quality, (read_matrix(cost, "cost") if cost else synthetic_cost)
+    quality = read_matrix(matrix)
+    if not cost:
+        return quality, None
+    cost_matrix = read_matrix(cost, "cost")
+    check_costs(quality, cost_matrix)
+    return quality, cost_matrix
+
+
 def write_matrix(matrix: Matrix, path: str | Path) -> None:
     with Path(path).open("w", newline="") as handle:
         writer = csv.writer(handle)

@@ -86,6 +86,47 @@ def split_rows(n_rows: int, tenants: int, rng: np.random.Generator) -> tuple[np.
     return order[:tenants], order[tenants:]
 
 
+@dataclass
+class Replay:
+    """A seeded lab built from matrix rows: the selection, its simulated devices and each tenant's q*."""
+
+    selection: ModelSelection
+    executor: SimulatedExecutor
+    tenants: list[Tenant]
+    optimum: dict[str, float]
+
+
+def build_replay(
+    quality: Matrix,
+    cost: Matrix | None,
+    policy_name: str,
+    tenants: int | list[Tenant],
+    devices: int,
+    seed: int,
+    prior_kind: str = "auto",
+) -> Replay:
+    """Shuffle the rows with `seed`: the first rows become the tenants (named after them unless given),
+    the rest the prior's history."""
+    given = tenants if isinstance(tenants, list) else None
+    count = len(given) if given is not None else int(tenants)
+    tenant_rows, history_rows = split_rows(len(quality.rows), count, np.random.default_rng([seed, 0]))
+    prior = fit_prior(quality.values[history_rows], quality.arms, prior_kind)
+    costs = CostModel.from_history(cost.values[history_rows] if cost is not None else None, len(quality.arms))
+    # The policy's own randomness is independent of the split, so policies see identical tenants per seed.
+    selection = ModelSelection(prior, get_policy(policy_name), np.random.default_rng([seed, 1]), costs)
+    arms = tuple(Arm(name, k) for k, name in enumerate(quality.arms))
+    lab = given if given is not None else [Tenant(quality.rows[r]) for r in tenant_rows]
+    for tenant in lab:
+        selection.add_job(tenant, Job(tenant.name, arms, seed=seed))
+    executor = SimulatedExecutor(
+        {t.name: quality.values[r] for t, r in zip(lab, tenant_rows)},
+        {t.name: cost.values[r] for t, r in zip(lab, tenant_rows)} if cost is not None else None,
+        devices,
+    )
+    optimum = {t.name: float(np.nanmax(quality.values[r])) for t, r in zip(lab, tenant_rows)}
+    return Replay(selection, executor, lab, optimum)
+
+
 def simulate_once(
     quality: Matrix,
     cost: Matrix | None,
@@ -97,23 +138,8 @@ def simulate_once(
     record_decisions: bool = False,
 ) -> RunTrace:
     """One seeded replay, until every tenant holds its best arm (global regret 0) or all arms ran."""
-    split_rng = np.random.default_rng([seed, 0])
-    tenant_rows, history_rows = split_rows(len(quality.rows), tenants, split_rng)
-    prior = fit_prior(quality.values[history_rows], quality.arms, prior_kind)
-    costs = CostModel.from_history(cost.values[history_rows] if cost is not None else None, len(quality.arms))
-    # The policy's own randomness is independent of the split, so policies see identical tenants per seed.
-    selection = ModelSelection(prior, get_policy(policy_name), np.random.default_rng([seed, 1]), costs)
-    arms = tuple(Arm(name, k) for k, name in enumerate(quality.arms))
-    names = [f"{quality.rows[r]}" for r in tenant_rows]
-    for name in names:
-        selection.add_job(Tenant(name), Job(name, arms, seed=seed))
-    executor = SimulatedExecutor(
-        {name: quality.values[r] for name, r in zip(names, tenant_rows)},
-        {name: cost.values[r] for name, r in zip(names, tenant_rows)} if cost is not None else None,
-        devices,
-    )
-    optimum = {name: float(np.nanmax(quality.values[r])) for name, r in zip(names, tenant_rows)}
-    trace = RunTrace(policy_name, seed, RegretTrace(optimum, {name: 1.0 for name in names}))
+    replay = build_replay(quality, cost, policy_name, tenants, devices, seed, prior_kind)
+    trace = RunTrace(policy_name, seed, RegretTrace(replay.optimum, {t.name: t.weight for t in replay.tenants}))
 
     def on_decision(decision, task) -> None:
         if record_decisions:
@@ -123,7 +149,7 @@ def simulate_once(
         if observation is not None:
             trace.regret.observe(observation.tenant, observation.quality, observation.time)
 
-    scheduler = Scheduler(selection, executor, SchedulerHooks(on_decision, on_result))
+    scheduler = Scheduler(replay.selection, replay.executor, SchedulerHooks(on_decision, on_result))
     scheduler.run(stop=lambda: trace.regret.current <= 0.0)
     return trace
 

@@ -1,0 +1,113 @@
+"""What the Lab tab shows, computed off the GUI thread from plain records (pure Python: no Qt, no SQL).
+
+The same builder serves a real store (lab_source.StoreSource) and the simulated demo lab (demo_lab), so both
+look alike and the widgets never see where the numbers came from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..engine.types import Decision, Observation, Tenant
+from .step_series import step_xy
+
+TASK_STATES = ("queued", "running", "done", "failed")
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    name: str
+    weight: float
+    paused: bool
+    tasks_done: int
+    best_accuracy: float | None
+    best_model: str | None
+
+
+@dataclass(frozen=True, eq=False)
+class LabSnapshot:
+    """One consistent read of the lab. Times in the series are seconds since `t0` (the first task's start)."""
+
+    source: str  # what was read: the store path, or "demo lab (simulated)"
+    tenants: tuple[TenantRow, ...]
+    counts: Mapping[str, int]  # queued, running, done, failed
+    regret_estimate: float
+    t0: float
+    accuracy: Mapping[str, tuple[np.ndarray, np.ndarray]]  # tenant -> best accuracy step curve
+    regret: tuple[np.ndarray, np.ndarray]  # global regret estimate step curve
+    decisions: tuple[Decision, ...]  # newest first
+    fingerprint: tuple = field(default=())  # changes whenever anything shown changes
+
+    @property
+    def empty(self) -> bool:
+        return not self.tenants
+
+
+def _contribution(weight: float, bound: float, best: float | None) -> float:
+    return weight * max(0.0, bound - (best or 0.0))
+
+
+def build_snapshot(
+    source: str,
+    tenants: Sequence[Tenant],
+    status: Mapping[str, Any],
+    observations: Sequence[Observation],
+    decisions: Sequence[Decision],
+    upper_bounds: Mapping[str, float] | None = None,
+) -> LabSnapshot:
+    """tenants: the registry; status: the `status --json` document; observations in any order; decisions newest first.
+
+    The regret curve replays the observations with the estimate `status` reports (store.summary): the
+    tenant-weighted mean of max(0, U_i - best_i), U_i = upper_bounds[tenant] or 1.0.
+    """
+    paused = {t.name: t.paused for t in tenants}
+    rows = tuple(
+        TenantRow(r["name"], float(r["weight"]), paused.get(r["name"], False), int(r["tasks_done"]),
+                  r["best_accuracy"], r["best_model"])
+        for r in status["tenants"]
+    )
+    counts = {s: int(status["tasks"].get(s, 0)) for s in TASK_STATES}
+    ordered = sorted(observations, key=lambda o: o.time)
+    starts = [o.time - max(o.cost, 0.0) for o in ordered] + [d.time for d in decisions]
+    t0 = min(starts) if starts else 0.0
+    end = max([o.time for o in ordered] + [d.time for d in decisions], default=t0) - t0
+
+    # Best accuracy per tenant: a step at each improvement.
+    improvements: dict[str, tuple[list[float], list[float]]] = {}
+    best: dict[str, float] = {}
+    weight = {r.name: r.weight for r in rows}
+    bound = {r.name: min(float((upper_bounds or {}).get(r.name, 1.0)), 1.0) for r in rows}
+    bound = {name: 1.0 if math.isnan(b) else b for name, b in bound.items()}
+    total_weight = sum(weight.values())
+    contribution = {name: _contribution(weight[name], bound[name], None) for name in weight}
+    total = sum(contribution.values())
+    regret_t, regret_v = [0.0], [total / total_weight if total_weight else 0.0]
+    for o in ordered:
+        if o.tenant in best and o.quality <= best[o.tenant]:
+            continue
+        best[o.tenant] = o.quality
+        times, values = improvements.setdefault(o.tenant, ([], []))
+        times.append(o.time - t0)
+        values.append(o.quality)
+        if o.tenant in weight:  # archived tenants are not part of the lab's regret any more
+            new = _contribution(weight[o.tenant], bound[o.tenant], o.quality)
+            total += new - contribution[o.tenant]
+            contribution[o.tenant] = new
+            regret_t.append(o.time - t0)
+            regret_v.append(max(total, 0.0) / total_weight if total_weight else 0.0)
+    accuracy = {name: step_xy(*improvements[name], end) for name in sorted(improvements) if name in weight}
+    regret = step_xy(regret_t, regret_v, end) if ordered else (np.zeros(0), np.zeros(0))
+
+    last = ordered[-1] if ordered else None
+    newest = decisions[0] if decisions else None
+    fingerprint = (
+        source, rows, tuple(sorted(counts.items())), len(ordered),
+        None if last is None else (last.tenant, last.arm.name, last.time),
+        len(decisions), None if newest is None else (newest.time, newest.device, newest.tenant, newest.arm.name),
+    )
+    return LabSnapshot(source, rows, counts, float(status.get("global_regret_estimate", regret_v[-1])), t0,
+                       accuracy, regret, tuple(decisions), fingerprint)

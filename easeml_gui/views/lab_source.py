@@ -1,0 +1,67 @@
+"""Where the Lab tab's numbers come from: the store file, read-only (pure Python: no Qt).
+
+A source is read from the poller's thread, never from the GUI thread; it raises LabUnavailable with a message
+for the user instead of letting a store error escape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from ..store import LabStore, LabReader, StoreError
+from .lab_snapshot import LabSnapshot, build_snapshot
+
+EMPTY_HINT = "No lab yet: run `easeml-gui demo` or add tenants with `easeml-gui tenant add`"
+RECENT_DECISIONS = 20
+
+
+class LabUnavailable(Exception):
+    """Nothing to show; `empty` = there is simply no lab yet (as opposed to a store that cannot be read)."""
+
+    def __init__(self, message: str, empty: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.empty = empty
+
+
+class LabSource(Protocol):
+    def read(self) -> LabSnapshot: ...
+
+    def close(self) -> None: ...
+
+
+class StoreSource:
+    """The lab in a store file, through a read-only connection opened when the file appears."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._reader: LabReader | None = None
+
+    def read(self) -> LabSnapshot:
+        if self._reader is None:
+            if not self.path.exists() or (self.path.is_file() and self.path.stat().st_size == 0):
+                raise LabUnavailable(EMPTY_HINT, empty=True)
+            try:
+                self._reader = LabStore.open_readonly(self.path)
+            except StoreError as exc:
+                raise LabUnavailable(str(exc), empty=False) from None
+        reader = self._reader
+        try:
+            tenants = reader.tenants()
+            status = reader.status()
+            observations = reader.observations()
+            decisions = reader.decisions(limit=RECENT_DECISIONS)
+        except StoreError as exc:
+            self.close()  # reopen on the next read: the file may have been replaced or restored
+            raise LabUnavailable(str(exc), empty=False) from None
+        if not tenants:
+            raise LabUnavailable(EMPTY_HINT, empty=True)
+        return build_snapshot(str(self.path), tenants, status, observations, decisions)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            try:
+                self._reader.close()
+            finally:
+                self._reader = None

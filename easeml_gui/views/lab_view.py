@@ -1,0 +1,112 @@
+"""The Lab tab: tenants on the left, best accuracy and global regret over time in the centre, "Why?" below;
+or, when there is no lab, how to make one."""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtWidgets
+
+from .decision_panel import DecisionPanel
+from .empty_lab import EmptyLabPanel
+from .lab_snapshot import LabSnapshot
+from .series_plot import SeriesPlot
+from .tenants_table import TenantsTable
+from .theme import ColourMap, heading, hint
+
+Qt = QtCore.Qt
+REGRET_SERIES = "global regret estimate"
+
+
+def _section(title: str, widget: QtWidgets.QWidget, note: str = "") -> QtWidgets.QWidget:
+    box = QtWidgets.QFrame()
+    box.setObjectName("card")
+    layout = QtWidgets.QVBoxLayout(box)
+    layout.setContentsMargins(12, 10, 12, 10)
+    layout.setSpacing(6)
+    top = QtWidgets.QHBoxLayout()
+    top.addWidget(heading(title))
+    if note:
+        top.addWidget(hint(note), 1)
+    top.addStretch(0 if note else 1)
+    layout.addLayout(top)
+    layout.addWidget(widget, 1)
+    return box
+
+
+class LabView(QtWidgets.QStackedWidget):
+    """show_snapshot(LabSnapshot) or show_unavailable(message, empty, store). `loaded` once either happened."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.colours = ColourMap()
+        self.loaded = False
+        self.snapshot: LabSnapshot | None = None
+
+        self.empty = EmptyLabPanel()
+        self.tenants = TenantsTable(self.colours)
+        self.accuracy_plot = SeriesPlot("time (s)", "best accuracy", self.colours, legend="bottom-right",
+                                        placeholder="No finished training run yet")
+        regret_colours = ColourMap()
+        regret_colours.colour(REGRET_SERIES)
+        self.regret_plot = SeriesPlot("time (s)", "global regret", regret_colours, legend=None, fill=True,
+                                      placeholder="No finished training run yet")
+        self.regret_plot.getPlotItem().getViewBox().setLimits(yMin=-0.05)
+        self.regret_plot.setXLink(self.accuracy_plot)  # one time axis: zoom or pan one, both follow
+        self.why = DecisionPanel(self.colours)
+        self.tenants.tenantSelected.connect(self._highlight)
+
+        plots = QtWidgets.QSplitter(Qt.Orientation.Vertical)
+        plots.addWidget(_section("Best accuracy per tenant", self.accuracy_plot))
+        plots.addWidget(_section("Global regret", self.regret_plot,
+                                 "estimate: weighted mean of (upper bound − best accuracy)"))
+        plots.setSizes([320, 240])
+        top = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(_section("Tenants", self.tenants))
+        top.addWidget(plots)
+        top.setStretchFactor(0, 0)
+        top.setStretchFactor(1, 1)
+        top.setSizes([640, 760])
+        why = QtWidgets.QFrame()
+        why.setObjectName("card")
+        why_layout = QtWidgets.QVBoxLayout(why)
+        why_layout.setContentsMargins(12, 10, 12, 10)
+        why_layout.addWidget(self.why)
+        outer = QtWidgets.QSplitter(Qt.Orientation.Vertical)
+        outer.addWidget(top)
+        outer.addWidget(why)
+        outer.setStretchFactor(0, 1)
+        outer.setSizes([540, 290])
+        for splitter in (plots, top, outer):
+            splitter.setChildrenCollapsible(False)
+            splitter.setHandleWidth(10)
+        dashboard = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(dashboard)
+        layout.setContentsMargins(12, 12, 12, 12)
+        layout.addWidget(outer)
+        self.dashboard = dashboard
+        self.addWidget(self.empty)
+        self.addWidget(dashboard)
+
+    def show_snapshot(self, snapshot: LabSnapshot) -> None:
+        self.loaded = True
+        self.snapshot = snapshot
+        for row in snapshot.tenants:  # colours in name order, so the same lab looks the same every time
+            self.colours.colour(row.name)
+        self.tenants.set_rows(snapshot.tenants)
+        self.accuracy_plot.set_series(snapshot.accuracy)
+        regret_x, regret_y = snapshot.regret
+        self.regret_plot.set_series({REGRET_SERIES: snapshot.regret} if regret_x.size else {})
+        self.why.set_decisions(snapshot.decisions, snapshot.t0)
+        self.setCurrentWidget(self.dashboard)
+
+    def show_unavailable(self, message: str, empty: bool, store: str = "") -> None:
+        self.loaded = True
+        self.snapshot = None
+        self.empty.show_message(message, empty, store)
+        self.setCurrentWidget(self.empty)
+
+    def flush(self) -> None:
+        self.accuracy_plot.flush()
+        self.regret_plot.flush()
+
+    def _highlight(self, tenant: str) -> None:
+        self.accuracy_plot.highlight(tenant or None)

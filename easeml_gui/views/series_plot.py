@@ -1,0 +1,153 @@
+"""A pyqtgraph plot of named series (one colour each, with a legend) that keeps its items and redraws at most
+20 times a second: set_series() only stores the data; a single-shot timer applies it with setData."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+from PySide6 import QtCore, QtGui
+
+import pyqtgraph as pg
+
+from .theme import GRID_ALPHA, MUTED, PLOT_THROTTLE_MS, ColourMap
+
+Series = Mapping[str, tuple[np.ndarray, np.ndarray]]
+Bands = Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # x, low, high
+LEGEND_CORNERS = {"top-right": (-8, 8), "bottom-right": (-8, -8), "top-left": (8, 8), "bottom-left": (8, -8)}
+
+
+class SeriesPlot(pg.PlotWidget):
+    def __init__(self, x_label: str, y_label: str, colours: ColourMap | None = None, *,
+                 legend: str | None = "top-right", legend_limit: int = 12, fill: bool = False,
+                 y_range: tuple[float, float] | None = None, placeholder: str = "", parent=None) -> None:
+        super().__init__(parent=parent)
+        self.colours = colours or ColourMap()
+        self._fill = fill
+        self._legend_limit = legend_limit
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._bands: dict[str, tuple[pg.PlotCurveItem, pg.PlotCurveItem, pg.FillBetweenItem]] = {}
+        self._pending: tuple[Series, Bands] | None = None
+        self._highlight: str | None = None
+        self.redraws = 0  # how many times data reached the items (throttling is visible in tests)
+
+        item = self.getPlotItem()
+        label_style = {"color": "#4b5563", "font-size": "10pt"}
+        item.showGrid(x=True, y=True, alpha=GRID_ALPHA)
+        item.getViewBox().setDefaultPadding(0.03)
+        for axis in ("bottom", "left"):
+            item.getAxis(axis).enableAutoSIPrefix(False)
+            item.getAxis(axis).setTextPen(pg.mkPen(MUTED))
+            item.getAxis(axis).setPen(pg.mkPen("#c9ced6"))
+        # after the pens: AxisItem.setPen/setTextPen recolour the label
+        item.setLabel("bottom", x_label, **label_style)
+        item.setLabel("left", y_label, **label_style)
+        if y_range is not None:
+            item.setYRange(*y_range, padding=0.02)
+            item.enableAutoRange(axis="y", enable=False)
+        self._legend = None
+        if legend is not None:
+            self._legend = item.addLegend(offset=LEGEND_CORNERS[legend], labelTextColor="#2b2f36",
+                                          brush=pg.mkBrush(255, 255, 255, 220), pen=pg.mkPen("#d5d9e0"))
+            self._legend.layout.setSpacing(0)
+            self._legend.setVisible(False)  # until there is something to name
+        self._placeholder = pg.TextItem(placeholder, color=MUTED, anchor=(0.5, 0.5))
+        self._placeholder.setFont(QtGui.QFont(self.font().family(), 11))
+        self._placeholder.setVisible(bool(placeholder))
+        item.getViewBox().addItem(self._placeholder, ignoreBounds=True)
+        item.getViewBox().sigResized.connect(self._place_placeholder)
+        item.getViewBox().sigRangeChanged.connect(self._place_placeholder)
+
+        self._timer = QtCore.QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(PLOT_THROTTLE_MS)
+        self._timer.timeout.connect(self.flush)
+
+    # ---- data -----------------------------------------------------------------------------------------------
+    def set_series(self, series: Series, bands: Bands | None = None) -> None:
+        """Show exactly these series (by name); applied at the next redraw tick, at most 20 per second."""
+        self._pending = (dict(series), dict(bands or {}))
+        if not self._timer.isActive():
+            self._timer.start()
+
+    @property
+    def pending(self) -> bool:
+        return self._pending is not None
+
+    def flush(self) -> None:
+        """Apply pending data now (the redraw timer calls it; so may a screenshot)."""
+        self._timer.stop()
+        if self._pending is None:
+            return
+        series, bands = self._pending
+        self._pending = None
+        item = self.getPlotItem()
+        for name in [n for n in self._curves if n not in series]:
+            curve = self._curves.pop(name)
+            item.removeItem(curve)
+            if self._legend is not None:
+                self._legend.removeItem(curve)
+        for name in [n for n in self._bands if n not in bands]:
+            for part in self._bands.pop(name):
+                item.removeItem(part)
+        for name, (low_x, low, high) in ((n, (b[0], b[1], b[2])) for n, b in bands.items()):
+            if name not in self._bands:
+                colour = QtGui.QColor(self.colours.colour(name))
+                lo, hi = pg.PlotCurveItem(pen=None), pg.PlotCurveItem(pen=None)
+                colour.setAlpha(38)
+                fill = pg.FillBetweenItem(lo, hi, brush=pg.mkBrush(colour))
+                fill.setZValue(-10)
+                for part in (lo, hi, fill):
+                    item.addItem(part)
+                self._bands[name] = (lo, hi, fill)
+            lo, hi, _ = self._bands[name]
+            lo.setData(low_x, low)
+            hi.setData(low_x, high)
+        for name, (x, y) in series.items():
+            curve = self._curves.get(name)
+            if curve is None:
+                colour = self.colours.colour(name)
+                curve = pg.PlotDataItem(name=name, pen=self._pen(name))
+                if self._fill:
+                    under = QtGui.QColor(colour)
+                    under.setAlpha(40)
+                    curve.setFillLevel(0.0)
+                    curve.setBrush(pg.mkBrush(under))
+                item.addItem(curve)
+                self._curves[name] = curve
+            curve.setData(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+        if self._legend is not None:
+            self._legend.setColumnCount(1 if len(self._curves) <= 4 else 2)
+            self._legend.setVisible(0 < len(self._curves) <= self._legend_limit)
+        self._placeholder.setVisible(bool(self._placeholder.textItem.toPlainText()) and not self._curves)
+        self.redraws += 1
+
+    # ---- looks ----------------------------------------------------------------------------------------------
+    def _pen(self, name: str) -> QtGui.QPen:
+        colour = QtGui.QColor(self.colours.colour(name))
+        if self._highlight is None or self._highlight == name:
+            return pg.mkPen(colour, width=3.0 if self._highlight == name else 2.0)
+        colour.setAlpha(70)
+        return pg.mkPen(colour, width=1.5)
+
+    def highlight(self, name: str | None) -> None:
+        """Draw one series bold and fade the others (None: all alike)."""
+        self._highlight = name
+        for curve_name, curve in self._curves.items():
+            curve.setPen(self._pen(curve_name))
+            curve.setZValue(10 if curve_name == name else 0)
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder.setText(text)
+        self._placeholder.setVisible(bool(text) and not self._curves)
+
+    def _place_placeholder(self) -> None:
+        rect = self.getPlotItem().getViewBox().viewRect()
+        self._placeholder.setPos(rect.center())
+
+    # ---- for tests and callers ------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return list(self._curves)
+
+    def curve(self, name: str) -> pg.PlotDataItem:
+        return self._curves[name]

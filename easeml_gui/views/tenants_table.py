@@ -1,0 +1,151 @@
+"""The tenants table: name (with its plot colour), weight, paused, tasks done, best accuracy, best model.
+
+Sortable; updated in place (dataChanged) while the tenant list is unchanged, so selection and scroll stay."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from .lab_snapshot import TenantRow
+from .theme import MUTED, ColourMap, swatch
+
+Qt = QtCore.Qt
+COLUMNS = ("tenant", "weight", "paused", "tasks done", "best accuracy", "best model")
+TOOLTIPS = (
+    "the tenant (its colour in the plots)",
+    "share of the lab: a tenant with weight 2 counts twice in the global regret",
+    "a paused tenant gets no new tasks; running ones finish",
+    "training runs that finished successfully",
+    "the best validation accuracy any of its models reached",
+    "the model that reached it",
+)
+NUMERIC = {1, 3, 4}
+
+
+class TenantsTableModel(QtCore.QAbstractTableModel):
+    def __init__(self, colours: ColourMap, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.colours = colours
+        self._rows: tuple[TenantRow, ...] = ()
+
+    def set_rows(self, rows: Sequence[TenantRow]) -> None:
+        rows = tuple(rows)
+        if [r.name for r in rows] == [r.name for r in self._rows]:
+            if rows != self._rows:
+                self._rows = rows
+                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
+            return
+        self.beginResetModel()
+        self._rows = rows
+        self.endResetModel()
+
+    def rows(self) -> tuple[TenantRow, ...]:
+        return self._rows
+
+    def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return TOOLTIPS[section]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignRight if section in NUMERIC else Qt.AlignmentFlag.AlignLeft) | int(
+                Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index: QtCore.QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row, column = self._rows[index.row()], index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(row, column)
+        if role == Qt.ItemDataRole.ToolTipRole and column in (0, 5):
+            return self._text(row, column)  # full text where the column elides it
+        if role == Qt.ItemDataRole.UserRole:  # sort key
+            return self._key(row, column)
+        if role == Qt.ItemDataRole.DecorationRole and column == 0:
+            return swatch(self.colours.colour(row.name), 11)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            horizontal = Qt.AlignmentFlag.AlignRight if column in NUMERIC else Qt.AlignmentFlag.AlignLeft
+            return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and (row.paused or (column in (4, 5) and row.best_accuracy is None)):
+            return QtGui.QBrush(QtGui.QColor(MUTED))
+        if role == Qt.ItemDataRole.FontRole and column == 0:
+            font = QtGui.QFont()
+            font.setBold(True)
+            return font
+        return None
+
+    @staticmethod
+    def _text(row: TenantRow, column: int) -> str:
+        if column == 0:
+            return row.name
+        if column == 1:
+            return f"{row.weight:g}"
+        if column == 2:
+            return "paused" if row.paused else "—"
+        if column == 3:
+            return str(row.tasks_done)
+        if column == 4:
+            return "—" if row.best_accuracy is None else f"{row.best_accuracy:.3f}"
+        return row.best_model or "—"
+
+    @staticmethod
+    def _key(row: TenantRow, column: int) -> Any:
+        return (row.name, row.weight, row.paused, row.tasks_done,
+                -1.0 if row.best_accuracy is None else row.best_accuracy, row.best_model or "")[column]
+
+
+class TenantsTable(QtWidgets.QTableView):
+    """The view; emits tenantSelected(name) ('' when nothing is selected)."""
+
+    tenantSelected = QtCore.Signal(str)
+
+    def __init__(self, colours: ColourMap, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.source_model = TenantsTableModel(colours, self)
+        proxy = QtCore.QSortFilterProxyModel(self)
+        proxy.setSourceModel(self.source_model)
+        proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.setModel(proxy)
+        self.setSortingEnabled(True)
+        self.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(True)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.verticalHeader().setVisible(False)
+        self.verticalHeader().setDefaultSectionSize(28)
+        header = self.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
+        header.setMinimumSectionSize(48)
+        for column, width in enumerate((150, 66, 70, 90, 112)):
+            self.setColumnWidth(column, width)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.selectionModel().selectionChanged.connect(self._selection_changed)
+
+    def set_rows(self, rows: Sequence[TenantRow]) -> None:
+        selected = self.selected_tenant()
+        self.source_model.set_rows(rows)
+        if selected and selected not in {r.name for r in rows}:
+            self.tenantSelected.emit("")
+
+    def selected_tenant(self) -> str:
+        rows = self.selectionModel().selectedRows()
+        return rows[0].data(Qt.ItemDataRole.UserRole) if rows else ""
+
+    def _selection_changed(self, *_: object) -> None:
+        self.tenantSelected.emit(self.selected_tenant())
