@@ -62,7 +62,7 @@ def run_to_exhaustion(lab):
     def on_result(result, observation):
         events.append(("result", result, observation))
 
-    Scheduler(selection, executor, SchedulerHooks(on_decision, on_result)).run()
+    Scheduler(selection, executor, SchedulerHooks(on_decision=on_decision, on_result=on_result)).run()
     return selection, events, names
 
 

@@ -79,3 +79,12 @@ def test_cost_model_shifts_every_arm_by_the_tenants_observed_size():
     # A tenant whose dataset makes arm 0 cost 4x the history's typical value: the others scale alike.
     scaled = model.predict(np.array([0]), [4 * np.sqrt(200.0)])
     np.testing.assert_allclose(scaled, 4 * model.predict(np.array([], dtype=int), []))
+
+
+def test_arms_without_history_get_a_wide_uncorrelated_prior():
+    history, _, _ = gp_rows(30, 6, 4)
+    history[:, 5] = np.nan  # a model the lab never ran
+    prior = fit_prior(history, [f"m{i}" for i in range(6)])
+    assert prior.cov[5, 5] > np.diag(prior.cov)[:5].max()
+    np.testing.assert_allclose(prior.cov[5, :5], 0.0)
+    assert prior.mean[5] == pytest.approx(np.nanmean(history))

@@ -139,7 +139,23 @@ def fit_prior(history: np.ndarray, arm_names: tuple[str, ...] | list[str], kind:
     _, chosen, make_cov, scale, noise = max(candidates, key=lambda c: c[0])
     mean = _column_mean(history)
     cov = scale * make_cov(_impute(history, mean))
-    return Prior(names, mean, cov, float(noise), chosen, history.shape[0])
+    return _widen_unseen_arms(Prior(names, mean, cov, float(noise), chosen, history.shape[0]), history)
+
+
+def _widen_unseen_arms(prior: Prior, history: np.ndarray) -> Prior:
+    """Arms with fewer than two results in the history (a new catalogue model) get a wide, uncorrelated prior:
+    the widest variance of any arm plus the dataset-offset width, centred on the history's overall mean."""
+    unseen = np.sum(~np.isnan(history), axis=0) < 2
+    if not unseen.any():
+        return prior
+    mean, cov = prior.mean.copy(), prior.cov.copy()
+    seen_diag = np.diag(cov)[~unseen]
+    width = (seen_diag.max() if seen_diag.size else FALLBACK_ARM_VAR) + FALLBACK_OFFSET_VAR
+    mean[unseen] = float(np.nanmean(history)) if np.any(~np.isnan(history)) else FALLBACK_MEAN
+    cov[unseen, :] = 0.0
+    cov[:, unseen] = 0.0
+    cov[unseen, unseen] = width
+    return Prior(prior.arm_names, mean, cov, prior.noise, prior.kind, prior.rows)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
 from .ports import Executor
 from .selection import ModelSelection
@@ -15,6 +15,7 @@ class SchedulerHooks:
     """Where the loop reports what happened; the live lab persists through these, the simulator traces."""
 
     on_decision: Callable[[Decision, Task], None] = lambda decision, task: None
+    on_submit: Callable[[Task], None] = lambda task: None  # just before the executor starts it
     on_result: Callable[[TaskResult, Observation | None], None] = lambda result, observation: None
 
 
@@ -23,9 +24,9 @@ class Scheduler:
     selection: ModelSelection
     executor: Executor
     hooks: SchedulerHooks = field(default_factory=SchedulerHooks)
-    task_config: Mapping[str, Mapping] = field(default_factory=dict)  # tenant -> executor config of its job
     next_task_number: int = 1
     tasks_finished: int = 0
+    backlog: list[Task] = field(default_factory=list)  # decided before a restart: run these before asking again
 
     def _free_devices(self) -> list[str]:
         busy = {task.device for task in self.executor.running()}
@@ -34,9 +35,16 @@ class Scheduler:
     def fill_devices(self, max_new: int | None = None) -> list[Decision]:
         """Hand every free device its next task (at most `max_new` tasks)."""
         decisions = []
+        started = 0
         for device in self._free_devices():
-            if max_new is not None and len(decisions) >= max_new:
+            if max_new is not None and started >= max_new:
                 break
+            if self.backlog:
+                task = replace(self.backlog.pop(0), device=device)
+                self.hooks.on_submit(task)
+                self.executor.submit(task)
+                started += 1
+                continue
             decision = self.selection.ask(device, self.executor.now())
             if decision is None:
                 break
@@ -47,12 +55,14 @@ class Scheduler:
                 arm=decision.arm,
                 device=device,
                 seed=record.job.seed + self.next_task_number,
-                config=self.task_config.get(decision.tenant, record.job.config),
+                config=record.job.config,
             )
             self.next_task_number += 1
-            self.hooks.on_decision(decision, task)  # persisted (queued) before it runs
+            self.hooks.on_decision(decision, task)
+            self.hooks.on_submit(task)  # persisted as running before it runs
             self.executor.submit(task)
             decisions.append(decision)
+            started += 1
         return decisions
 
     def collect(self, timeout: float | None = None) -> list[TaskResult]:
@@ -70,7 +80,7 @@ class Scheduler:
             remaining = None if max_tasks is None else max_tasks - self.tasks_finished - len(self.executor.running())
             if remaining is None or remaining > 0:
                 self.fill_devices(remaining)
-            if not self.executor.running():
+            if not self.executor.running() and not self.backlog:
                 return
             self.collect(poll)
             if max_tasks is not None and self.tasks_finished >= max_tasks and not self.executor.running():

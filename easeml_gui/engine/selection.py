@@ -70,6 +70,7 @@ class ModelSelection:
         self._snapshot: Snapshot | None = None
         self._dirty: set[int] = set()
         self._proposed = np.zeros(0, dtype=int)  # each tenant's next arm, refreshed for changed rows only
+        self._waiting: list[int] = []  # decisions since each tenant was last served
 
     # ---- tenants and jobs -------------------------------------------------------------------------
     def add_job(self, tenant: Tenant, job: Job) -> None:
@@ -83,6 +84,7 @@ class ModelSelection:
         )
         self._row[tenant.name] = len(self.records)
         self.records.append(TenantRecord(tenant, job, index, posterior, [], [], [], []))
+        self._waiting.append(0)
         self._snapshot = None
 
     def update_tenant(self, tenant: Tenant) -> None:
@@ -148,6 +150,7 @@ class ModelSelection:
             self._proposed[changed] = self.policy.propose_arms(snap, changed)
         self._dirty.clear()
         snap.last_served = self._last_served
+        snap.waiting[:] = self._waiting
         return snap
 
     # ---- ask / tell -------------------------------------------------------------------------------
@@ -160,11 +163,7 @@ class ModelSelection:
         row, col = choice.tenant_row, choice.arm_col
         rec = self.records[row]
         rec.pending.append(col)
-        rec.started += 1
-        self._last_served = row
-        snap.waiting += 1
-        snap.waiting[row] = 0
-        self._dirty.add(row)
+        self._served(row)
         scores = tuple(
             TenantScore(
                 tenant=r.tenant.name,
@@ -180,18 +179,26 @@ class ModelSelection:
         )
         return Decision(now, device, rec.tenant.name, rec.job.arms[col], self.policy.name, scores)
 
+    def _served(self, row: int) -> None:
+        """A task was handed to tenant `row`: its UCB step, the round-robin pointer and everyone's waiting."""
+        self.records[row].started += 1
+        self._last_served = row
+        self._waiting = [w + 1 for w in self._waiting]
+        self._waiting[row] = 0
+        self._dirty.add(row)
+
     def _column(self, rec: TenantRecord, arm: Arm) -> int:
         try:
             return rec.columns[arm.name]
         except KeyError:
             raise ValueError(f"arm {arm.name!r} is not a candidate of tenant {rec.tenant.name!r}") from None
 
+    # ---- resuming: replay, in decision order, what an earlier run decided -------------------------------------
     def restore_pending(self, tenant: str, arm: Arm) -> None:
-        """A task already running when the loop (re)starts: condition on it as on any pending task."""
+        """A task decided before a restart that has not ended: condition on it as on any pending task."""
         rec = self.record(tenant)
         rec.pending.append(self._column(rec, arm))
-        rec.started += 1
-        self._dirty.add(self._row[tenant])
+        self._served(self._row[tenant])
 
     def tell(self, result: TaskResult, now: float) -> Observation | None:
         """Account for a finished task. Only DONE yields an observation; FAILED retires the arm."""
@@ -213,17 +220,15 @@ class ModelSelection:
     def replay(self, tenant: str, arm: Arm, quality: float, cost: float, now: float) -> Observation:
         """An observation recorded before a restart: apply it without re-running the task."""
         rec = self.record(tenant)
-        rec.started += 1
         rec.used_seconds += cost
-        self._dirty.add(self._row[tenant])
+        self._served(self._row[tenant])
         return self._observe(rec, self._column(rec, arm), quality, cost, now)
 
     def replay_failure(self, tenant: str, arm: Arm, cost: float) -> None:
         rec = self.record(tenant)
-        rec.started += 1
         rec.used_seconds += cost
         rec.failed.append(self._column(rec, arm))
-        self._dirty.add(self._row[tenant])
+        self._served(self._row[tenant])
 
     def _observe(self, rec: TenantRecord, col: int, quality: float, cost: float, now: float) -> Observation:
         rec.posterior.observe(col, quality)

@@ -149,7 +149,7 @@ def simulate_once(
         if observation is not None:
             trace.regret.observe(observation.tenant, observation.quality, observation.time)
 
-    scheduler = Scheduler(replay.selection, replay.executor, SchedulerHooks(on_decision, on_result))
+    scheduler = Scheduler(replay.selection, replay.executor, SchedulerHooks(on_decision=on_decision, on_result=on_result))
     scheduler.run(stop=lambda: trace.regret.current <= 0.0)
     return trace
 

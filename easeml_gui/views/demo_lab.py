@@ -54,7 +54,7 @@ def run_demo_lab(seed: int = 3, devices: int = 3, stop_after: int = 52, pause_af
             selection.update_tenant(replace(paused, paused=True))  # the admin paused it while the lab ran
         return finished >= stop_after
 
-    Scheduler(selection, executor, SchedulerHooks(on_decision, on_result)).run(stop=stop)
+    Scheduler(selection, executor, SchedulerHooks(on_decision=on_decision, on_result=on_result)).run(stop=stop)
     tenants = [selection.record(t.name).tenant for t in tenants]
 
     best: dict[str, Observation] = {}
