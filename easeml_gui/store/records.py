@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
@@ -37,7 +38,12 @@ _SCORE_FIELDS = tuple(f.name for f in fields(TenantScore))
 def scores_to_json(scores: tuple[TenantScore, ...]) -> str:
     """A decision's per-tenant numbers, column by column: with 200 tenants per decision, this is ~40x faster
     than dataclasses.asdict and a third smaller than one object per tenant."""
-    return json.dumps({name: [getattr(s, name) for s in scores] for name in _SCORE_FIELDS})
+    # A tenant that could not be served has no mean/sigma (NaN) and a score of -inf: JSON has neither, so null.
+    return json.dumps({name: [_finite(getattr(s, name)) for s in scores] for name in _SCORE_FIELDS})
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def scores_from_json(text: str) -> tuple[TenantScore, ...]:

@@ -1,0 +1,178 @@
+"""The lab that runs for days: the engine's scheduler driven against the store and a real executor.
+
+Every transition is persisted before it happens (decision, then running, then the result and its observation
+in one transaction), so a crash at any line leaves a state the next start resumes from: finished observations
+are replayed into the GPs, tasks a crash interrupted run again first, and numbering continues.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from .engine.policies import get_policy
+from .engine.ports import Executor
+from .engine.prior import CostModel, Prior, fit_prior
+from .engine.scheduler import Scheduler, SchedulerHooks
+from .engine.selection import ModelSelection
+from .engine.types import Arm, Decision, Job, Observation, Task, TaskResult, TaskState
+from .store import JobRecord, JobState, LabStore, TaskRecord
+
+REFRESH_SECONDS = 1.0  # how often tenants and jobs added or changed while running are picked up
+
+
+@dataclass
+class LabEvents:
+    """What the run reports as it goes (the terminal prints them; the GUI bridge turns them into signals)."""
+
+    on_decision: Callable[[Decision, Task], None] = lambda decision, task: None
+    on_result: Callable[[TaskResult, Observation | None], None] = lambda result, observation: None
+    on_job_done: Callable[[JobRecord], None] = lambda job: None
+
+
+def lab_prior(store: LabStore, jobs: list[JobRecord]) -> tuple[Prior, CostModel, dict[str, int]]:
+    """A prior over every arm of the active jobs, learned from the lab's finished jobs (history matrix)."""
+    history = store.history_matrix()
+    names = list(dict.fromkeys([*history.arms, *(a.name for job in jobs for a in job.arms)]))
+    column = {name: i for i, name in enumerate(names)}
+    quality = np.full((len(history.datasets), len(names)), np.nan)
+    cost = np.full_like(quality, np.nan)
+    for j, arm in enumerate(history.arms):
+        quality[:, column[arm]] = history.quality[:, j]
+        cost[:, column[arm]] = history.cost[:, j]
+    prior = fit_prior(quality, names)
+    return prior, CostModel.from_history(cost, len(names)), column
+
+
+@dataclass
+class LiveLab:
+    store: LabStore
+    executor: Executor
+    policy: str = "default"
+    seed: int = 0
+    events: LabEvents = field(default_factory=LabEvents)
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        jobs = self._active_jobs()
+        prior, costs, self._column = lab_prior(self.store, jobs)
+        self.selection = ModelSelection(prior, get_policy(self.policy), np.random.default_rng(self.seed), costs)
+        self._jobs: dict[str, JobRecord] = {}
+        self.scheduler = Scheduler(self.selection, self.executor, SchedulerHooks(self._decided, self._submitting, self._ended))
+        backlog = self.store.recover()  # tasks a crash interrupted: back to queued, to run again first
+        for job in jobs:
+            self._add_job(job)
+        self._resume(backlog)
+        self._last_refresh = self.clock()
+
+    # ---- building the selection from the store ----------------------------------------------------------
+    def _active_jobs(self) -> list[JobRecord]:
+        """One active job per tenant (the newest), for tenants that are not archived."""
+        tenants = {t.name for t in self.store.tenants()}
+        latest: dict[str, JobRecord] = {}
+        for job in self.store.jobs(JobState.ACTIVE):
+            if job.tenant in tenants and (job.tenant not in latest or job.id > latest[job.tenant].id):
+                latest[job.tenant] = job
+        return sorted(latest.values(), key=lambda j: j.id)
+
+    def _add_job(self, job: JobRecord) -> bool:
+        """Add a job the prior knows every arm of; False if it needs a prior refit (a new arm)."""
+        if any(a.name not in self._column for a in job.arms):
+            return False
+        arms = tuple(Arm(a.name, self._column[a.name]) for a in job.arms)
+        engine_job = job.to_job()
+        self.selection.add_job(self.store.tenant(job.tenant), Job(job.tenant, arms, job.seed, engine_job.config))
+        self._jobs[job.tenant] = job
+        return True
+
+    def _resume(self, backlog: list[TaskRecord]) -> None:
+        """Replay, in decision order, what earlier runs decided: outcomes into the GPs, interrupted tasks into
+        the backlog. The selection then stands where an uninterrupted run would, so the seed implies the same
+        decisions from here on."""
+        interrupted = {record.task_id for record in backlog}
+        tasks = sorted(self.store.tasks(), key=lambda t: _task_number(t.task_id))
+        self.scheduler.next_task_number = max((_task_number(t.task_id) for t in tasks), default=0) + 1
+        observed = {}
+        for job in self._jobs.values():
+            observed.update({(o.tenant, o.arm.name): o for o in self.store.observations(job=job.id)})
+        for record in tasks:
+            job = self._jobs.get(record.tenant)
+            if job is None or record.job != job.id:
+                if record.task_id in interrupted:  # its job ended or was replaced meanwhile: nothing will run it
+                    self.store.task_state(record.to_task(), TaskState.CANCELLED)
+                continue
+            arm = Arm(record.arm.name, self._column[record.arm.name])
+            if record.task_id in interrupted:
+                self.selection.restore_pending(record.tenant, arm)
+                self.scheduler.backlog.append(replace(record.to_task(), arm=arm))
+            elif record.state is TaskState.DONE:
+                obs = observed[(record.tenant, record.arm.name)]
+                self.selection.replay(record.tenant, arm, obs.quality, obs.cost, obs.time)
+            elif record.state is TaskState.FAILED:
+                self.selection.replay_failure(record.tenant, arm, record.cost)
+
+    def refresh(self) -> None:
+        """Pick up tenants' new weights, quotas and pauses, and jobs added while the lab runs."""
+        for tenant in self.store.tenants():
+            if tenant.name in self._jobs and tenant != self.selection.record(tenant.name).tenant:
+                used = self.store.used_seconds().get(tenant.name, 0.0)
+                self.selection.update_tenant(tenant)
+                self.selection.record(tenant.name).used_seconds = used
+        for job in self._active_jobs():
+            if job.tenant not in self._jobs:
+                self._add_job(job)  # a job over arms no prior column covers waits for the next start
+
+    # ---- persistence hooks -------------------------------------------------------------------------------
+    def _decided(self, decision: Decision, task: Task) -> None:
+        self.store.record_decision(decision)
+        self.events.on_decision(decision, task)
+
+    def _submitting(self, task: Task) -> None:
+        self.store.task_state(task, TaskState.RUNNING)
+
+    def _ended(self, result: TaskResult, observation: Observation | None) -> None:
+        self.store.record_result(result, observation)
+        self.events.on_result(result, observation)
+        job = self._jobs.get(result.tenant)
+        rec = self.selection.record(result.tenant)
+        if job is not None and len(rec.posterior.arms) + len(rec.failed) == rec.n_arms:
+            self._jobs[result.tenant] = self.store.set_job_state(job.id, JobState.DONE)
+            self.events.on_job_done(self._jobs[result.tenant])
+
+    # ---- the loop --------------------------------------------------------------------------------------------
+    def run(self, max_tasks: int | None = None, should_stop: Callable[[], bool] = lambda: False, poll: float = 0.5) -> int:
+        """Keep every device busy until no work is left, `max_tasks` ended, or `should_stop()`; returns tasks ended."""
+        scheduler = self.scheduler
+        while not should_stop():
+            if self.clock() - self._last_refresh >= REFRESH_SECONDS:
+                self.refresh()
+                self._last_refresh = self.clock()
+            remaining = None if max_tasks is None else max_tasks - scheduler.tasks_finished - len(self.executor.running())
+            if remaining is None or remaining > 0:
+                scheduler.fill_devices(remaining)
+            if not self.executor.running():
+                if max_tasks is not None and scheduler.tasks_finished >= max_tasks:
+                    break
+                if not self.selection.has_work() and not scheduler.backlog:
+                    break
+                time.sleep(poll)  # work is left but nobody may get it now (paused, over quota): wait for changes
+                continue
+            scheduler.collect(poll)
+        return scheduler.tasks_finished
+
+    def stop(self, cancel_running: bool) -> None:
+        """Ctrl-C: cancel what runs (recorded as cancelled) or wait for it to finish (recorded as done)."""
+        if cancel_running:
+            for task in list(self.executor.running()):
+                self.executor.cancel(task.task_id)
+        while self.executor.running():
+            self.scheduler.collect(1.0)
+
+
+
+def _task_number(task_id: str) -> int:
+    """Task ids are t000001, t000002, ... in decision order."""
+    return int(task_id[1:]) if task_id[1:].isdigit() else 0
