@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from easeml_gui.commands.simulate import format_report
-from easeml_gui.engine.matrix import read_matrix, synthetic
+from easeml_gui.engine.matrix import Matrix, read_matrix, synthetic
 from easeml_gui.engine.metrics import TARGETS, speedup
 from easeml_gui.engine.policies import BASELINES
 from easeml_gui.engine.simulate import SimulationReport, simulate
@@ -40,28 +40,26 @@ def verdict(report: SimulationReport) -> tuple[bool, str]:
     return worst_ok, summary
 
 
-def run_real(seeds: int, workers: int) -> bool:
+def judge(cases: list[tuple[Matrix, Matrix | None]], seeds: int, workers: int) -> bool:
+    """Replay every policy on each (quality, cost) case; print the table and default's verdict."""
     all_ok = True
-    for name in REAL:
+    for quality, cost in cases:
         start = time.perf_counter()
-        report = simulate(read_matrix(DATA / name), None, POLICIES, 10, 1, seeds, TARGETS, workers=workers)
-        print(format_report(report, POLICIES, False))
-        ok, summary = verdict(report)
-        all_ok &= ok
-        print(f"\n[{name}] default vs best baseline: {summary}  ({time.perf_counter() - start:.0f}s)\n")
-    return all_ok
-
-
-def run_cost_aware(seeds: int, workers: int) -> bool:
-    all_ok = True
-    for spread in (10.0, 100.0, 1000.0):
-        quality, cost = synthetic(rows=60, arms=50, seed=0, spread=spread)
         report = simulate(quality, cost, POLICIES, 10, 1, seeds, TARGETS, workers=workers)
-        print(format_report(report, POLICIES, True))
+        print(format_report(report, POLICIES, cost is not None))
         ok, summary = verdict(report)
         all_ok &= ok
-        print(f"\n[{quality.name}] default vs best baseline: {summary}\n")
+        print(f"\n[{Path(quality.name).name}] default vs best baseline: {summary}  ({time.perf_counter() - start:.0f}s)\n")
     return all_ok
+
+
+def real_cases() -> list[tuple[Matrix, None]]:
+    return [(read_matrix(DATA / name), None) for name in REAL]
+
+
+def cost_aware_cases() -> list[tuple[Matrix, Matrix]]:
+    """The synthetic lab with costs spanning 10x, 100x and 1000x between the cheapest and dearest model."""
+    return [synthetic(rows=60, arms=50, seed=0, spread=spread) for spread in (10.0, 100.0, 1000.0)]
 
 
 def run_devices(seeds: int, workers: int) -> None:
@@ -91,9 +89,9 @@ def main() -> int:
     args = parser.parse_args()
     ok = True
     if args.only in (None, "real"):
-        ok &= run_real(args.seeds, args.workers)
+        ok &= judge(real_cases(), args.seeds, args.workers)
     if args.only in (None, "cost"):
-        ok &= run_cost_aware(args.seeds, args.workers)
+        ok &= judge(cost_aware_cases(), args.seeds, args.workers)
     if args.only in (None, "devices"):
         run_devices(min(args.seeds, 5), args.workers)
     print("default never loses to the best baseline" if ok else "default LOSES to a baseline somewhere (see above)")
