@@ -586,3 +586,21 @@ def test_values_json_lacks_are_stored_as_text(store: LabStore) -> None:
     task = Task("t1", "alice", ARMS[0], "cpu", config={JOB_KEY: job.id, "dataset_path": Path("/data/digits")})
     store.task_state(task, TaskState.RUNNING)
     assert store.task("t1").config["dataset_path"] == "/data/digits"
+
+
+def test_a_decision_with_unservable_tenants_round_trips_with_nan_scores(tmp_path):
+    import math
+
+    from easeml_gui.engine.types import Arm, Decision, TenantScore
+
+    with LabStore(tmp_path / "lab.sqlite") as store:
+        store.add_tenant("a")
+        store.add_tenant("b")
+        scores = (
+            TenantScore("a", "m1", 0.8, 0.1, 1.5, 10.0, 1.0, 0.5),
+            TenantScore("b", "", math.nan, math.nan, -math.inf, math.nan, 1.0, 0.7),  # paused: no proposal
+        )
+        store.record_decision(Decision(1.0, "cpu", "a", Arm("m1", 0), "default", scores))
+        (back,) = store.decisions()
+        assert back.scores[0] == scores[0]
+        assert math.isnan(back.scores[1].mean) and math.isnan(back.scores[1].acquisition)

@@ -48,7 +48,10 @@ def _finite(value: Any) -> Any:
 
 def scores_from_json(text: str) -> tuple[TenantScore, ...]:
     columns = json.loads(text)
-    return tuple(TenantScore(**dict(zip(columns, values))) for values in zip(*columns.values()))
+    return tuple(
+        TenantScore(**{k: (math.nan if v is None and k != "arm" else v) for k, v in zip(columns, values)})
+        for values in zip(*columns.values())
+    )
 
 
 def tenant_from_row(row: Mapping[str, Any]) -> Tenant:
