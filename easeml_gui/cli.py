@@ -11,6 +11,7 @@ from typing import Sequence
 from . import __version__
 from .commands import CommandError, UsageError
 from .commands import simulate as simulate_commands
+from .commands import datasets as dataset_commands
 from .commands import tenants as tenant_commands
 
 
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     simulate_commands.add_parsers(sub)
     tenant_commands.add_parsers(sub)
+    dataset_commands.add_parsers(sub)
     return parser
 
 

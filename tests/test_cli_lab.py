@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+from cli_runner import run_cli  # noqa: F401 (a fixture)
 
-def cli(db: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "easeml_gui", "--db", str(db), *args], capture_output=True, text=True, timeout=120)
+
+@pytest.fixture
+def cli(run_cli):
+    return lambda db, *args: run_cli("--db", db, *args)
 
 
-def test_tenants_round_trip_and_status_json(tmp_path):
+def test_tenants_round_trip_and_status_json(tmp_path, cli):
     db = tmp_path / "lab.sqlite"
     assert cli(db, "tenant", "add", "alice", "--weight", "2").returncode == 0
     assert cli(db, "tenant", "add", "bob", "--quota-hours", "1.5").returncode == 0
@@ -26,7 +28,7 @@ def test_tenants_round_trip_and_status_json(tmp_path):
     assert status["tasks"] == {"queued": 0, "running": 0, "done": 0, "failed": 0}
 
 
-def test_bad_names_and_duplicates_change_nothing(tmp_path):
+def test_bad_names_and_duplicates_change_nothing(tmp_path, cli):
     db = tmp_path / "lab.sqlite"
     cli(db, "tenant", "add", "alice")
     before = db.read_bytes()
@@ -43,7 +45,7 @@ def test_bad_names_and_duplicates_change_nothing(tmp_path):
     assert before  # the file existed before and still opens: nothing half-written
 
 
-def test_status_without_a_store_says_how_to_start(tmp_path):
+def test_status_without_a_store_says_how_to_start(tmp_path, cli):
     out = cli(tmp_path / "none.sqlite", "status")
     assert out.returncode == 1 and "easeml-gui demo" in out.stderr
     assert not (tmp_path / "none.sqlite").exists()

@@ -1,0 +1,138 @@
+"""`easeml-gui dataset add|list` and `easeml-gui job add`: register data and what each tenant may train on it."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from ..engine.types import Arm
+from ..store import StoreError, validate_name
+from ..training.catalogue import CATALOGUE, candidates
+from ..training.datasets import DatasetInfo, register_dataset
+from ..training.errors import DatasetError
+from . import CommandError, UsageError
+from .tenants import reader, writer
+
+# A job's arms carry their catalogue position; the live lab re-maps them onto its prior's columns by name.
+CATALOGUE_INDEX = {name: i for i, name in enumerate(sorted(CATALOGUE))}
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    dataset = sub.add_parser("dataset", help="register and list image datasets")
+    actions = dataset.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = actions.add_parser(
+        "add", help="validate and register a dataset",
+        description="PATH: a folder of class sub-folders (optionally split into train/ and val/), or a .zip / "
+        ".tar / .tar.gz of one. It is validated, copied into the managed data directory and registered; "
+        "nothing is registered when it is bad.",
+    )
+    add.add_argument("path", type=Path)
+    add.add_argument("--name", required=True, help="dataset name (letters, digits, . _ -)")
+    add.add_argument("--skip-bad", action="store_true", help="leave out unreadable or corrupt images instead of refusing")
+    add.add_argument("--val-fraction", type=float, default=0.2, help="validation share when no split is given")
+    add.add_argument("--seed", type=int, default=0, help="seed of the generated train/validation split")
+    add.set_defaults(handler=run_dataset_add)
+    actions.add_parser("list", help="list datasets").set_defaults(handler=run_dataset_list)
+
+    job = sub.add_parser("job", help="give a tenant a model-selection job on a dataset")
+    job_actions = job.add_subparsers(dest="action", metavar="ACTION", required=True)
+    jadd = job_actions.add_parser("add", help="add a job: the catalogue models that fit the dataset, or --models")
+    jadd.add_argument("--tenant", required=True)
+    jadd.add_argument("--dataset", required=True)
+    jadd.add_argument("--models", help=f"comma-separated subset of: {', '.join(sorted(CATALOGUE))}")
+    jadd.add_argument("--epochs", type=_positive_int, default=None, help="epochs per model (default: each model's recipe)")
+    jadd.add_argument("--image-size", type=_positive_int, default=None, help="square training size (default: the images' median short side, 32-224)")
+    jadd.add_argument("--seed", type=int, default=0)
+    jadd.set_defaults(handler=run_job_add)
+
+
+def run_dataset_add(args: argparse.Namespace) -> int:
+    try:
+        validate_name("dataset", args.name)
+    except StoreError as error:
+        raise CommandError(str(error)) from None
+    if not 0 < args.val_fraction < 1:
+        raise UsageError("--val-fraction must be between 0 and 1, e.g. 0.2")
+    dest = args.data_dir / "datasets" / args.name
+    with writer(args.db) as store:
+        if any(d.name.lower() == args.name.lower() for d in store.datasets(include_archived=True)):
+            raise CommandError(f"dataset {args.name!r} already exists; choose another name")
+        try:
+            info = register_dataset(args.path, dest, skip_bad=args.skip_bad, val_fraction=args.val_fraction, seed=args.seed)
+        except DatasetError as error:
+            raise CommandError(str(error)) from None
+        record = info.to_dict()
+        try:
+            store.add_dataset(args.name, str(dest), info.content_hash, manifest=record["manifest"], stats=record["stats"],
+                              split=record["split"])
+        except StoreError:
+            shutil.rmtree(dest, ignore_errors=True)  # not half-registered: the files go with the failed record
+            raise
+    print(f"registered dataset {args.name}: {info.summary()}")
+    for path, reason in info.skipped:
+        print(f"  skipped {path}: {reason}")
+    fitting = candidates(info.schema())
+    print(f"{len(fitting)} catalogue models fit it: {', '.join(spec.name for spec in fitting)}")
+    return 0
+
+
+def run_dataset_list(args: argparse.Namespace) -> int:
+    with reader(args.db) as store:
+        datasets = store.datasets()
+    if not datasets:
+        print("no datasets yet; add one with `easeml-gui dataset add PATH --name NAME`")
+        return 0
+    print(f"{'name':20} {'classes':>7} {'images':>7}  {'hash':12}  path")
+    for d in datasets:
+        print(f"{d.name:20} {len(d.stats['classes']):7d} {d.stats['images']:7d}  {d.content_hash[:12]}  {d.path}")
+    return 0
+
+
+def run_job_add(args: argparse.Namespace) -> int:
+    with writer(args.db) as store:
+        try:
+            dataset = store.dataset(args.dataset)
+        except StoreError as error:
+            raise CommandError(str(error)) from None
+        info = DatasetInfo.from_dict(
+            {"content_hash": dataset.content_hash, "manifest": dataset.manifest, "stats": dataset.stats,
+             "split": dataset.split}, root=dataset.path,
+        )
+        schema = info.schema(args.image_size)
+        fitting = {spec.name: spec for spec in candidates(schema)}
+        if args.models:
+            names = [m.strip() for m in args.models.split(",") if m.strip()]
+            unknown = [m for m in names if m not in CATALOGUE]
+            if unknown:
+                raise UsageError(f"unknown model(s) {', '.join(unknown)}; the catalogue has {', '.join(sorted(CATALOGUE))}")
+            too_small = [m for m in names if m not in fitting]
+            if too_small:
+                raise CommandError(
+                    f"{', '.join(too_small)} cannot take {schema.image_size} px images (minimum sizes: "
+                    + ", ".join(f"{m} {CATALOGUE[m].min_size}" for m in too_small) + "); raise --image-size or drop them"
+                )
+        else:
+            names = list(fitting)
+        if not names:
+            raise CommandError(f"no catalogue model takes {schema.image_size} px images; raise --image-size")
+        arms = [Arm(name, CATALOGUE_INDEX[name]) for name in names]
+        job = store.add_job(
+            args.tenant, args.dataset, arms, epochs=args.epochs or max(CATALOGUE[n].recipe.epochs for n in names),
+            image_size=schema.image_size, seed=args.seed,
+            schema={"channels": schema.channels, "image_size": schema.image_size, "num_classes": schema.num_classes},
+            config={"epochs_from_recipe": args.epochs is None},
+        )
+    print(f"job {job.id}: tenant {job.tenant} on {job.dataset} ({schema.num_classes} classes, {schema.channels} channel(s), "
+          f"{schema.image_size} px), {len(arms)} models: {', '.join(names)}")
+    return 0

@@ -1,0 +1,390 @@
+"""Scan, validate, hash and split an image-folder dataset; register it safely; verify it later.
+
+Layouts accepted (after descending through folders that hold nothing but one folder, as archives often do):
+  ROOT/<class>/**/<image>                            a split is made: seeded, stratified, `val_fraction` per class
+  ROOT/train/<class>/..., ROOT/val/<class>/...       the given split is kept (val/ may be named validation/ or valid/)
+  ROOT/train/<class>/... alone                       a split is made inside train/
+Ignored: hidden files and folders, "__MACOSX", non-image files beside the class folders (README, labels.csv),
+and folders beside train/ and val/ (test/). Images outside a class folder are an error.
+Every file inside a class folder must be an image that decodes; with `skip_bad=True` the others are left out and
+listed in DatasetInfo.skipped instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .archives import extract_archive, ignored_part
+from .catalogue import Schema, default_image_size
+from .errors import DatasetError
+from .images import IMAGE_SUFFIXES, BadImage, ImageFacts, inspect_image
+from .limits import Limits
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+VAL_NAMES = ("val", "validation", "valid")
+_LISTED = 8  # names quoted in one error message before "and N more"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str  # relative to the dataset root, POSIX separators
+    size: int
+    sha256: str
+    label: str  # the class folder it lies in
+
+
+@dataclass(frozen=True)
+class ImageStats:
+    min_width: int
+    median_width: float
+    max_width: int
+    min_height: int
+    median_height: float
+    max_height: int
+    channels: int  # 1 when every image is grey, else 3: what the images are decoded to (images.py)
+    modes: Mapping[str, int]  # PIL modes found, with counts
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    root: str
+    content_hash: str  # sha256 over the manifest (path, size, sha256 of every file)
+    manifest: tuple[FileEntry, ...]  # sorted by path
+    classes: tuple[str, ...]  # sorted; a label's index here is its class index
+    counts: Mapping[str, int]
+    stats: ImageStats
+    train: tuple[str, ...]  # relative paths
+    val: tuple[str, ...]
+    split_given: bool  # True when the dataset came with train/ and val/
+    seed: int  # the seed of a generated split
+    skipped: tuple[tuple[str, str], ...] = ()  # (relative path, reason) left out with skip_bad=True
+
+    @property
+    def num_images(self) -> int:
+        return len(self.manifest)
+
+    def labels(self, paths: Sequence[str]) -> list[int]:
+        """Class indices of `paths` (relative), in order."""
+        label_of = {entry.path: entry.label for entry in self.manifest}
+        index_of = {name: i for i, name in enumerate(self.classes)}
+        return [index_of[label_of[path]] for path in paths]
+
+    def schema(self, image_size: int | None = None) -> Schema:
+        """The job schema this dataset gives: picks the candidate models (catalogue.candidates)."""
+        short_side = min(self.stats.median_width, self.stats.median_height)
+        return Schema(channels=self.stats.channels, image_size=image_size or default_image_size(short_side),
+                      num_classes=len(self.classes))
+
+    def summary(self) -> str:
+        s = self.stats
+        colour = "grey" if s.channels == 1 else "colour"
+        split = "given split" if self.split_given else f"split seed {self.seed}"
+        text = (f"{len(self.classes)} classes, {self.num_images} images ({len(self.train)} train / {len(self.val)} "
+                f"validation, {split}); {colour}; width {s.min_width}-{s.max_width} px (median {s.median_width:g}), "
+                f"height {s.min_height}-{s.max_height} px (median {s.median_height:g})")
+        if self.skipped:
+            text += f"; {len(self.skipped)} bad files skipped"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; `manifest`, `stats` and `split` are the three records the store keeps."""
+        return {
+            "format": MANIFEST_FORMAT,
+            "content_hash": self.content_hash,
+            "manifest": {"files": [[e.path, e.size, e.sha256, e.label] for e in self.manifest],
+                         "skipped": [list(item) for item in self.skipped]},
+            "stats": {"classes": list(self.classes), "counts": dict(self.counts), "images": self.num_images,
+                      **{k: v for k, v in vars(self.stats).items() if k != "modes"},
+                      "modes": dict(self.stats.modes)},
+            "split": {"given": self.split_given, "seed": self.seed, "train": list(self.train), "val": list(self.val)},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], root: str) -> "DatasetInfo":
+        stats = dict(data["stats"])
+        classes, counts = stats.pop("classes"), stats.pop("counts")
+        stats.pop("images")
+        return cls(
+            root=root, content_hash=data["content_hash"],
+            manifest=tuple(FileEntry(*row) for row in data["manifest"]["files"]),
+            classes=tuple(classes), counts=dict(counts), stats=ImageStats(**stats),
+            train=tuple(data["split"]["train"]), val=tuple(data["split"]["val"]),
+            split_given=bool(data["split"]["given"]), seed=int(data["split"]["seed"]),
+            skipped=tuple(tuple(item) for item in data["manifest"]["skipped"]),
+        )
+
+
+def content_hash(entries: Iterable[FileEntry]) -> str:
+    digest = hashlib.sha256()
+    for entry in sorted(entries, key=lambda e: e.path):
+        digest.update(f"{entry.path}\t{entry.size}\t{entry.sha256}\n".encode())
+    return digest.hexdigest()
+
+
+def scan_dataset(folder: Path | str, *, skip_bad: bool = False, val_fraction: float = 0.2, seed: int = 0,
+                 limits: Limits = Limits()) -> DatasetInfo:
+    """Validate a dataset folder in place and describe it. Raises DatasetError saying what is wrong."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder} is not a folder; give a folder of class sub-folders, or a .zip / .tar / "
+                           ".tar.gz archive of one")
+    root = _unwrap(folder)
+    train_dir, val_dir = _split_dirs(root)
+    split_given = train_dir is not None and val_dir is not None
+    if split_given:
+        found = _class_files(train_dir, root) + _class_files(val_dir, root)
+    else:
+        found = _class_files(train_dir or root, root)
+    entries, facts, skipped = _inspect(found, limits, skip_bad)
+    entries.sort(key=lambda entry: entry.path)
+    classes, counts = _check_classes(found, entries, root, limits)
+    if split_given:
+        train, val = _given_split(entries, train_dir.name, val_dir.name)
+    else:
+        train, val = _make_split(entries, classes, val_fraction, seed)
+    return DatasetInfo(root=str(root), content_hash=content_hash(entries), manifest=tuple(entries),
+                       classes=classes, counts=counts, stats=_stats(facts), train=train, val=val,
+                       split_given=split_given, seed=seed, skipped=tuple(skipped))
+
+
+def register_dataset(source: Path | str, dest: Path | str, *, skip_bad: bool = False, val_fraction: float = 0.2,
+                     seed: int = 0, limits: Limits = Limits()) -> DatasetInfo:
+    """Validate `source` (folder or archive) and copy it into the new folder `dest` with its manifest.json.
+
+    Everything happens in a hidden staging folder beside `dest` that is renamed into place only on success,
+    so a failure (or a bad input) leaves nothing behind. Only the manifest's files are copied.
+    """
+    source, dest = Path(source), Path(dest)
+    if not source.exists():
+        raise DatasetError(f"{source} does not exist; give a folder of class sub-folders or an archive of one")
+    if dest.exists():
+        raise DatasetError(f"{dest} already exists; choose another dataset name or remove that folder")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.incoming-", dir=dest.parent))
+    try:
+        if source.is_dir():
+            scanned = scan_dataset(source, skip_bad=skip_bad, val_fraction=val_fraction, seed=seed, limits=limits)
+        else:
+            extract_archive(source, stage / "extracted", limits)
+            scanned = scan_dataset(stage / "extracted", skip_bad=skip_bad, val_fraction=val_fraction, seed=seed,
+                                   limits=limits)
+        info = replace(scanned, root=str(dest))
+        _copy_files(scanned, stage / "data")
+        _write_json_atomic(stage / "data" / MANIFEST_NAME, info.to_dict())
+        try:
+            os.rename(stage / "data", dest)
+        except OSError as error:
+            raise DatasetError(f"could not move the dataset into {dest} ({error}); check that it does not exist "
+                               "and that the folder is writable") from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return info
+
+
+def load_dataset(folder: Path | str) -> DatasetInfo:
+    """The DatasetInfo of a registered dataset folder (its manifest.json), rooted where the folder is now."""
+    folder = Path(folder)
+    try:
+        data = json.loads((folder / MANIFEST_NAME).read_text())
+    except FileNotFoundError:
+        raise DatasetError(f"{folder} is not a registered dataset (no {MANIFEST_NAME}); register it with "
+                           "`easeml-gui dataset add`") from None
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{folder / MANIFEST_NAME} is unreadable ({error}); register the dataset again") from None
+    if data.get("format") != MANIFEST_FORMAT:
+        raise DatasetError(f"{folder / MANIFEST_NAME} has format {data.get('format')!r}, this version reads "
+                           f"{MANIFEST_FORMAT}; register the dataset again")
+    return DatasetInfo.from_dict(data, root=str(folder))
+
+
+def verify_dataset(folder: Path | str) -> DatasetInfo:
+    """Re-hash every file of a registered dataset; DatasetError when any changed or vanished since registration."""
+    info = load_dataset(folder)
+    missing, changed = [], []
+    for entry in info.manifest:
+        path = Path(info.root) / entry.path
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            missing.append(entry.path)
+            continue
+        if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
+            changed.append(entry.path)
+    if missing or changed:
+        parts = ([f"{len(changed)} changed ({_names(changed)})"] if changed else []) + (
+            [f"{len(missing)} missing ({_names(missing)})"] if missing else [])
+        raise DatasetError(f"dataset {info.root} changed on disk since it was registered: {'; '.join(parts)}. "
+                           "Register it again (under a new name) to use the new files")
+    return info
+
+
+# --- scanning --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Found:
+    path: Path
+    rel: str
+    label: str
+
+
+def _visible(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not ignored_part(p.name))
+
+
+def _unwrap(folder: Path) -> Path:
+    """Descend through folders whose only content is one folder that itself holds only folders (archive wrappers)."""
+    while True:
+        children = _visible(folder)
+        if len(children) != 1 or not children[0].is_dir():
+            return folder
+        inner = _visible(children[0])
+        if not inner or any(not child.is_dir() for child in inner):
+            return folder  # the lone folder holds files: it is a class (reported as "a single class")
+        folder = children[0]
+
+
+def _split_dirs(root: Path) -> tuple[Path | None, Path | None]:
+    dirs = {p.name.lower(): p for p in _visible(root) if p.is_dir()}
+    val = next((dirs[name] for name in VAL_NAMES if name in dirs), None)
+    if val is not None and "train" not in dirs:
+        raise DatasetError(f"{root} has a {val.name}/ folder but no train/ folder; add train/ with the same class "
+                           "folders, or merge everything into one folder per class and let a split be made")
+    return dirs.get("train"), val
+
+
+def _class_files(pool: Path, root: Path) -> list[_Found]:
+    children = _visible(pool)
+    if not children:
+        raise DatasetError(f"{pool} is empty; expected one sub-folder per class, each holding that class's images")
+    loose = [p.name for p in children if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if loose:
+        raise DatasetError(f"{len(loose)} images lie directly in {pool} ({_names(loose)}); every image must be in "
+                           "a sub-folder named after its class")
+    class_dirs = [p for p in children if p.is_dir()]
+    if not class_dirs:
+        raise DatasetError(f"{pool} holds no class folders; expected one sub-folder per class, each holding that "
+                           "class's images")
+    found = []
+    for class_dir in class_dirs:
+        for folder, subdirs, files in os.walk(class_dir):
+            subdirs[:] = sorted(d for d in subdirs if not ignored_part(d))
+            for name in sorted(files):
+                if not ignored_part(name):
+                    path = Path(folder) / name
+                    found.append(_Found(path, path.relative_to(root).as_posix(), class_dir.name))
+    return found
+
+
+def _inspect(found: list[_Found], limits: Limits, skip_bad: bool
+             ) -> tuple[list[FileEntry], list[ImageFacts], list[tuple[str, str]]]:
+    entries, facts, bad = [], [], []
+    for item in found:
+        try:
+            data = item.path.read_bytes()
+        except OSError as error:
+            bad.append((item.rel, f"unreadable ({error.strerror or error})"))
+            continue
+        try:
+            facts.append(inspect_image(data, item.path.suffix, limits.max_pixels))
+        except BadImage as reason:
+            bad.append((item.rel, str(reason)))
+            continue
+        entries.append(FileEntry(item.rel, len(data), hashlib.sha256(data).hexdigest(), item.label))
+    if bad and not skip_bad:
+        listed = "; ".join(f"{path}: {reason}" for path, reason in bad[:_LISTED])
+        more = f"; and {len(bad) - _LISTED} more" if len(bad) > _LISTED else ""
+        raise DatasetError(f"{len(bad)} files in class folders are not usable images: {listed}{more}. Remove or fix "
+                           "them, or skip them (skip_bad / --skip-bad) to register the dataset without them")
+    return entries, facts, bad
+
+
+def _check_classes(found: list[_Found], entries: list[FileEntry], root: Path, limits: Limits
+                   ) -> tuple[tuple[str, ...], dict[str, int]]:
+    counts = Counter(entry.label for entry in entries)
+    classes = tuple(sorted({item.label for item in found} | set(counts)))
+    if not found:
+        raise DatasetError(f"the class folders in {root} hold no files; put each class's images in its folder")
+    if len(classes) < 2:
+        raise DatasetError(f"{root} has a single class ({classes[0]!r}); a classifier needs at least two class "
+                           "folders, each holding that class's images")
+    few = [f"{name} ({counts[name]})" for name in classes if counts[name] < limits.min_images_per_class]
+    if few:
+        raise DatasetError(f"{len(few)} classes have fewer than the minimum of {limits.min_images_per_class} images: "
+                           f"{', '.join(few[:_LISTED])}{' ...' if len(few) > _LISTED else ''}; add images to them "
+                           "or remove those class folders")
+    return classes, {name: counts[name] for name in classes}
+
+
+def _given_split(entries: list[FileEntry], train_name: str, val_name: str) -> tuple[tuple[str, ...], ...]:
+    top = {e.path: e.path.split("/", 1)[0] for e in entries}
+    train = tuple(e.path for e in entries if top[e.path] == train_name)
+    val = tuple(e.path for e in entries if top[e.path] == val_name)
+    train_labels = {e.label for e in entries if top[e.path] == train_name}
+    stray = sorted({e.label for e in entries if top[e.path] == val_name} - train_labels)
+    if stray:
+        raise DatasetError(f"{val_name}/ has classes that train/ lacks: {', '.join(stray)}; add them to train/ or "
+                           f"remove them from {val_name}/")
+    if not val:
+        raise DatasetError(f"{val_name}/ holds no images; add validation images or remove {val_name}/ to let a "
+                           "split be made")
+    return train, val
+
+
+def _make_split(entries: list[FileEntry], classes: Sequence[str], val_fraction: float, seed: int
+                ) -> tuple[tuple[str, ...], ...]:
+    """Stratified: each class gives round(val_fraction * n) images (at least one) to validation."""
+    if not 0.0 < val_fraction < 1.0:
+        raise DatasetError(f"the validation fraction must be between 0 and 1, got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for name in classes:
+        paths = sorted(e.path for e in entries if e.label == name)
+        order = rng.permutation(len(paths))
+        n_val = min(len(paths) - 1, max(1, round(val_fraction * len(paths))))
+        val += [paths[i] for i in order[:n_val]]
+        train += [paths[i] for i in order[n_val:]]
+    return tuple(sorted(train)), tuple(sorted(val))
+
+
+def _stats(facts: list[ImageFacts]) -> ImageStats:
+    widths, heights = [f.width for f in facts], [f.height for f in facts]
+    return ImageStats(min_width=min(widths), median_width=float(statistics.median(widths)), max_width=max(widths),
+                      min_height=min(heights), median_height=float(statistics.median(heights)),
+                      max_height=max(heights), channels=1 if all(f.grey for f in facts) else 3,
+                      modes=dict(sorted(Counter(f.mode for f in facts).items())))
+
+
+# --- registering -----------------------------------------------------------------------------------------------
+
+def _copy_files(info: DatasetInfo, target: Path) -> None:
+    """Copy the manifest's files into `target`, checking each copy against its hash (the source may be changing)."""
+    for entry in info.manifest:
+        data = (Path(info.root) / entry.path).read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise DatasetError(f"{entry.path} changed while the dataset was being registered; try again once "
+                               "nothing writes to the folder")
+        path = target / entry.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def _names(paths: Sequence[str]) -> str:
+    return ", ".join(paths[:_LISTED]) + (f" and {len(paths) - _LISTED} more" if len(paths) > _LISTED else "")

@@ -1,0 +1,66 @@
+"""`dataset add|list` and `job add` against a real store and real PNG class folders (scikit-learn's digits)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_runner import run_cli  # noqa: F401 (a fixture)
+from PIL import Image
+from sklearn.datasets import load_digits
+
+
+@pytest.fixture(scope="module")
+def digits_pngs(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("digits-pngs")
+    data = load_digits()
+    for i, (image, label) in enumerate(zip(data.images[:400], data.target[:400])):
+        folder = root / str(label)
+        folder.mkdir(exist_ok=True)
+        Image.fromarray((image * 16).clip(0, 255).astype(np.uint8)).save(folder / f"{i:04d}.png")
+    return root
+
+
+@pytest.fixture
+def cli(run_cli):
+    return lambda db, *args: run_cli("--db", db, *args)
+
+
+def test_register_a_dataset_and_give_a_tenant_a_job(tmp_path, digits_pngs, cli):
+    db = tmp_path / "lab.sqlite"
+    assert cli(db, "tenant", "add", "alice").returncode == 0
+    out = cli(db, "dataset", "add", str(digits_pngs), "--name", "digits")
+    assert out.returncode == 0, out.stderr
+    assert "10 classes, 400 images" in out.stdout and "catalogue models fit it" in out.stdout
+    assert (tmp_path / "datasets" / "digits" / "manifest.json").is_file()
+    assert "digits" in cli(db, "dataset", "list").stdout
+    out = cli(db, "job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "resnet18,mobilenet_v3_small", "--epochs", "2")
+    assert out.returncode == 0, out.stderr
+    assert "2 models: resnet18, mobilenet_v3_small" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("dataset", "add", "{missing}", "--name", "d2"), "does not exist"),
+        (("dataset", "add", "{digits}", "--name", "bad/name"), "invalid dataset name"),
+        (("dataset", "add", "{digits}", "--name", "digits"), "already exists"),
+        (("job", "add", "--tenant", "bob", "--dataset", "digits"), "unknown tenant 'bob'"),
+        (("job", "add", "--tenant", "alice", "--dataset", "nope"), "unknown dataset 'nope'"),
+        (("job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "alexnet"), "alexnet cannot take 32 px"),
+        (("job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "gpt5"), "unknown model(s) gpt5"),
+    ],
+)
+def test_bad_input_is_explained_and_changes_nothing(tmp_path, digits_pngs, args, message, cli):
+    db = tmp_path / "lab.sqlite"
+    cli(db, "tenant", "add", "alice")
+    assert cli(db, "dataset", "add", str(digits_pngs), "--name", "digits").returncode == 0
+    before = json.loads(cli(db, "status", "--json").stdout)
+    datasets_before = sorted(p.name for p in (tmp_path / "datasets").iterdir())
+    args = [a.format(missing=tmp_path / "missing", digits=digits_pngs) for a in args]
+    out = cli(db, *args)
+    assert out.returncode in (1, 2) and message in out.stderr and "Traceback" not in out.stderr
+    assert json.loads(cli(db, "status", "--json").stdout) == before
+    assert sorted(p.name for p in (tmp_path / "datasets").iterdir()) == datasets_before  # no stray copy
