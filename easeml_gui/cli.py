@@ -12,6 +12,7 @@ from . import __version__
 from .commands import CommandError, UsageError
 from .commands import simulate as simulate_commands
 from .commands import datasets as dataset_commands
+from .commands import demo as demo_commands
 from .commands import tenants as tenant_commands
 
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_commands.add_parsers(sub)
     tenant_commands.add_parsers(sub)
     dataset_commands.add_parsers(sub)
+    demo_commands.add_parsers(sub)
     return parser
 
 

@@ -64,3 +64,15 @@ def test_bad_input_is_explained_and_changes_nothing(tmp_path, digits_pngs, args,
     assert out.returncode in (1, 2) and message in out.stderr and "Traceback" not in out.stderr
     assert json.loads(cli(db, "status", "--json").stdout) == before
     assert sorted(p.name for p in (tmp_path / "datasets").iterdir()) == datasets_before  # no stray copy
+
+
+def test_demo_registers_a_lab_of_digit_subsets_once(tmp_path, cli):
+    db = tmp_path / "lab.sqlite"
+    out = cli(db, "demo")
+    assert out.returncode == 0, out.stderr
+    status = json.loads(cli(db, "status", "--json").stdout)
+    assert [t["name"] for t in status["tenants"]] == ["digit-lab", "high-digits", "low-digits", "three-or-eight"]
+    listing = cli(db, "dataset", "list").stdout
+    assert "three-or-eight" in listing and "    2 " in listing  # the hard pair has two classes
+    again = cli(db, "demo")
+    assert again.returncode == 1 and "already has" in again.stderr
