@@ -143,13 +143,11 @@ def scan_dataset(folder: Path | str, *, skip_bad: bool = False, val_fraction: fl
     root = _unwrap(folder)
     train_dir, val_dir = _split_dirs(root)
     split_given = train_dir is not None and val_dir is not None
-    if split_given:
-        found = _class_files(train_dir, root) + _class_files(val_dir, root)
-    else:
-        found = _class_files(train_dir or root, root)
+    class_dirs = _class_dirs(train_dir or root)  # an empty class folder still counts: as a class with no images
+    found = _files(class_dirs, root) + (_files(_class_dirs(val_dir), root) if split_given else [])
     entries, facts, skipped = _inspect(found, limits, skip_bad)
     entries.sort(key=lambda entry: entry.path)
-    classes, counts = _check_classes(found, entries, root, limits)
+    classes, counts = _check_classes([d.name for d in class_dirs], found, entries, root, limits)
     if split_given:
         train, val = _given_split(entries, train_dir.name, val_dir.name)
     else:
@@ -264,7 +262,7 @@ def _split_dirs(root: Path) -> tuple[Path | None, Path | None]:
     return dirs.get("train"), val
 
 
-def _class_files(pool: Path, root: Path) -> list[_Found]:
+def _class_dirs(pool: Path) -> list[Path]:
     children = _visible(pool)
     if not children:
         raise DatasetError(f"{pool} is empty; expected one sub-folder per class, each holding that class's images")
@@ -276,6 +274,10 @@ def _class_files(pool: Path, root: Path) -> list[_Found]:
     if not class_dirs:
         raise DatasetError(f"{pool} holds no class folders; expected one sub-folder per class, each holding that "
                            "class's images")
+    return class_dirs
+
+
+def _files(class_dirs: list[Path], root: Path) -> list[_Found]:
     found = []
     for class_dir in class_dirs:
         for folder, subdirs, files in os.walk(class_dir):
@@ -310,10 +312,10 @@ def _inspect(found: list[_Found], limits: Limits, skip_bad: bool
     return entries, facts, bad
 
 
-def _check_classes(found: list[_Found], entries: list[FileEntry], root: Path, limits: Limits
+def _check_classes(names: list[str], found: list[_Found], entries: list[FileEntry], root: Path, limits: Limits
                    ) -> tuple[tuple[str, ...], dict[str, int]]:
     counts = Counter(entry.label for entry in entries)
-    classes = tuple(sorted({item.label for item in found} | set(counts)))
+    classes = tuple(sorted(names))
     if not found:
         raise DatasetError(f"the class folders in {root} hold no files; put each class's images in its folder")
     if len(classes) < 2:

@@ -1,0 +1,176 @@
+"""The training loop over device-resident uint8 tensors: one model, one recipe, a budget of epochs and seconds.
+
+Fast by design: batches are gathered from one uint8 tensor already on the device, augmented there, converted to
+float only per batch; on CUDA the model runs channels_last under autocast (bf16 where supported, else fp16 with a
+gradient scaler). The loss is summed on the device and read once per epoch, so the GPU is never stalled per step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .augment import augment_batch
+from .catalogue import Recipe
+
+
+class TrainingError(Exception):
+    """Training could not produce a model (diverged, ...); str(error) says why and what to try."""
+
+
+@dataclass(frozen=True)
+class TensorData:
+    """Images as (N, C, S, S) uint8 and labels as int64, on the training device; mean/std as (1, C, 1, 1)."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    epoch: int
+    epochs: int
+    loss: float
+    val_accuracy: float
+    images_per_second: float
+    seconds: float  # since training started
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    best_accuracy: float
+    best_epoch: int
+    final_accuracy: float
+    epochs_run: int
+    best_state: dict[str, torch.Tensor]  # on the CPU
+    images_per_second: float  # training images per second over all epochs (evaluation excluded)
+    train_seconds: float
+    stopped_by_time: bool
+
+
+@dataclass(frozen=True)
+class Budget:
+    epochs: int
+    max_seconds: float | None = None  # stop after the batch that crosses it, then evaluate
+
+
+def train(model: nn.Module, data: TensorData, recipe: Recipe, budget: Budget, *, batch_size: int,
+          device: torch.device, seed: int, pretrained: bool, augment: tuple[str, ...],
+          on_epoch: Callable[[EpochReport], None] = lambda report: None) -> TrainOutcome:
+    cuda = device.type == "cuda"
+    _quicken_batch_norm(model)
+    model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
+    n = len(data.x_train)
+    batch_size = min(batch_size, n)
+    steps_per_epoch = n // batch_size  # drop the ragged last batch: a batch of one breaks batch norm
+    optimizer = build_optimizer(model, recipe, batch_size, pretrained)
+    schedule = _schedule(optimizer, recipe, steps_per_epoch, budget.epochs)
+    amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    generator = torch.Generator().manual_seed(seed)
+    best_accuracy, best_epoch, best_state, accuracy = -1.0, 0, {}, 0.0
+    trained_images, train_seconds, epoch = 0, 0.0, 0
+    start = time.perf_counter()
+    out_of_time = False
+    while epoch < budget.epochs and not out_of_time:
+        epoch += 1
+        model.train()
+        epoch_start = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        order = torch.randperm(n, generator=generator).to(device)
+        steps = 0
+        for step in range(steps_per_epoch):
+            index = order[step * batch_size:(step + 1) * batch_size]
+            batch = augment_batch(data.x_train[index], generator, crop="crop" in augment, flip="flip" in augment)
+            inputs = _normalise(batch, data, cuda)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                loss = F.cross_entropy(model(inputs), data.y_train[index], label_smoothing=recipe.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            schedule.step()
+            loss_sum += loss.detach().float()
+            steps += 1
+            if budget.max_seconds is not None and time.perf_counter() - start >= budget.max_seconds:
+                out_of_time = True
+                break
+        if cuda:
+            torch.cuda.synchronize(device)  # honest timing: wait for the queued kernels
+        epoch_seconds = time.perf_counter() - epoch_start
+        trained_images += steps * batch_size
+        train_seconds += epoch_seconds
+        mean_loss = loss_sum.item() / max(steps, 1)
+        if not math.isfinite(mean_loss):
+            raise TrainingError(f"the loss became {mean_loss} in epoch {epoch}; the learning rate "
+                                f"({recipe.lr:g}) is too high for this model and data")
+        accuracy = evaluate(model, data, batch_size * 2, amp_dtype)
+        if accuracy > best_accuracy:
+            best_accuracy, best_epoch = accuracy, epoch
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        on_epoch(EpochReport(epoch, budget.epochs, mean_loss, accuracy, steps * batch_size / epoch_seconds,
+                             time.perf_counter() - start))
+    return TrainOutcome(best_accuracy, best_epoch, accuracy, epoch, best_state,
+                        trained_images / train_seconds if train_seconds else 0.0, train_seconds, out_of_time)
+
+
+def evaluate(model: nn.Module, data: TensorData, batch_size: int, amp_dtype: torch.dtype | None) -> float:
+    model.eval()
+    cuda = data.x_val.device.type == "cuda"
+    correct = torch.zeros((), dtype=torch.int64, device=data.x_val.device)
+    with torch.inference_mode(), torch.autocast(data.x_val.device.type, dtype=amp_dtype,
+                                                enabled=amp_dtype is not None):
+        for start in range(0, len(data.x_val), batch_size):
+            inputs = _normalise(data.x_val[start:start + batch_size], data, cuda)
+            correct += (model(inputs).argmax(1) == data.y_val[start:start + batch_size]).sum()
+    return correct.item() / len(data.x_val)
+
+
+def _quicken_batch_norm(model: nn.Module) -> None:
+    """torchvision's mobilenet_v3 batch norms use momentum 0.01, tuned for ImageNet's ~10^5 steps; in a run of a
+    few hundred steps their running statistics never catch up and evaluation sees noise. 0.1 (the default) does."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.momentum is not None:
+            module.momentum = max(module.momentum, 0.1)
+
+
+def _normalise(batch: torch.Tensor, data: TensorData, cuda: bool) -> torch.Tensor:
+    inputs = (batch.float() / 255.0 - data.mean) / data.std
+    return inputs.contiguous(memory_format=torch.channels_last) if cuda else inputs
+
+
+def build_optimizer(model: nn.Module, recipe: Recipe, batch_size: int, pretrained: bool) -> torch.optim.Optimizer:
+    # linear scaling: a batch halved after an out-of-memory error keeps the same lr per image
+    lr = recipe.lr * batch_size / recipe.batch_size * (recipe.finetune_lr_scale if pretrained else 1.0)
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and norm scales: decaying them only hurts
+    groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=recipe.momentum, nesterov=True)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r} in the recipe; use 'sgd' or 'adamw'")
+
+
+def _schedule(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int, epochs: int
+              ) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then cosine decay to zero at the end of the epoch budget."""
+    total = max(1, steps_per_epoch * epochs)
+    warmup = min(total - 1, int(recipe.warmup_epochs * steps_per_epoch))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
