@@ -13,6 +13,8 @@ from .commands import CommandError, UsageError
 from .commands import simulate as simulate_commands
 from .commands import datasets as dataset_commands
 from .commands import demo as demo_commands
+from .commands import export as export_commands
+from .commands import run as run_commands
 from .commands import tenants as tenant_commands
 
 
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     tenant_commands.add_parsers(sub)
     dataset_commands.add_parsers(sub)
     demo_commands.add_parsers(sub)
+    run_commands.add_parsers(sub)
+    export_commands.add_parsers(sub)
     return parser
 
 

@@ -83,8 +83,8 @@ class LiveLab:
         if any(a.name not in self._column for a in job.arms):
             return False
         arms = tuple(Arm(a.name, self._column[a.name]) for a in job.arms)
-        # What an executor needs to run a task of this job: where its dataset lies, besides the job's budget.
-        config = {**job.to_job().config, "dataset_path": self.store.dataset(job.dataset).path}
+        # What the worker reads (TASK.json): the registered dataset's folder, epochs and image size of the job.
+        config = {**job.to_job().config, "dataset": self.store.dataset(job.dataset).path}
         self.selection.add_job(self.store.tenant(job.tenant), Job(job.tenant, arms, job.seed, config))
         self._jobs[job.tenant] = job
         return True

@@ -131,7 +131,6 @@ def run_job_add(args: argparse.Namespace) -> int:
             args.tenant, args.dataset, arms, epochs=args.epochs or max(CATALOGUE[n].recipe.epochs for n in names),
             image_size=schema.image_size, seed=args.seed,
             schema={"channels": schema.channels, "image_size": schema.image_size, "num_classes": schema.num_classes},
-            config={"epochs_from_recipe": args.epochs is None},
         )
     print(f"job {job.id}: tenant {job.tenant} on {job.dataset} ({schema.num_classes} classes, {schema.channels} channel(s), "
           f"{schema.image_size} px), {len(arms)} models: {', '.join(names)}")

@@ -1,0 +1,130 @@
+"""`easeml-gui run`: keep every device busy until every job is done, N tasks ended, or Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ..engine.policies import get_policy, policy_names
+from ..engine.types import Decision, Observation, Task, TaskResult, TaskState
+from ..live_lab import LabEvents, LiveLab
+from ..store import JobRecord, JobState, LabStore
+from ..training.datasets import verify_dataset
+from ..training.errors import DatasetError
+from . import CommandError, UsageError
+from .tenants import writer
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the lab: train the models the engine picks until every job is done",
+        description="Runs the lab until every job is done or --max-tasks tasks ended. Ctrl-C stops handing out "
+        "tasks and lets running ones finish (a second Ctrl-C cancels them); a crash loses no finished work, and "
+        "the next `run` resumes where this one stopped.",
+    )
+    p.add_argument("--devices", default="local", help="local (every GPU here, else the CPU); SSH hosts come later")
+    p.add_argument("--max-tasks", type=int, default=None, help="stop after this many tasks ended")
+    p.add_argument("--policy", default="default", help=f"one of: {', '.join(policy_names())}")
+    p.add_argument("--on-interrupt", choices=("finish", "cancel"), default="finish",
+                   help="what Ctrl-C does with running tasks (default: let them finish)")
+    p.add_argument("--seed", type=int, default=0, help="the engine's seed (tie-breaking, random policies)")
+    p.set_defaults(handler=run_lab)
+
+
+@contextmanager
+def run_lock(db: Path) -> Iterator[None]:
+    """One `run` per store: a second one would re-queue the first one's running tasks."""
+    lock_path = db.with_name(db.name + ".run.lock")
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CommandError(f"another `easeml-gui run` is using {db}; stop it first (one run per lab)") from None
+        yield
+
+
+def verify_datasets(store: LabStore) -> None:
+    """Before training: every active job's dataset must be what was registered (content hash)."""
+    names = {job.dataset for job in store.jobs(JobState.ACTIVE)}
+    for name in sorted(names):
+        try:
+            verify_dataset(store.dataset(name).path)
+        except DatasetError as error:
+            raise CommandError(f"dataset {name}: {error}") from None
+
+
+def open_executor(spec: str, data_dir: Path):
+    if spec != "local":
+        raise UsageError(f"--devices {spec!r}: only 'local' is supported in this version (SSH hosts are not yet)")
+    from ..execution.local import LocalExecutor
+
+    return LocalExecutor(data_dir / "tasks")
+
+
+class Progress:
+    """One line per decision and per ended task, with the lab's state; plain text that logs well."""
+
+    def __init__(self, lab_state) -> None:
+        self.lab_state = lab_state
+        self.start = time.monotonic()
+
+    def _stamp(self) -> str:
+        seconds = int(time.monotonic() - self.start)
+        return f"[{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}]"
+
+    def decision(self, decision: Decision, task: Task) -> None:
+        print(f"{self._stamp()} {task.device:8} start {task.task_id} {decision.tenant}/{decision.arm.name}"
+              f"  (why: {decision.explain()})", flush=True)
+
+    def result(self, result: TaskResult, observation: Observation | None) -> None:
+        if result.state is TaskState.DONE:
+            what = f"done   accuracy {result.quality:.4f} in {result.cost:.0f}s"
+        elif result.state is TaskState.FAILED:
+            what = f"FAILED {result.error or ''}".strip()
+        else:
+            what = "cancelled"
+        print(f"{self._stamp()} {result.device:8} {what:40} {result.task_id} {result.tenant}/{result.arm.name}"
+              f"  | {self.lab_state()}", flush=True)
+
+    def job_done(self, job: JobRecord) -> None:
+        print(f"{self._stamp()} job {job.id} of {job.tenant} is done: every model was tried", flush=True)
+
+
+def run_lab(args: argparse.Namespace) -> int:
+    try:
+        get_policy(args.policy)
+    except KeyError as error:
+        raise UsageError(str(error.args[0])) from None
+    with writer(args.db) as store, run_lock(args.db):
+        verify_datasets(store)
+        executor = open_executor(args.devices, args.data_dir)
+
+        def lab_state() -> str:
+            best = [f"{r.tenant.name} {r.best:.3f}" for r in lab.selection.records if r.best_arm is not None]
+            return "best: " + (", ".join(best) if best else "-")
+
+        progress = Progress(lab_state)
+        lab = LiveLab(store, executor, args.policy, args.seed, LabEvents(progress.decision, progress.result, progress.job_done))
+        if not lab.selection.records:
+            print("no active jobs: add one with `easeml-gui job add --tenant NAME --dataset NAME`")
+            return 0
+        print(f"running {len(lab.selection.records)} job(s) on {', '.join(executor.devices())} with policy "
+              f"{args.policy}; Ctrl-C stops (running tasks {'finish' if args.on_interrupt == 'finish' else 'are cancelled'})")
+        try:
+            ended = lab.run(args.max_tasks)
+        except KeyboardInterrupt:
+            print(f"\nstopping: {'waiting for' if args.on_interrupt == 'finish' else 'cancelling'} "
+                  f"{len(executor.running())} running task(s); Ctrl-C again cancels them", file=sys.stderr)
+            try:
+                lab.stop(cancel_running=args.on_interrupt == "cancel")
+            except KeyboardInterrupt:
+                lab.stop(cancel_running=True)
+            ended = lab.scheduler.tasks_finished
+        print(f"{ended} task(s) ended; `easeml-gui status` shows the lab, the next `run` resumes it")
+    return 0

@@ -1,0 +1,97 @@
+"""`python -m easeml_gui.training.export CHECKPOINT OUT_DIR [--card-extra JSON]`: a trained arm as TorchScript.
+
+Writes OUT_DIR/model.pt (TorchScript: float32 NCHW images in [0, 1] at the training size -> class probabilities;
+normalisation is inside) and OUT_DIR/model_card.json (architecture, classes, preprocessing, accuracy, dataset hash,
+where it trained, library versions), so a user loads and runs it with plain torch. Exit 0, or 1 with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+from torch import nn
+
+from .. import __version__
+from .catalogue import CATALOGUE, Schema
+from .models import build_model
+
+MODEL_NAME, CARD_NAME = "model.pt", "model_card.json"
+
+
+class Classifier(nn.Module):
+    """The trained network with its normalisation, ending in softmax: what a user needs and nothing else."""
+
+    def __init__(self, network: nn.Module, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.network = network
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.network((images - self.mean) / self.std), dim=1)
+
+
+def export(checkpoint_path: Path, out_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    spec = CATALOGUE[checkpoint["arm"]]
+    schema = Schema(checkpoint["channels"], checkpoint["image_size"], len(checkpoint["classes"]))
+    network, _ = build_model(spec, schema, pretrained=False)
+    network.load_state_dict(checkpoint["state_dict"])
+    model = Classifier(network, checkpoint["mean"], checkpoint["std"]).eval()
+    example = torch.rand(2, schema.channels, schema.image_size, schema.image_size)
+    with torch.no_grad():
+        scripted = torch.jit.trace(model, example)
+        if not torch.allclose(scripted(example), model(example), atol=1e-5):
+            raise RuntimeError("the TorchScript export does not reproduce the model's outputs")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scripted.save(str(out_dir / MODEL_NAME))
+    card = {
+        "format": "easeml-gui model card 1",
+        "architecture": spec.name,
+        "classes": checkpoint["classes"],
+        "accuracy": checkpoint["accuracy"],
+        "pretrained": checkpoint["pretrained"],
+        "dataset_hash": checkpoint["dataset_hash"],
+        "preprocessing": {
+            "input": "float32 tensor N x C x H x W with values in [0, 1]; the model normalises and applies softmax",
+            "channels": schema.channels,
+            "colour": "grey (one channel)" if schema.channels == 1 else "RGB",
+            "image_size": schema.image_size,
+            "resize": "scale the shorter side to image_size, then centre-crop a square",
+            "mean": checkpoint["mean"],
+            "std": checkpoint["std"],
+        },
+        "usage": "model = torch.jit.load('model.pt'); probabilities = model(images); label = classes[argmax]",
+        "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
+                     "python": platform.python_version(), "easeml-gui": __version__},
+        **extra,
+    }
+    (out_dir / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m easeml_gui.training.export", description=__doc__)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--card-extra", default="{}", help="JSON merged into the model card (task, device, host)")
+    args = parser.parse_args(argv)
+    try:
+        card = export(args.checkpoint, args.out_dir, json.loads(args.card_extra))
+    except (OSError, KeyError, RuntimeError, ValueError) as error:
+        print(f"cannot export {args.checkpoint}: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps({"model": str(args.out_dir / MODEL_NAME), "card": str(args.out_dir / CARD_NAME),
+                      "architecture": card["architecture"], "accuracy": card["accuracy"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

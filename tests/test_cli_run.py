@@ -1,0 +1,108 @@
+"""`easeml-gui run` end to end: real worker subprocesses training on real digits, a real store; a crash (kill -9)
+mid-training loses nothing and the next run finishes the job; `export` gives a model plain torch can run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_runner import run_cli  # noqa: F401 (a fixture)
+from training_fixtures import export_digits
+
+from easeml_gui.engine.types import TaskState
+from easeml_gui.store import LabStore
+
+MODELS = "mobilenet_v3_small,shufflenet_v2_x1_0"
+
+
+@pytest.fixture
+def lab(tmp_path, run_cli):
+    db = tmp_path / "lab.sqlite"
+    source = export_digits(tmp_path / "source", per_class=20)
+    for args in (("tenant", "add", "alice"), ("dataset", "add", source, "--name", "digits"),
+                 ("job", "add", "--tenant", "alice", "--dataset", "digits", "--models", MODELS, "--epochs", "1",
+                  "--image-size", "16")):
+        out = run_cli("--db", db, *args)
+        assert out.returncode == 0, out.stderr
+    return db
+
+
+def easeml(db: Path, *args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "easeml_gui", "--db", str(db), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_run_trains_every_model_then_export_gives_a_torchscript_model(lab, tmp_path, run_cli):
+    out = run_cli("--db", lab, "run")
+    assert out.returncode == 0, out.stderr
+    assert "done   accuracy" in out.stdout
+    status = json.loads(run_cli("--db", lab, "status", "--json").stdout)
+    assert status["tasks"]["done"] == 2 and status["tasks"]["running"] == 0
+    assert status["tenants"][0]["best_model"] in MODELS.split(",")
+    exported = run_cli("--db", lab, "export", "alice", "--out", tmp_path / "model")
+    assert exported.returncode == 0, exported.stderr
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
+    assert card["architecture"] == status["tenants"][0]["best_model"]
+    assert card["classes"] == [str(d) for d in range(10)] and card["dataset_hash"]
+    import torch  # only the test loads torch: the model runs without easeml-gui
+
+    model = torch.jit.load(str(tmp_path / "model" / "model.pt"))
+    size = card["preprocessing"]["image_size"]
+    probabilities = model(torch.rand(3, card["preprocessing"]["channels"], size, size))
+    assert probabilities.shape == (3, 10)
+    np.testing.assert_allclose(probabilities.sum(dim=1).detach().numpy(), 1.0, rtol=1e-5)
+
+
+def test_a_crash_mid_training_loses_nothing_and_the_next_run_finishes(lab):
+    run = easeml(lab, "run")
+    deadline = time.monotonic() + 120
+    line = ""
+    while "start t000001" not in line and time.monotonic() < deadline:
+        line = run.stdout.readline()
+    assert "start t000001" in line
+    time.sleep(1.0)  # the worker is training now
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    with LabStore.open_readonly(lab) as store:
+        assert [t.state for t in store.tasks()] == [TaskState.RUNNING]  # what the crash left behind
+    again = easeml(lab, "run")
+    stdout, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr
+    with LabStore.open_readonly(lab) as store:
+        tasks = store.tasks()
+        assert {t.state for t in tasks} == {TaskState.DONE}
+        assert tasks[0].task_id == "t000001" and tasks[0].attempt == 2  # the interrupted task ran again first
+        observations = store.observations()
+        assert len(observations) == len({o.arm.name for o in observations}) == 2  # no duplicate
+        assert all(j.state.value == "done" for j in store.jobs())
+
+
+def test_a_dataset_changed_on_disk_is_caught_before_training(lab, tmp_path, run_cli):
+    victim = next((tmp_path / "datasets" / "digits").rglob("*.png"))
+    victim.write_bytes(victim.read_bytes() + b"tampered")
+    out = run_cli("--db", lab, "run")
+    assert out.returncode == 1
+    assert "changed on disk since it was registered" in out.stderr and victim.name in out.stderr
+    status = json.loads(run_cli("--db", lab, "status", "--json").stdout)
+    assert status["tasks"] == {"queued": 0, "running": 0, "done": 0, "failed": 0}
+
+
+def test_a_second_run_on_the_same_store_is_refused(lab, run_cli):
+    first = easeml(lab, "run")
+    try:
+        deadline = time.monotonic() + 120
+        while "start t000001" not in first.stdout.readline() and time.monotonic() < deadline:
+            pass
+        out = run_cli("--db", lab, "run")
+        assert out.returncode == 1 and "another `easeml-gui run` is using" in out.stderr
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=300)
+    assert first.returncode == 0
