@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_runner import run_cli  # noqa: F401 (a fixture)
-from training_fixtures import export_digits
+from easeml_gui.training.digits import export_digits
 
 from easeml_gui.engine.types import TaskState
 from easeml_gui.store import LabStore

@@ -7,27 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from easeml_gui.training.datasets import register_dataset
-
-
-def export_digits(target: Path, per_class: int | None = None) -> Path:
-    """The 8x8 digits (all 1797, or the first `per_class` of each) as 8-bit grey PNGs, one folder per class."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    written = [0] * 10
-    for i, (image, label) in enumerate(zip(digits.images, digits.target)):
-        if per_class is not None and written[label] == per_class:
-            continue
-        written[label] += 1
-        folder = target / str(label)
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((image * 255 / 16).round().astype(np.uint8), "L").save(folder / f"{i:04d}.png")
-    return target
+from easeml_gui.training.digits import export_digits
 
 
 @pytest.fixture(scope="session")

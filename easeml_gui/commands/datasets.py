@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 from pathlib import Path
+from typing import Any
 
 from ..engine.types import Arm
-from ..store import StoreError, validate_name
-from ..training.catalogue import CATALOGUE, candidates
+from ..store import JobRecord, LabStore, StoreError, validate_name
+from ..training.catalogue import CATALOGUE, Schema, candidates
 from ..training.datasets import DatasetInfo, register_dataset
 from ..training.errors import DatasetError
 from . import CommandError, UsageError
@@ -57,6 +59,31 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     jadd.set_defaults(handler=run_job_add)
 
 
+def register_in_store(store: LabStore, name: str, source: Path, data_dir: Path, **options: Any) -> DatasetInfo:
+    """Validate `source`, copy it to the managed data folder and record it; on any failure nothing stays behind."""
+    dest = data_dir / "datasets" / name
+    try:
+        info = register_dataset(source, dest, **options)
+    except DatasetError as error:
+        raise CommandError(str(error)) from None
+    record = info.to_dict()
+    try:
+        store.add_dataset(name, str(dest), info.content_hash, manifest=record["manifest"], stats=record["stats"],
+                          split=record["split"])
+    except StoreError:
+        shutil.rmtree(dest, ignore_errors=True)  # not half-registered: the files go with the failed record
+        raise
+    return info
+
+
+def add_job_for(store: LabStore, tenant: str, dataset: str, schema: Schema, names: list[str], *,
+                epochs: int | None = None, seed: int = 0) -> JobRecord:
+    """A job over the catalogue models `names`, each trained `epochs` (default: the longest recipe of them)."""
+    arms = [Arm(name, CATALOGUE_INDEX[name]) for name in names]
+    return store.add_job(tenant, dataset, arms, epochs=epochs or max(CATALOGUE[n].recipe.epochs for n in names),
+                         image_size=schema.image_size, seed=seed, schema=dataclasses.asdict(schema))
+
+
 def run_dataset_add(args: argparse.Namespace) -> int:
     try:
         validate_name("dataset", args.name)
@@ -64,21 +91,11 @@ def run_dataset_add(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     if not 0 < args.val_fraction < 1:
         raise UsageError("--val-fraction must be between 0 and 1, e.g. 0.2")
-    dest = args.data_dir / "datasets" / args.name
     with writer(args.db) as store:
         if any(d.name.lower() == args.name.lower() for d in store.datasets(include_archived=True)):
             raise CommandError(f"dataset {args.name!r} already exists; choose another name")
-        try:
-            info = register_dataset(args.path, dest, skip_bad=args.skip_bad, val_fraction=args.val_fraction, seed=args.seed)
-        except DatasetError as error:
-            raise CommandError(str(error)) from None
-        record = info.to_dict()
-        try:
-            store.add_dataset(args.name, str(dest), info.content_hash, manifest=record["manifest"], stats=record["stats"],
-                              split=record["split"])
-        except StoreError:
-            shutil.rmtree(dest, ignore_errors=True)  # not half-registered: the files go with the failed record
-            raise
+        info = register_in_store(store, args.name, args.path, args.data_dir, skip_bad=args.skip_bad,
+                                 val_fraction=args.val_fraction, seed=args.seed)
     print(f"registered dataset {args.name}: {info.summary()}")
     for path, reason in info.skipped:
         print(f"  skipped {path}: {reason}")
@@ -126,12 +143,7 @@ def run_job_add(args: argparse.Namespace) -> int:
             names = list(fitting)
         if not names:
             raise CommandError(f"no catalogue model takes {schema.image_size} px images; raise --image-size")
-        arms = [Arm(name, CATALOGUE_INDEX[name]) for name in names]
-        job = store.add_job(
-            args.tenant, args.dataset, arms, epochs=args.epochs or max(CATALOGUE[n].recipe.epochs for n in names),
-            image_size=schema.image_size, seed=args.seed,
-            schema={"channels": schema.channels, "image_size": schema.image_size, "num_classes": schema.num_classes},
-        )
+        job = add_job_for(store, args.tenant, args.dataset, schema, names, epochs=args.epochs, seed=args.seed)
     print(f"job {job.id}: tenant {job.tenant} on {job.dataset} ({schema.num_classes} classes, {schema.channels} channel(s), "
-          f"{schema.image_size} px), {len(arms)} models: {', '.join(names)}")
+          f"{schema.image_size} px), {len(names)} models: {', '.join(names)}")
     return 0

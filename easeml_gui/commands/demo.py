@@ -6,13 +6,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from ..engine.types import Arm
-from ..training.datasets import register_dataset
-from ..training.errors import DatasetError
+from ..training.digits import export_digits
 from . import CommandError
-from .datasets import CATALOGUE_INDEX
+from .datasets import add_job_for, register_in_store
 from .tenants import writer
 
 # Tenants whose data differ (all ten digits, two halves, a hard pair), so their best models differ too.
@@ -33,42 +29,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_demo)
 
 
-def export_digits(folder: Path, classes: tuple[int, ...]) -> None:
-    """scikit-learn's 8x8 digits as PNG class folders (8-bit grey)."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    for index, (image, label) in enumerate(zip(digits.images, digits.target)):
-        if label in classes:
-            target = folder / str(label)
-            target.mkdir(parents=True, exist_ok=True)
-            Image.fromarray((image * 16).clip(0, 255).astype(np.uint8)).save(target / f"{index:04d}.png")
-
-
 def run_demo(args: argparse.Namespace) -> int:
     with writer(args.db) as store:
         taken = {t.name for t in store.tenants(include_archived=True)} | {d.name for d in store.datasets(include_archived=True)}
         clash = sorted(taken & set(DEMO_TENANTS))
         if clash:
             raise CommandError(f"this store already has {', '.join(clash)}; use another --db for the demo")
-        arms = [Arm(name, CATALOGUE_INDEX[name]) for name in DEMO_MODELS]
         with tempfile.TemporaryDirectory() as scratch:
             for name, classes in DEMO_TENANTS.items():
-                source = Path(scratch) / name
-                export_digits(source, classes)
-                try:
-                    info = register_dataset(source, args.data_dir / "datasets" / name)
-                except DatasetError as error:
-                    raise CommandError(str(error)) from None
-                record = info.to_dict()
-                store.add_dataset(name, info.root, info.content_hash, manifest=record["manifest"],
-                                  stats=record["stats"], split=record["split"])
+                source = export_digits(Path(scratch) / name, classes)
+                info = register_in_store(store, name, source, args.data_dir)
                 store.add_tenant(name, DEMO_WEIGHTS.get(name, 1.0))
-                schema = info.schema()
-                store.add_job(name, name, arms, epochs=DEMO_EPOCHS, image_size=schema.image_size,
-                              schema={"channels": schema.channels, "image_size": schema.image_size,
-                                      "num_classes": schema.num_classes})
+                add_job_for(store, name, name, info.schema(), list(DEMO_MODELS), epochs=DEMO_EPOCHS)
                 print(f"tenant {name}: {info.summary()}")
     print(f"\ndemo lab ready in {args.db}: {len(DEMO_TENANTS)} tenants x {len(DEMO_MODELS)} models "
           f"({', '.join(DEMO_MODELS)}), {DEMO_EPOCHS} epochs each.\nNext: `easeml-gui --db {args.db} run` "
