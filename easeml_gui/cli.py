@@ -48,8 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    args.db = args.db or default_db()
-    args.data_dir = args.data_dir or args.db.parent
+    # Absolute: paths recorded in the store and handed to workers (which run in their task folder) must not
+    # depend on the directory a command happened to start in.
+    args.db = (args.db or default_db()).absolute()
+    args.data_dir = (args.data_dir or args.db.parent).absolute()
     try:
         return args.handler(args)
     except UsageError as error:

@@ -19,7 +19,7 @@ from .engine.prior import CostModel, Prior, fit_prior
 from .engine.scheduler import Scheduler, SchedulerHooks
 from .engine.selection import ModelSelection
 from .engine.types import Arm, Decision, Job, Observation, Task, TaskResult, TaskState
-from .store import JobRecord, JobState, LabStore, TaskRecord
+from .store import JobRecord, JobState, LabReader, LabStore, TaskRecord
 
 REFRESH_SECONDS = 1.0  # how often tenants and jobs added or changed while running are picked up
 
@@ -33,8 +33,9 @@ class LabEvents:
     on_job_done: Callable[[JobRecord], None] = lambda job: None
 
 
-def lab_prior(store: LabStore, jobs: list[JobRecord]) -> tuple[Prior, CostModel, dict[str, int]]:
-    """A prior over every arm of the active jobs, learned from the lab's finished jobs (history matrix)."""
+def lab_prior(store: LabReader, jobs: list[JobRecord]) -> tuple[Prior, CostModel, dict[str, int]]:
+    """A prior over every arm of `jobs`, learned from the lab's finished jobs (history matrix); the mapping gives
+    each arm name its prior column."""
     history = store.history_matrix()
     names = list(dict.fromkeys([*history.arms, *(a.name for job in jobs for a in job.arms)]))
     column = {name: i for i, name in enumerate(names)}
@@ -47,6 +48,53 @@ def lab_prior(store: LabStore, jobs: list[JobRecord]) -> tuple[Prior, CostModel,
     return prior, CostModel.from_history(cost, len(names)), column
 
 
+def latest_jobs(store: LabReader, states: tuple[JobState, ...] = (JobState.ACTIVE,)) -> list[JobRecord]:
+    """Each tenant's newest job in `states`, for tenants that are not archived, oldest job first."""
+    tenants = {t.name for t in store.tenants()}
+    latest: dict[str, JobRecord] = {}
+    for state in states:
+        for job in store.jobs(state):
+            if job.tenant in tenants and (job.tenant not in latest or job.id > latest[job.tenant].id):
+                latest[job.tenant] = job
+    return sorted(latest.values(), key=lambda j: j.id)
+
+
+def engine_job(job: JobRecord, column: dict[str, int], config: dict | None = None) -> Job:
+    """The store's job as the engine sees it: its arms re-mapped onto the prior's columns."""
+    return Job(job.tenant, tuple(Arm(a.name, column[a.name]) for a in job.arms), job.seed, config or {})
+
+
+def lab_upper_bounds(store: LabReader) -> dict[str, float]:
+    """Per tenant, the highest quality its newest job may still reach: the GP's upper confidence bound on an
+    untried model where that lies above the best observed (`status`'s regret estimate, ALGORITHM.md). A finished
+    job has tried every model: its bound is its best."""
+    jobs = latest_jobs(store, (JobState.ACTIVE, JobState.DONE))
+    bounds = {}
+    active = []
+    for job in jobs:
+        observations = store.observations(job=job.id)
+        if job.state is JobState.DONE:
+            bounds[job.tenant] = max((o.quality for o in observations), default=0.0)
+        else:
+            active.append((job, observations))
+    if not active:
+        return bounds
+    prior, costs, column = lab_prior(store, [job for job, _ in active])
+    selection = ModelSelection(prior, get_policy("default"), np.random.default_rng(0), costs)
+    for job, observations in active:
+        selection.add_job(store.tenant(job.tenant), engine_job(job, column))
+        seen = set()
+        for obs in observations:
+            if obs.arm.name not in seen:  # a model trained twice (re-run by hand) counts once, as its first result
+                seen.add(obs.arm.name)
+                selection.replay(job.tenant, Arm(obs.arm.name, column[obs.arm.name]), obs.quality, obs.cost, obs.time)
+        for task in store.tasks(TaskState.FAILED, tenant=job.tenant):
+            if task.job == job.id:
+                selection.replay_failure(job.tenant, Arm(task.arm.name, column[task.arm.name]), task.cost)
+        bounds[job.tenant] = selection.record(job.tenant).best + selection.optimistic_regret(job.tenant)
+    return bounds
+
+
 @dataclass
 class LiveLab:
     store: LabStore
@@ -57,7 +105,7 @@ class LiveLab:
     clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
-        jobs = self._active_jobs()
+        jobs = latest_jobs(self.store)
         prior, costs, self._column = lab_prior(self.store, jobs)
         self.selection = ModelSelection(prior, get_policy(self.policy), np.random.default_rng(self.seed), costs)
         self._jobs: dict[str, JobRecord] = {}
@@ -69,23 +117,13 @@ class LiveLab:
         self._last_refresh = self.clock()
 
     # ---- building the selection from the store ----------------------------------------------------------
-    def _active_jobs(self) -> list[JobRecord]:
-        """One active job per tenant (the newest), for tenants that are not archived."""
-        tenants = {t.name for t in self.store.tenants()}
-        latest: dict[str, JobRecord] = {}
-        for job in self.store.jobs(JobState.ACTIVE):
-            if job.tenant in tenants and (job.tenant not in latest or job.id > latest[job.tenant].id):
-                latest[job.tenant] = job
-        return sorted(latest.values(), key=lambda j: j.id)
-
     def _add_job(self, job: JobRecord) -> bool:
         """Add a job the prior knows every arm of; False if it needs a prior refit (a new arm)."""
         if any(a.name not in self._column for a in job.arms):
             return False
-        arms = tuple(Arm(a.name, self._column[a.name]) for a in job.arms)
         # What the worker reads (TASK.json): the registered dataset's folder, epochs and image size of the job.
         config = {**job.to_job().config, "dataset": self.store.dataset(job.dataset).path}
-        self.selection.add_job(self.store.tenant(job.tenant), Job(job.tenant, arms, job.seed, config))
+        self.selection.add_job(self.store.tenant(job.tenant), engine_job(job, self._column, config))
         self._jobs[job.tenant] = job
         return True
 
@@ -122,7 +160,7 @@ class LiveLab:
                 used = self.store.used_seconds().get(tenant.name, 0.0)
                 self.selection.update_tenant(tenant)
                 self.selection.record(tenant.name).used_seconds = used
-        for job in self._active_jobs():
+        for job in latest_jobs(self.store):
             if job.tenant not in self._jobs:
                 self._add_job(job)  # a job over arms no prior column covers waits for the next start
 

@@ -49,3 +49,10 @@ def test_status_without_a_store_says_how_to_start(tmp_path, cli):
     out = cli(tmp_path / "none.sqlite", "status")
     assert out.returncode == 1 and "easeml-gui demo" in out.stderr
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_run_without_jobs_says_how_to_add_one(tmp_path, cli):
+    db = tmp_path / "lab.sqlite"
+    assert cli(db, "tenant", "add", "alice").returncode == 0
+    out = cli(db, "run")
+    assert out.returncode == 0 and "no active jobs: add one with `easeml-gui job add" in out.stdout

@@ -14,17 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_runner import run_cli  # noqa: F401 (a fixture)
-from easeml_gui.training.digits import export_digits
 
 from easeml_gui.engine.types import TaskState
 from easeml_gui.store import LabStore
+from easeml_gui.training.digits import export_digits
 
 MODELS = "mobilenet_v3_small,shufflenet_v2_x1_0"
 
 
 @pytest.fixture
-def lab(tmp_path, run_cli):
-    db = tmp_path / "lab.sqlite"
+def lab(tmp_path, run_cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths, as a user types them
+    db = Path("lab.sqlite")
     source = export_digits(tmp_path / "source", per_class=20)
     for args in (("tenant", "add", "alice"), ("dataset", "add", source, "--name", "digits"),
                  ("job", "add", "--tenant", "alice", "--dataset", "digits", "--models", MODELS, "--epochs", "1",

@@ -9,7 +9,7 @@ import pytest
 from easeml_gui.engine.matrix import synthetic
 from easeml_gui.engine.simulate import SimulatedExecutor
 from easeml_gui.engine.types import Arm, TaskState
-from easeml_gui.live_lab import LiveLab
+from easeml_gui.live_lab import LiveLab, lab_upper_bounds
 from easeml_gui.store import JobState, LabStore
 
 ARMS = tuple(Arm(f"m{k}", k) for k in range(6))
@@ -101,3 +101,22 @@ def test_a_finished_lab_teaches_the_prior_of_the_next_job(tmp_path, quality):
         lab = LiveLab(store, executor({**quality, "eve": quality["ana"]}))
         assert lab.selection.prior.rows == len(TENANTS)  # one history row per finished job's dataset
         np.testing.assert_allclose(lab.selection.prior.mean, np.mean([quality[t] for t in TENANTS], axis=0), atol=1e-9)
+
+
+def test_upper_bounds_come_from_the_gp_and_shrink_to_the_best_once_every_model_ran(tmp_path, quality):
+    with make_store(tmp_path / "lab.sqlite") as store:
+        before = lab_upper_bounds(store)
+        assert all(0.0 < bound for bound in before.values())  # nothing observed: the prior's optimism
+        lab = LiveLab(store, executor(quality))
+        lab.run(max_tasks=8)
+        during = lab_upper_bounds(store)
+        for name in TENANTS:
+            # What the running lab's own GPs say: status and the GUI estimate regret as the engine sees it.
+            assert during[name] == pytest.approx(lab.selection.record(name).best + lab.selection.optimistic_regret(name))
+            assert during[name] >= lab.selection.record(name).best
+        regret_during = store.status(during)["global_regret_estimate"]
+        assert 0.0 < regret_during < store.status()["global_regret_estimate"]  # tighter than the 1.0 ceiling
+        lab.run()
+        after = lab_upper_bounds(store)
+        assert after == pytest.approx({name: float(np.max(quality[name])) for name in TENANTS})
+        assert store.status(after)["global_regret_estimate"] == 0.0

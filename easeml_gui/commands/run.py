@@ -12,7 +12,7 @@ from typing import Iterator
 
 from ..engine.policies import get_policy, policy_names
 from ..engine.types import Decision, Observation, Task, TaskResult, TaskState
-from ..live_lab import LabEvents, LiveLab
+from ..live_lab import LabEvents, LiveLab, latest_jobs
 from ..store import JobRecord, JobState, LabStore
 from ..training.datasets import verify_dataset
 from ..training.errors import DatasetError
@@ -102,6 +102,9 @@ def run_lab(args: argparse.Namespace) -> int:
     except KeyError as error:
         raise UsageError(str(error.args[0])) from None
     with writer(args.db) as store, run_lock(args.db):
+        if not latest_jobs(store):
+            print("no active jobs: add one with `easeml-gui job add --tenant NAME --dataset NAME`")
+            return 0
         verify_datasets(store)
         executor = open_executor(args.devices, args.data_dir)
 
@@ -111,9 +114,6 @@ def run_lab(args: argparse.Namespace) -> int:
 
         progress = Progress(lab_state)
         lab = LiveLab(store, executor, args.policy, args.seed, LabEvents(progress.decision, progress.result, progress.job_done))
-        if not lab.selection.records:
-            print("no active jobs: add one with `easeml-gui job add --tenant NAME --dataset NAME`")
-            return 0
         print(f"running {len(lab.selection.records)} job(s) on {', '.join(executor.devices())} with policy "
               f"{args.policy}; Ctrl-C stops (running tasks {'finish' if args.on_interrupt == 'finish' else 'are cancelled'})")
         try:

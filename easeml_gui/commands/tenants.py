@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ..live_lab import lab_upper_bounds
 from ..store import LabReader, LabStore, StoreError
 from . import CommandError
 
@@ -94,13 +95,14 @@ def run_tenant_pause(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     with reader(args.db) as store:
-        status = store.status()
+        status = store.status(lab_upper_bounds(store))
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
     tasks = status["tasks"]
     print(f"tasks: {tasks['queued']} queued, {tasks['running']} running, {tasks['done']} done, {tasks['failed']} failed")
-    print(f"global regret estimate: {status['global_regret_estimate']:.3f} (upper bound)")
+    print(f"global regret estimate: {status['global_regret_estimate']:.3f}  (the GP's upper bound on what untried "
+          "models may add to each tenant's best; 0 once every model ran)")
     if status["tenants"]:
         print(f"\n{'tenant':20} {'weight':>7} {'done':>5} {'best':>7}  model")
         for t in status["tenants"]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.covariance import ledoit_wolf
 
 PRIOR_KINDS = ("auto", "ledoit-wolf", "rbf")
 
@@ -60,6 +59,8 @@ def _column_mean(history: np.ndarray) -> np.ndarray:
 
 
 def _ledoit_wolf_cov(filled: np.ndarray) -> np.ndarray:
+    from sklearn.covariance import ledoit_wolf  # 1 s to import: only fits with a history pay it, not every command
+
     cov, _ = ledoit_wolf(filled, assume_centered=False)
     return cov
 

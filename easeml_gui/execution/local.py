@@ -49,7 +49,7 @@ class LocalExecutor:
 
     def __init__(self, work_dir: Path | str, devices: Sequence[str] | None = None, *,
                  python: str = sys.executable, grace_seconds: float = 10.0) -> None:
-        self._work_dir = Path(work_dir)
+        self._work_dir = Path(work_dir).absolute()  # workers run inside their task folder
         self._work_dir.mkdir(parents=True, exist_ok=True)
         self._devices = tuple(devices) if devices is not None else local_devices()
         self._python = python

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from ..store import LabStore, LabReader, StoreError
+from ..live_lab import lab_upper_bounds
+from ..store import LabReader, LabStore, StoreError
 from .lab_snapshot import LabSnapshot, build_snapshot
 
 EMPTY_HINT = "No lab yet: run `easeml-gui demo` or add tenants with `easeml-gui tenant add`"
@@ -49,7 +50,8 @@ class StoreSource:
         reader = self._reader
         try:
             tenants = reader.tenants()
-            status = reader.status()
+            bounds = lab_upper_bounds(reader)
+            status = reader.status(bounds)
             observations = reader.observations()
             decisions = reader.decisions(limit=RECENT_DECISIONS)
         except StoreError as exc:
@@ -57,7 +59,7 @@ class StoreSource:
             raise LabUnavailable(str(exc), empty=False) from None
         if not tenants:
             raise LabUnavailable(EMPTY_HINT, empty=True)
-        return build_snapshot(str(self.path), tenants, status, observations, decisions)
+        return build_snapshot(str(self.path), tenants, status, observations, decisions, upper_bounds=bounds)
 
     def close(self) -> None:
         if self._reader is not None:
