@@ -31,12 +31,17 @@ class LabEvents:
     on_decision: Callable[[Decision, Task], None] = lambda decision, task: None
     on_result: Callable[[TaskResult, Observation | None], None] = lambda result, observation: None
     on_job_done: Callable[[JobRecord], None] = lambda job: None
+    on_tick: Callable[[], None] = lambda: None  # once per pass of the loop (about every `poll` seconds)
 
 
 def lab_prior(store: LabReader, jobs: list[JobRecord]) -> tuple[Prior, CostModel, dict[str, int]]:
     """A prior over every arm of `jobs`, learned from the lab's finished jobs (history matrix); the mapping gives
-    each arm name its prior column."""
-    history = store.history_matrix()
+    each arm name its prior column.
+
+    Only jobs that had ended when the oldest of `jobs` was created count: a job finishing while others run does
+    not change their prior, so a restart (after Ctrl-C or a crash) fits the prior the first start fitted and the
+    seed implies the same decisions. Jobs added later learn from everything finished before them."""
+    history = store.history_matrix(ended_by=min((job.created for job in jobs), default=None))
     names = list(dict.fromkeys([*history.arms, *(a.name for job in jobs for a in job.arms)]))
     column = {name: i for i, name in enumerate(names)}
     quality = np.full((len(history.datasets), len(names)), np.nan)
@@ -114,6 +119,8 @@ class LiveLab:
         for job in jobs:
             self._add_job(job)
         self._resume(backlog)
+        for tenant in list(self._jobs):
+            self._finish_if_complete(tenant)  # a crash came between a job's last result and marking it done
         self._last_refresh = self.clock()
 
     # ---- building the selection from the store ----------------------------------------------------------
@@ -142,6 +149,7 @@ class LiveLab:
             if job is None or record.job != job.id:
                 if record.task_id in interrupted:  # its job ended or was replaced meanwhile: nothing will run it
                     self.store.task_state(record.to_task(), TaskState.CANCELLED)
+                self.selection.replay_elsewhere()
                 continue
             arm = Arm(record.arm.name, self._column[record.arm.name])
             if record.task_id in interrupted:
@@ -152,6 +160,8 @@ class LiveLab:
                 self.selection.replay(record.tenant, arm, obs.quality, obs.cost, obs.time)
             elif record.state is TaskState.FAILED:
                 self.selection.replay_failure(record.tenant, arm, record.cost)
+            elif record.state is TaskState.CANCELLED:
+                self.selection.replay_cancelled(record.tenant)
 
     def refresh(self) -> None:
         """Pick up tenants' new weights, quotas and pauses, and jobs added while the lab runs."""
@@ -175,17 +185,22 @@ class LiveLab:
     def _ended(self, result: TaskResult, observation: Observation | None) -> None:
         self.store.record_result(result, observation)
         self.events.on_result(result, observation)
-        job = self._jobs.get(result.tenant)
-        rec = self.selection.record(result.tenant)
-        if job is not None and len(rec.posterior.arms) + len(rec.failed) == rec.n_arms:
-            self._jobs[result.tenant] = self.store.set_job_state(job.id, JobState.DONE)
-            self.events.on_job_done(self._jobs[result.tenant])
+        self._finish_if_complete(result.tenant)
+
+    def _finish_if_complete(self, tenant: str) -> None:
+        """Every model of the tenant's job has a result: the job is done (and teaches later jobs' priors)."""
+        job = self._jobs.get(tenant)
+        rec = self.selection.record(tenant)
+        if job is not None and job.state is JobState.ACTIVE and len(rec.posterior.arms) + len(rec.failed) == rec.n_arms:
+            self._jobs[tenant] = self.store.set_job_state(job.id, JobState.DONE)
+            self.events.on_job_done(self._jobs[tenant])
 
     # ---- the loop --------------------------------------------------------------------------------------------
     def run(self, max_tasks: int | None = None, should_stop: Callable[[], bool] = lambda: False, poll: float = 0.5) -> int:
         """Keep every device busy until no work is left, `max_tasks` ended, or `should_stop()`; returns tasks ended."""
         scheduler = self.scheduler
         while not should_stop():
+            self.events.on_tick()
             if self.clock() - self._last_refresh >= REFRESH_SECONDS:
                 self.refresh()
                 self._last_refresh = self.clock()

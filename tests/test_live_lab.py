@@ -120,3 +120,15 @@ def test_upper_bounds_come_from_the_gp_and_shrink_to_the_best_once_every_model_r
         after = lab_upper_bounds(store)
         assert after == pytest.approx({name: float(np.max(quality[name])) for name in TENANTS})
         assert store.status(after)["global_regret_estimate"] == 0.0
+
+
+def test_a_job_whose_last_result_landed_before_a_crash_is_marked_done_on_restart(tmp_path, quality):
+    with make_store(tmp_path / "lab.sqlite", tenants=("ana",)) as store:
+        LiveLab(store, executor(quality)).run()
+        job = store.jobs()[0]
+        store.set_job_state(job.id, JobState.ACTIVE)  # the state a kill -9 right after the last result leaves
+    with LabStore(tmp_path / "lab.sqlite") as store:
+        lab = LiveLab(store, executor(quality))
+        assert store.job(job.id).state is JobState.DONE
+        assert lab.run() == 0  # and nothing is trained again
+        assert len(store.observations()) == len(ARMS)

@@ -8,10 +8,11 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..engine.policies import get_policy, policy_names
 from ..engine.types import Decision, Observation, Task, TaskResult, TaskState
+from ..execution.local import LocalExecutor
 from ..live_lab import LabEvents, LiveLab, latest_jobs
 from ..store import JobRecord, JobState, LabStore
 from ..training.datasets import verify_dataset
@@ -59,20 +60,21 @@ def verify_datasets(store: LabStore) -> None:
             raise CommandError(f"dataset {name}: {error}") from None
 
 
-def open_executor(spec: str, data_dir: Path):
+def open_executor(spec: str, data_dir: Path) -> LocalExecutor:
     if spec != "local":
         raise UsageError(f"--devices {spec!r}: only 'local' is supported in this version (SSH hosts are not yet)")
-    from ..execution.local import LocalExecutor
-
     return LocalExecutor(data_dir / "tasks")
 
 
 class Progress:
-    """One line per decision and per ended task, with the lab's state; plain text that logs well."""
+    """One line per decision, per epoch of a running task, and per ended task, with the lab's state: plain text
+    that reads well live and in a log file."""
 
-    def __init__(self, lab_state) -> None:
+    def __init__(self, lab_state: Callable[[], str], executor: LocalExecutor) -> None:
         self.lab_state = lab_state
+        self.executor = executor
         self.start = time.monotonic()
+        self._epochs_shown: dict[str, int] = {}
 
     def _stamp(self) -> str:
         seconds = int(time.monotonic() - self.start)
@@ -82,7 +84,18 @@ class Progress:
         print(f"{self._stamp()} {task.device:8} start {task.task_id} {decision.tenant}/{decision.arm.name}"
               f"  (why: {decision.explain()})", flush=True)
 
+    def tick(self) -> None:
+        """The epochs running tasks finished since the last tick (the worker's progress lines)."""
+        for task in self.executor.running():
+            epochs = [e for e in self.executor.progress(task.task_id) if e.get("event") == "epoch"]
+            for event in epochs[self._epochs_shown.get(task.task_id, 0):]:
+                print(f"{self._stamp()} {task.device:8}   epoch {event['epoch']}/{event['epochs']}  loss "
+                      f"{event['loss']:.3f}  val {event['val_accuracy']:.4f}  {event['images_per_second']:,.0f} img/s"
+                      f"  {task.task_id} {task.tenant}/{task.arm.name}", flush=True)
+            self._epochs_shown[task.task_id] = len(epochs)
+
     def result(self, result: TaskResult, observation: Observation | None) -> None:
+        self._epochs_shown.pop(result.task_id, None)
         if result.state is TaskState.DONE:
             what = f"done   accuracy {result.quality:.4f} in {result.cost:.0f}s"
         elif result.state is TaskState.FAILED:
@@ -109,11 +122,16 @@ def run_lab(args: argparse.Namespace) -> int:
         executor = open_executor(args.devices, args.data_dir)
 
         def lab_state() -> str:
-            best = [f"{r.tenant.name} {r.best:.3f}" for r in lab.selection.records if r.best_arm is not None]
-            return "best: " + (", ".join(best) if best else "-")
+            records = lab.selection.records
+            weight = sum(r.tenant.weight for r in records) or 1.0
+            regret = sum(r.tenant.weight * lab.selection.optimistic_regret(r.tenant.name) for r in records) / weight
+            best = [f"{r.tenant.name} {r.best:.3f}" for r in records if r.best_arm is not None]
+            return (f"{lab.scheduler.tasks_finished} ended, regret estimate {regret:.3f}, best: "
+                    + (", ".join(best) if best else "-"))
 
-        progress = Progress(lab_state)
-        lab = LiveLab(store, executor, args.policy, args.seed, LabEvents(progress.decision, progress.result, progress.job_done))
+        progress = Progress(lab_state, executor)
+        events = LabEvents(progress.decision, progress.result, progress.job_done, progress.tick)
+        lab = LiveLab(store, executor, args.policy, args.seed, events)
         print(f"running {len(lab.selection.records)} job(s) on {', '.join(executor.devices())} with policy "
               f"{args.policy}; Ctrl-C stops (running tasks {'finish' if args.on_interrupt == 'finish' else 'are cancelled'})")
         try:

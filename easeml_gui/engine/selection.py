@@ -230,6 +230,16 @@ class ModelSelection:
         rec.failed.append(self._column(rec, arm))
         self._served(self._row[tenant])
 
+    def replay_cancelled(self, tenant: str) -> None:
+        """A task decided and then cancelled before a restart: it was served (the others waited), then handed back."""
+        self._served(self._row[tenant])
+        self.record(tenant).started -= 1
+
+    def replay_elsewhere(self) -> None:
+        """A decision before a restart for a tenant not in this selection (its job ended or was replaced): the
+        tenants here waited for it all the same, and the aging policies count that."""
+        self._waiting = [w + 1 for w in self._waiting]
+
     def _observe(self, rec: TenantRecord, col: int, quality: float, cost: float, now: float) -> Observation:
         rec.posterior.observe(col, quality)
         if cost > 0:

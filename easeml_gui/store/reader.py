@@ -150,20 +150,23 @@ class LabReader(StoreBase):
 
     # --- summaries ---------------------------------------------------------------------------------------------
 
-    def history_matrix(self) -> HistoryMatrix:
-        """Best quality per (dataset, arm) over the observations of finished (done) jobs: the engine's prior."""
+    def history_matrix(self, ended_by: float | None = None) -> HistoryMatrix:
+        """Best quality per (dataset, arm) over the observations of finished (done) jobs: the engine's prior.
+        `ended_by`: only jobs that ended at or before that time (store clock)."""
         with self._read():
             cells = self._rows(
                 """
                 WITH cells AS (
                     SELECT job, arm, min(arm_index) AS arm_index, max(quality) AS best, sum(cost) AS cost,
                            count(*) AS n
-                    FROM observations WHERE job IN (SELECT id FROM jobs WHERE state = 'done') GROUP BY job, arm)
+                    FROM observations WHERE job IN (
+                        SELECT id FROM jobs WHERE state = 'done' AND (:ended_by IS NULL OR ended <= :ended_by))
+                    GROUP BY job, arm)
                 SELECT d.content_hash AS dataset_hash, min(d.name) AS dataset, c.arm AS arm,
                        min(c.arm_index) AS arm_index, max(c.best) AS best, sum(c.cost) / sum(c.n) AS mean_cost
                 FROM cells c JOIN jobs j ON c.job = j.id JOIN datasets d ON j.dataset = d.name
                 GROUP BY d.content_hash, c.arm
-                """
+                """, {"ended_by": ended_by},
             )
         return history_matrix(cells)
 
