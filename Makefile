@@ -31,6 +31,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/policy_quality.py
 	$(BIN)/python bench/optuna_tpe.py
 	$(BIN)/python bench/store_scale.py
+	$(BIN)/python bench/training_speed.py
+	$(BIN)/python bench/reader_beside_run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

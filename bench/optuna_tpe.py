@@ -38,7 +38,7 @@ from optuna.trial import TrialState
 
 from easeml_gui.commands.simulate import format_report, load_matrices
 from easeml_gui.engine.matrix import Matrix
-from easeml_gui.engine.metrics import TARGETS, RegretTrace, median_time, speedup
+from easeml_gui.engine.metrics import TARGETS, RegretTrace, median_time
 from easeml_gui.engine.simulate import PolicyResult, RunTrace, SimulationReport, simulate, split_rows
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)

@@ -20,26 +20,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
 from easeml_gui.training.catalogue import CATALOGUE
 from easeml_gui.training.datasets import DatasetInfo, register_dataset
+from easeml_gui.training.digits import export_digits
 from easeml_gui.training.models import build_model
 from easeml_gui.training.trainer import Budget, build_optimizer, train
 from easeml_gui.training.worker import _tensor_data
-
-
-def export_digits(folder: Path) -> None:
-    digits = load_digits()
-    for i, (image, label) in enumerate(zip(digits.images, digits.target)):
-        (folder / str(label)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray((image * 255 / 16).round().astype(np.uint8), "L").save(folder / str(label) / f"{i:04d}.png")
 
 
 class WorkerLoop:

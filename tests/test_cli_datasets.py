@@ -5,22 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from cli_runner import run_cli  # noqa: F401 (a fixture)
-from PIL import Image
-from sklearn.datasets import load_digits
+
+from easeml_gui.store import LabStore
+from easeml_gui.training.digits import export_digits
 
 
 @pytest.fixture(scope="module")
 def digits_pngs(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("digits-pngs")
-    data = load_digits()
-    for i, (image, label) in enumerate(zip(data.images[:400], data.target[:400])):
-        folder = root / str(label)
-        folder.mkdir(exist_ok=True)
-        Image.fromarray((image * 16).clip(0, 255).astype(np.uint8)).save(folder / f"{i:04d}.png")
-    return root
+    return export_digits(tmp_path_factory.mktemp("digits-pngs") / "digits", per_class=40)
 
 
 @pytest.fixture
@@ -36,9 +30,13 @@ def test_register_a_dataset_and_give_a_tenant_a_job(tmp_path, digits_pngs, cli):
     assert "10 classes, 400 images" in out.stdout and "catalogue models fit it" in out.stdout
     assert (tmp_path / "datasets" / "digits" / "manifest.json").is_file()
     assert "digits" in cli(db, "dataset", "list").stdout
-    out = cli(db, "job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "resnet18,mobilenet_v3_small", "--epochs", "2")
+    out = cli(db, "job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "resnet18,mobilenet_v3_small",
+              "--epochs", "2", "--augment", "crop")
     assert out.returncode == 0, out.stderr
     assert "2 models: resnet18, mobilenet_v3_small" in out.stdout
+    with LabStore.open_readonly(db) as store:
+        job = store.jobs()[0]
+    assert (job.epochs, job.config["augment"]) == (2, ["crop"])  # what the worker reads from TASK.json
 
 
 @pytest.mark.parametrize(
@@ -51,6 +49,8 @@ def test_register_a_dataset_and_give_a_tenant_a_job(tmp_path, digits_pngs, cli):
         (("job", "add", "--tenant", "alice", "--dataset", "nope"), "unknown dataset 'nope'"),
         (("job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "alexnet"), "alexnet cannot take 32 px"),
         (("job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "gpt5"), "unknown model(s) gpt5"),
+        (("job", "add", "--tenant", "alice", "--dataset", "digits", "--augment", "crop,rotate"),
+         "unknown augmentation rotate; use any of crop, flip, or none"),
     ],
 )
 def test_bad_input_is_explained_and_changes_nothing(tmp_path, digits_pngs, args, message, cli):
@@ -74,5 +74,8 @@ def test_demo_registers_a_lab_of_digit_subsets_once(tmp_path, cli):
     assert [t["name"] for t in status["tenants"]] == ["digit-lab", "high-digits", "low-digits", "three-or-eight"]
     listing = cli(db, "dataset", "list").stdout
     assert "three-or-eight" in listing and "    2 " in listing  # the hard pair has two classes
+    with LabStore.open_readonly(db) as store:
+        jobs = store.jobs()
+    assert {(j.image_size, j.epochs, tuple(j.config["augment"])) for j in jobs} == {(16, 4, ("crop",))}
     again = cli(db, "demo")
     assert again.returncode == 1 and "already has" in again.stderr

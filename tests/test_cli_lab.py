@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from cli_runner import run_cli  # noqa: F401 (a fixture)

@@ -16,7 +16,8 @@ import pytest
 from cli_runner import run_cli  # noqa: F401 (a fixture)
 
 from easeml_gui.engine.types import TaskState
-from easeml_gui.store import LabStore
+from easeml_gui.live_lab import lab_upper_bounds
+from easeml_gui.store import LabStore, StoreError
 from easeml_gui.training.digits import export_digits
 
 MODELS = "mobilenet_v3_small,shufflenet_v2_x1_0"
@@ -107,3 +108,25 @@ def test_a_second_run_on_the_same_store_is_refused(lab, run_cli):
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=300)
     assert first.returncode == 0
+
+
+def test_status_polled_beside_a_run_never_sees_a_locked_store(lab):
+    """What the GUI's poller and `status` in a loop do, against a real `run` writing its decisions and results."""
+    run = easeml(lab, "run")
+    reads, done_counts, errors = 0, [], []
+    with LabStore.open_readonly(lab) as reader:
+        while run.poll() is None:
+            try:
+                status = reader.status(lab_upper_bounds(reader))
+            except StoreError as error:  # "database is locked" would arrive as this
+                errors.append(str(error))
+                continue
+            reads += 1
+            done_counts.append(status["tasks"]["done"])
+            time.sleep(0.02)
+    stdout, stderr = run.communicate()
+    assert run.returncode == 0, stderr
+    assert errors == [] and reads > 50
+    assert done_counts == sorted(done_counts) and done_counts[-1] <= 2  # consistent snapshots, never going back
+    with LabStore.open_readonly(lab) as reader:
+        assert reader.status()["tasks"]["done"] == 2

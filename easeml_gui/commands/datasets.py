@@ -10,7 +10,7 @@ from typing import Any
 
 from ..engine.types import Arm
 from ..store import JobRecord, LabStore, StoreError, validate_name
-from ..training.catalogue import CATALOGUE, Schema, candidates
+from ..training.catalogue import AUGMENTATIONS, CATALOGUE, Schema, candidates
 from ..training.datasets import DatasetInfo, register_dataset
 from ..training.errors import DatasetError
 from . import CommandError, UsageError
@@ -28,6 +28,15 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
+
+
+def _augmentations(text: str) -> list[str]:
+    names = [] if text.strip() == "none" else [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in AUGMENTATIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown augmentation {', '.join(unknown)}; use any of "
+                                         f"{', '.join(AUGMENTATIONS)}, or none")
+    return names
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +64,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     jadd.add_argument("--models", help=f"comma-separated subset of: {', '.join(sorted(CATALOGUE))}")
     jadd.add_argument("--epochs", type=_positive_int, default=None, help="epochs per model (default: each model's recipe)")
     jadd.add_argument("--image-size", type=_positive_int, default=None, help="square training size (default: the images' median short side, 32-224)")
+    jadd.add_argument("--augment", type=_augmentations, default=None,
+                      help=f"training-batch augmentations, comma-separated from {', '.join(AUGMENTATIONS)}, or none "
+                      "(default: each model's recipe, crop,flip; drop flip for images that are not mirror-symmetric, "
+                      "like digits or text)")
     jadd.add_argument("--seed", type=int, default=0)
     jadd.set_defaults(handler=run_job_add)
 
@@ -77,11 +90,13 @@ def register_in_store(store: LabStore, name: str, source: Path, data_dir: Path, 
 
 
 def add_job_for(store: LabStore, tenant: str, dataset: str, schema: Schema, names: list[str], *,
-                epochs: int | None = None, seed: int = 0) -> JobRecord:
-    """A job over the catalogue models `names`, each trained `epochs` (default: the longest recipe of them)."""
+                epochs: int | None = None, augment: list[str] | None = None, seed: int = 0) -> JobRecord:
+    """A job over the catalogue models `names`, each trained `epochs` (default: the longest recipe of them) with
+    `augment` (default: each model's recipe)."""
     arms = [Arm(name, CATALOGUE_INDEX[name]) for name in names]
+    config = {} if augment is None else {"augment": augment}  # the worker reads it from TASK.json
     return store.add_job(tenant, dataset, arms, epochs=epochs or max(CATALOGUE[n].recipe.epochs for n in names),
-                         image_size=schema.image_size, seed=seed, schema=dataclasses.asdict(schema))
+                         image_size=schema.image_size, seed=seed, schema=dataclasses.asdict(schema), config=config)
 
 
 def run_dataset_add(args: argparse.Namespace) -> int:
@@ -143,7 +158,8 @@ def run_job_add(args: argparse.Namespace) -> int:
             names = list(fitting)
         if not names:
             raise CommandError(f"no catalogue model takes {schema.image_size} px images; raise --image-size")
-        job = add_job_for(store, args.tenant, args.dataset, schema, names, epochs=args.epochs, seed=args.seed)
+        job = add_job_for(store, args.tenant, args.dataset, schema, names, epochs=args.epochs, augment=args.augment,
+                          seed=args.seed)
     print(f"job {job.id}: tenant {job.tenant} on {job.dataset} ({schema.num_classes} classes, {schema.channels} channel(s), "
           f"{schema.image_size} px), {len(names)} models: {', '.join(names)}")
     return 0

@@ -89,7 +89,7 @@ def check_costs(quality: Matrix, cost: Matrix) -> None:
             "datasets and arms"
         )
     if cost.arms != quality.arms:
-        raise MatrixError(f"the cost matrix's columns differ from the quality matrix's; put them in the same order")
+        raise MatrixError("the cost matrix's columns differ from the quality matrix's; put them in the same order")
     missing = np.isnan(cost.values) & ~np.isnan(quality.values)
     if missing.any():
         r, c = np.argwhere(missing)[0]

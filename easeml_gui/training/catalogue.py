@@ -23,6 +23,9 @@ class Schema:
     num_classes: int
 
 
+AUGMENTATIONS = ("crop", "flip")  # what the worker can do to a training batch
+
+
 @dataclass(frozen=True)
 class Recipe:
     optimizer: str  # "sgd" (Nesterov momentum) or "adamw"

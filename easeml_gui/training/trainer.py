@@ -20,6 +20,9 @@ from .augment import augment_batch
 from .catalogue import Recipe
 
 
+RECALIBRATION_IMAGES = 1024  # batch-norm statistics are exact enough over this many training images
+
+
 class TrainingError(Exception):
     """Training could not produce a model (diverged, ...); str(error) says why and what to try."""
 
@@ -68,7 +71,6 @@ def train(model: nn.Module, data: TensorData, recipe: Recipe, budget: Budget, *,
           device: torch.device, seed: int, pretrained: bool, augment: tuple[str, ...],
           on_epoch: Callable[[EpochReport], None] = lambda report: None) -> TrainOutcome:
     cuda = device.type == "cuda"
-    _quicken_batch_norm(model)
     model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
     n = len(data.x_train)
     batch_size = min(batch_size, n)
@@ -114,6 +116,7 @@ def train(model: nn.Module, data: TensorData, recipe: Recipe, budget: Budget, *,
         if not math.isfinite(mean_loss):
             raise TrainingError(f"the loss became {mean_loss} in epoch {epoch}; the learning rate "
                                 f"({recipe.lr:g}) is too high for this model and data")
+        recalibrate_batch_norm(model, data, batch_size * 2, amp_dtype)
         accuracy = evaluate(model, data, batch_size * 2, amp_dtype)
         if accuracy > best_accuracy:
             best_accuracy, best_epoch = accuracy, epoch
@@ -136,12 +139,25 @@ def evaluate(model: nn.Module, data: TensorData, batch_size: int, amp_dtype: tor
     return correct.item() / len(data.x_val)
 
 
-def _quicken_batch_norm(model: nn.Module) -> None:
-    """torchvision's mobilenet_v3 batch norms use momentum 0.01, tuned for ImageNet's ~10^5 steps; in a run of a
-    few hundred steps their running statistics never catch up and evaluation sees noise. 0.1 (the default) does."""
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.momentum is not None:
-            module.momentum = max(module.momentum, 0.1)
+def recalibrate_batch_norm(model: nn.Module, data: TensorData, batch_size: int, amp_dtype: torch.dtype | None) -> None:
+    """Precise batch norm: recompute every batch norm's statistics as the exact average over training images
+    under the current weights. The running averages lag the weights by many steps, and a small-data run has only
+    tens or hundreds of steps: evaluated with them, a net that trains well can predict one class for everything."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the batches below
+    model.train()
+    cuda = data.x_train.device.type == "cuda"
+    images = min(len(data.x_train), RECALIBRATION_IMAGES)
+    with torch.no_grad(), torch.autocast(data.x_train.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        for start in range(0, images - 1, batch_size):  # a batch of one has no variance
+            model(_normalise(data.x_train[start:start + batch_size], data, cuda))
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
 
 
 def _normalise(batch: torch.Tensor, data: TensorData, cuda: bool) -> torch.Tensor:

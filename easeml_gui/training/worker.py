@@ -37,7 +37,7 @@ from typing import Any, Callable, Mapping, TypeVar
 import torch
 import torchvision
 
-from .catalogue import CATALOGUE, ModelSpec
+from .catalogue import AUGMENTATIONS, CATALOGUE, ModelSpec
 from .datasets import DatasetInfo, load_dataset
 from .decoded import decoded_images
 from .errors import DatasetError
@@ -46,7 +46,6 @@ from .trainer import Budget, EpochReport, TensorData, TrainingError, TrainOutcom
 
 EXIT_DONE, EXIT_FAILED, EXIT_BAD_TASK, EXIT_TERMINATED = 0, 1, 2, 128 + signal.SIGTERM
 RESULT_NAME, CHECKPOINT_NAME = "result.json", "best.pt"
-AUGMENTATIONS = ("crop", "flip")
 MAX_OOM_RETRIES = 3  # halve the batch at most this often before giving up
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 T = TypeVar("T")
