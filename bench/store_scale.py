@@ -59,7 +59,7 @@ def main() -> None:
             store.record_result(TaskResult(task.task_id, job.tenant, arm, "cuda:0", TaskState.DONE, quality, 30.0),
                                 Observation(job.tenant, arm, quality, 30.0, float(i)))
         insert_s = time.perf_counter() - start
-        for job in jobs:
+        for job in jobs[::2]:  # half the lab finished (the prior's history), half still selecting
             store.set_job_state(job.id, JobState.DONE)
 
         writer_status = []
@@ -76,9 +76,12 @@ def main() -> None:
         start = time.perf_counter()
         history = reader.history_matrix()
         history_s = time.perf_counter() - start
-        start = time.perf_counter()
-        reader.status(lab_upper_bounds(reader))  # what `easeml-gui status` and the GUI's poller compute
-        bounded_status_s = time.perf_counter() - start
+        reader.status(lab_upper_bounds(reader))  # the first call pays scikit-learn's import
+        bounded = []
+        for _ in range(5):
+            start = time.perf_counter()
+            reader.status(lab_upper_bounds(reader))  # what `easeml-gui status` and the GUI's poller compute
+            bounded.append(time.perf_counter() - start)
         start = time.perf_counter()
         LabStore(path).close()
         reopen_s = time.perf_counter() - start
@@ -94,7 +97,8 @@ def main() -> None:
     print(f"  status() on the writer: {percentiles(writer_status)}")
     print(f"  status() on a read-only reader: {percentiles(reader_status)}")
     print(f"  history matrix {history.quality.shape}: {history_s * 1e3:.1f} ms")
-    print(f"  status with the GP upper bounds (prior fit + replay of every tenant): {bounded_status_s * 1e3:.0f} ms")
+    print(f"  status with the GP upper bounds (prior fit on the finished half, GP replay of the active half): "
+          f"{percentiles(bounded)}")
     print(f"  reopen (checks + migrate no-op): {reopen_s * 1e3:.1f} ms; files on disk: {size_mb:.0f} MB")
     assert status["tasks"]["done"] == n and len(status["tenants"]) == args.tenants
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from cli_runner import run_cli  # noqa: F401 (a fixture)
 
 from easeml_gui.engine.types import TaskState
@@ -60,6 +61,15 @@ def test_run_trains_every_model_then_export_gives_a_torchscript_model(lab, tmp_p
     probabilities = model(torch.rand(3, card["preprocessing"]["channels"], size, size))
     assert probabilities.shape == (3, 10)
     np.testing.assert_allclose(probabilities.sum(dim=1).detach().numpy(), 1.0, rtol=1e-5)
+    # A user's path: PIL and the card's preprocessing on the validation images give the card's accuracy.
+    registered = tmp_path / "datasets" / "digits"
+    val = json.loads((registered / "manifest.json").read_text())["split"]["val"]
+    correct = 0
+    for path in val:
+        image = Image.open(registered / path).convert("L").resize((size, size), Image.BILINEAR)
+        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)[None, None]
+        correct += card["classes"][int(model(pixels).argmax())] == path.split("/")[0]
+    assert abs(correct / len(val) - card["accuracy"]) <= 0.02
 
 
 def test_a_crash_mid_training_loses_nothing_and_the_next_run_finishes(lab):
@@ -130,3 +140,23 @@ def test_status_polled_beside_a_run_never_sees_a_locked_store(lab):
     assert done_counts == sorted(done_counts) and done_counts[-1] <= 2  # consistent snapshots, never going back
     with LabStore.open_readonly(lab) as reader:
         assert reader.status()["tasks"]["done"] == 2
+
+
+def test_ctrl_c_with_cancel_records_the_running_task_cancelled_and_the_next_run_trains_it(lab):
+    run = easeml(lab, "run", "--on-interrupt", "cancel")
+    deadline = time.monotonic() + 120
+    while "start t000001" not in run.stdout.readline() and time.monotonic() < deadline:
+        pass
+    run.send_signal(signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0, stderr
+    assert "cancelling 1 running task(s)" in stderr and "cancelled" in stdout
+    with LabStore.open_readonly(lab) as store:
+        assert [(t.task_id, t.state) for t in store.tasks()] == [("t000001", TaskState.CANCELLED)]
+        assert store.observations() == []
+    again = easeml(lab, "run")
+    stdout, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr
+    with LabStore.open_readonly(lab) as store:
+        done = [t for t in store.tasks() if t.state is TaskState.DONE]
+        assert sorted(t.arm.name for t in done) == sorted(MODELS.split(","))  # the cancelled model ran after all

@@ -1,5 +1,7 @@
 """Headless sub-commands of `easeml-gui`, one module per command group. No Qt here."""
 
+import argparse
+
 
 class CommandError(Exception):
     """A failure the user can fix: printed without a traceback, exit status 1."""
@@ -7,3 +9,14 @@ class CommandError(Exception):
 
 class UsageError(Exception):
     """A command line that cannot be right: printed with the usage hint, exit status 2."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value

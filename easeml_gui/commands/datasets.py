@@ -13,21 +13,11 @@ from ..store import JobRecord, LabStore, StoreError, validate_name
 from ..training.catalogue import AUGMENTATIONS, CATALOGUE, Schema, candidates
 from ..training.datasets import DatasetInfo, register_dataset
 from ..training.errors import DatasetError
-from . import CommandError, UsageError
+from . import CommandError, UsageError, positive_int
 from .tenants import reader, writer
 
 # A job's arms carry their catalogue position; the live lab re-maps them onto its prior's columns by name.
 CATALOGUE_INDEX = {name: i for i, name in enumerate(sorted(CATALOGUE))}
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def _augmentations(text: str) -> list[str]:
@@ -62,8 +52,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     jadd.add_argument("--tenant", required=True)
     jadd.add_argument("--dataset", required=True)
     jadd.add_argument("--models", help=f"comma-separated subset of: {', '.join(sorted(CATALOGUE))}")
-    jadd.add_argument("--epochs", type=_positive_int, default=None, help="epochs per model (default: each model's recipe)")
-    jadd.add_argument("--image-size", type=_positive_int, default=None, help="square training size (default: the images' median short side, 32-224)")
+    jadd.add_argument("--epochs", type=positive_int, default=None, help="epochs per model (default: each model's recipe)")
+    jadd.add_argument("--image-size", type=positive_int, default=None, help="square training size (default: the images' median short side, 32-224)")
     jadd.add_argument("--augment", type=_augmentations, default=None,
                       help=f"training-batch augmentations, comma-separated from {', '.join(AUGMENTATIONS)}, or none "
                       "(default: each model's recipe, crop,flip; drop flip for images that are not mirror-symmetric, "

@@ -17,7 +17,7 @@ from ..live_lab import LabEvents, LiveLab, latest_jobs
 from ..store import JobRecord, JobState, LabStore
 from ..training.datasets import verify_dataset
 from ..training.errors import DatasetError
-from . import CommandError, UsageError
+from . import CommandError, UsageError, positive_int
 from .tenants import writer
 
 
@@ -30,7 +30,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "the next `run` resumes where this one stopped.",
     )
     p.add_argument("--devices", default="local", help="local (every GPU here, else the CPU); SSH hosts come later")
-    p.add_argument("--max-tasks", type=int, default=None, help="stop after this many tasks ended")
+    p.add_argument("--max-tasks", type=positive_int, default=None, help="stop after this many tasks ended")
     p.add_argument("--policy", default="default", help=f"one of: {', '.join(policy_names())}")
     p.add_argument("--on-interrupt", choices=("finish", "cancel"), default="finish",
                    help="what Ctrl-C does with running tasks (default: let them finish)")

@@ -11,7 +11,7 @@ from ..engine.metrics import TARGETS
 from ..engine.policies import BASELINES, get_policy, policy_names
 from ..engine.simulate import SimulationReport, simulate
 from ..engine.prior import PRIOR_KINDS
-from . import CommandError, UsageError
+from . import CommandError, UsageError, positive_int
 
 
 def _float_list(text: str) -> tuple[float, ...]:
@@ -24,16 +24,6 @@ def _float_list(text: str) -> tuple[float, ...]:
     return values
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "simulate",
@@ -44,20 +34,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--matrix", required=True, help="quality CSV (dataset,model1,...), or synthetic:rows=R,arms=K,seed=S,spread=X")
     p.add_argument("--cost", help="cost CSV of the same shape (seconds per run); a synthetic matrix brings its own")
-    p.add_argument("--tenants", type=_positive_int, default=10, help="tenants per seed (default 10)")
-    p.add_argument("--devices", type=_positive_int, default=1, help="simulated devices (default 1)")
-    p.add_argument("--seeds", type=_positive_int, default=20, help="seeded splits per policy (default 20)")
+    p.add_argument("--tenants", type=positive_int, default=10, help="tenants per seed (default 10)")
+    p.add_argument("--devices", type=positive_int, default=1, help="simulated devices (default 1)")
+    p.add_argument("--seeds", type=positive_int, default=20, help="seeded splits per policy (default 20)")
     p.add_argument("--policies", help=f"comma-separated (default: all): {', '.join(policy_names())}")
     p.add_argument("--targets", type=_float_list, default=TARGETS, help="global-regret targets (default 0.05,0.02,0.01,0.005,0.002)")
     p.add_argument("--prior", choices=PRIOR_KINDS, default="auto", help="prior covariance family (default: chosen by cross-validation)")
-    p.add_argument("--workers", type=_positive_int, default=1, help="processes to spread the runs over")
+    p.add_argument("--workers", type=positive_int, default=1, help="processes to spread the runs over")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="write a PNG of global regret vs time per policy")
     p.set_defaults(handler=run_simulate)
 
     s = sub.add_parser("synth", help="write a synthetic quality matrix and its aligned cost matrix as CSV")
-    s.add_argument("--rows", type=_positive_int, default=60)
-    s.add_argument("--arms", type=_positive_int, default=50)
+    s.add_argument("--rows", type=positive_int, default=60)
+    s.add_argument("--arms", type=positive_int, default=50)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--spread", type=float, default=100.0, help="cost ratio between the dearest and cheapest arm")
     s.add_argument("--out", required=True, help="quality CSV to write")
