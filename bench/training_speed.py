@@ -5,8 +5,9 @@ The reference is what a tutorial writes: torchvision.datasets.ImageFolder + Data
 a uint8 tensor (on the GPU when there is one) and augments whole batches there; on a GPU it also uses
 channels_last and mixed precision. Both train on scikit-learn's digits in this run, epochs interleaved (worker,
 reference, worker, ...) after one untimed warm-up epoch each, so a busy machine slows both alike. The worker's
-one-time decode is reported and counted in a second ratio. The reference uses 0 DataLoader workers on the CPU (on
-a small CPU box, workers compete with the training threads: 2 workers measured slower on the 2-core test machine) and min(8, cores) with a GPU.
+one-time decode is reported and counted in a second ratio. The reference uses 0 DataLoader workers on the CPU
+(on a small CPU box, workers compete with the training threads: 2 workers measured slower on the 2-core test
+machine) and min(8, cores) with a GPU.
 
     python bench/training_speed.py [--model mobilenet_v3_small] [--image-size 32] [--rounds 3] [--json OUT]
 """
