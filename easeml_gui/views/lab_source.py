@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from ..engine.types import TaskState
 from ..live_lab import lab_upper_bounds
 from ..store import LabReader, LabStore, StoreError
 from .lab_snapshot import LabSnapshot, build_snapshot
@@ -38,6 +39,10 @@ class StoreSource:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._reader: LabReader | None = None
+        # The GP bounds cost a prior fit and a replay (~0.5 s for 100 active tenants): refit only when results
+        # or jobs changed, not at every poll (the poller's thread shares the GIL with the window).
+        self._bounds: dict[str, float] = {}
+        self._bounds_key: tuple[int, ...] | None = None
 
     def read(self) -> LabSnapshot:
         if self._reader is None:
@@ -50,16 +55,18 @@ class StoreSource:
         reader = self._reader
         try:
             tenants = reader.tenants()
-            bounds = lab_upper_bounds(reader)
-            status = reader.status(bounds)
             observations = reader.observations()
+            key = (len(observations), len(reader.tasks(TaskState.FAILED)), len(reader.jobs()), len(tenants))
+            if key != self._bounds_key:
+                self._bounds, self._bounds_key = lab_upper_bounds(reader), key
+            status = reader.status(self._bounds)
             decisions = reader.decisions(limit=RECENT_DECISIONS)
         except StoreError as exc:
             self.close()  # reopen on the next read: the file may have been replaced or restored
             raise LabUnavailable(str(exc), empty=False) from None
         if not tenants:
             raise LabUnavailable(EMPTY_HINT, empty=True)
-        return build_snapshot(str(self.path), tenants, status, observations, decisions, upper_bounds=bounds)
+        return build_snapshot(str(self.path), tenants, status, observations, decisions, upper_bounds=self._bounds)
 
     def close(self) -> None:
         if self._reader is not None:
