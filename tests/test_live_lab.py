@@ -132,3 +132,18 @@ def test_a_job_whose_last_result_landed_before_a_crash_is_marked_done_on_restart
         assert store.job(job.id).state is JobState.DONE
         assert lab.run() == 0  # and nothing is trained again
         assert len(store.observations()) == len(ARMS)
+
+
+def test_a_tenant_over_its_quota_gets_nothing_more_until_the_quota_is_raised(tmp_path, quality):
+    with make_store(tmp_path / "lab.sqlite", tenants=("ana", "ben", "cleo")) as store:
+        store.set_quota("ana", 3.0)  # seconds of device time; every simulated task takes 1 s
+        store.update_tenant("ana", weight=5.0)  # the policy would favour her without the quota
+        lab = LiveLab(store, executor(quality, devices=2))
+        lab.run(max_tasks=2 * len(ARMS) + 4)
+        used = [t for t in store.tasks() if t.tenant == "ana"]
+        assert len(used) <= 4  # served while under 3 s: at most one more task in flight on the second device
+        assert all(j.state is JobState.DONE for j in store.jobs() if j.tenant != "ana")
+        store.set_quota("ana", None)
+        lab.refresh()
+        lab.run()
+        assert all(j.state is JobState.DONE for j in store.jobs())
