@@ -32,6 +32,7 @@ class LabEvents:
     on_result: Callable[[TaskResult, Observation | None], None] = lambda result, observation: None
     on_job_done: Callable[[JobRecord], None] = lambda job: None
     on_tick: Callable[[], None] = lambda: None  # once per pass of the loop (about every `poll` seconds)
+    on_resume: Callable[[Task], None] = lambda task: None  # a task decided before a restart starts (again)
 
 
 def lab_prior(store: LabReader, jobs: list[JobRecord]) -> tuple[Prior, CostModel, dict[str, int]]:
@@ -118,6 +119,7 @@ class LiveLab:
         backlog = self.store.recover()  # tasks a crash interrupted: back to queued, to run again first
         for job in jobs:
             self._add_job(job)
+        self._resumed = {record.task_id for record in backlog}  # announced again when they start
         self._resume(backlog)
         for tenant in list(self._jobs):
             self._finish_if_complete(tenant)  # a crash came between a job's last result and marking it done
@@ -181,6 +183,8 @@ class LiveLab:
 
     def _submitting(self, task: Task) -> None:
         self.store.task_state(task, TaskState.RUNNING)
+        if task.task_id in self._resumed:
+            self.events.on_resume(task)
 
     def _ended(self, result: TaskResult, observation: Observation | None) -> None:
         self.store.record_result(result, observation)

@@ -42,6 +42,14 @@ def easeml(db: Path, *args: str, **kw) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's new parent may never reap it)."""
+    try:
+        return not Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return False
+
+
 def test_run_trains_every_model_then_export_gives_a_torchscript_model(lab, tmp_path, run_cli):
     out = run_cli("--db", lab, "run")
     assert out.returncode == 0, out.stderr
@@ -84,7 +92,13 @@ def test_a_crash_mid_training_loses_nothing_and_the_next_run_finishes(lab):
     run.wait()
     with LabStore.open_readonly(lab) as store:
         assert [t.state for t in store.tasks()] == [TaskState.RUNNING]  # what the crash left behind
+    orphan = int(Path("tasks/t000001-1/worker.pid").read_text())
+    assert running(orphan)  # kill -9 of `run` leaves its worker training
     again = easeml(lab, "run")
+    while "start t000001" not in (line := again.stdout.readline()) and line:
+        pass
+    assert "again: a restart found it unfinished; attempt 2" in line
+    assert not running(orphan)  # stopped before the task's second attempt started on the same device
     stdout, stderr = again.communicate(timeout=300)
     assert again.returncode == 0, stderr
     with LabStore.open_readonly(lab) as store:

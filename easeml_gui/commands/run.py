@@ -84,6 +84,10 @@ class Progress:
         print(f"{self._stamp()} {task.device:8} start {task.task_id} {decision.tenant}/{decision.arm.name}"
               f"  (why: {decision.explain()})", flush=True)
 
+    def resume(self, task: Task) -> None:
+        print(f"{self._stamp()} {task.device:8} start {task.task_id} {task.tenant}/{task.arm.name}  (again: a "
+              f"restart found it unfinished; attempt {task.attempt})", flush=True)
+
     def tick(self) -> None:
         """The epochs running tasks finished since the last tick (the worker's progress lines)."""
         for task in self.executor.running():
@@ -130,7 +134,7 @@ def run_lab(args: argparse.Namespace) -> int:
                     + (", ".join(best) if best else "-"))
 
         progress = Progress(lab_state, executor)
-        events = LabEvents(progress.decision, progress.result, progress.job_done, progress.tick)
+        events = LabEvents(progress.decision, progress.result, progress.job_done, progress.tick, progress.resume)
         lab = LiveLab(store, executor, args.policy, args.seed, events)
         print(f"running {len(lab.selection.records)} job(s) on {', '.join(executor.devices())} with policy "
               f"{args.policy}; Ctrl-C stops (running tasks {'finish' if args.on_interrupt == 'finish' else 'are cancelled'})")

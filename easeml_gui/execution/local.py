@@ -31,6 +31,7 @@ from .devices import local_devices
 
 WORKER_MODULE = "easeml_gui.training.worker"
 TASK_NAME, PROGRESS_NAME, LOG_NAME, RESULT_NAME = "TASK.json", "progress.jsonl", "worker.log", "result.json"
+PID_NAME = "worker.pid"  # present while a worker runs: a crashed `run` leaves it behind, naming the orphan
 LOG_TAIL_CHARS = 2000
 
 
@@ -57,6 +58,7 @@ class LocalExecutor:
         self._runs: dict[str, _Run] = {}
         self._ended: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
+        self._stop_orphans()
 
     # --- Executor protocol -------------------------------------------------------------------------------------
 
@@ -89,6 +91,7 @@ class LocalExecutor:
                 process = subprocess.Popen([self._python, "-m", WORKER_MODULE, str(folder / TASK_NAME)], cwd=folder,
                                            stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                                            env=_worker_env(), start_new_session=True)
+            (folder / PID_NAME).write_text(str(process.pid))
             self._runs[task.task_id] = _Run(task, folder, process, time.monotonic())
         threading.Thread(target=self._reap, args=(task.task_id, process), daemon=True,
                          name=f"reap-{task.task_id}").start()
@@ -161,6 +164,21 @@ class LocalExecutor:
 
     # --- internals ---------------------------------------------------------------------------------------------
 
+    def _stop_orphans(self) -> None:
+        """Workers a killed `run` left running (one run per store, so any live worker here is an orphan): stop
+        them before new ones start, or the re-run of an interrupted task would share its device with the orphan.
+        A pid is trusted only while /proc shows it running the worker on that very folder (pids get reused)."""
+        for pid_file in self._work_dir.glob(f"*/{PID_NAME}"):
+            try:
+                pid = int(pid_file.read_text())
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except (OSError, ValueError):
+                pid_file.unlink(missing_ok=True)  # gone, or unreadable: nothing to stop
+                continue
+            if WORKER_MODULE.encode() in command and str(pid_file.parent / TASK_NAME).encode() in command:
+                _stop_group(pid, self._grace)
+            pid_file.unlink(missing_ok=True)
+
     def _reap(self, task_id: str, process: subprocess.Popen[bytes]) -> None:
         process.wait()
         self._ended.put(task_id)
@@ -170,6 +188,7 @@ class LocalExecutor:
             run = self._runs.pop(task_id)
         if run.killer is not None:
             run.killer.cancel()
+        (run.folder / PID_NAME).unlink(missing_ok=True)
         task, seconds = run.task, time.monotonic() - run.started  # device time includes the worker's start-up
         common = dict(task_id=task.task_id, tenant=task.tenant, arm=task.arm, device=task.device, cost=seconds)
         result = _read_json(run.folder / RESULT_NAME)
@@ -199,6 +218,27 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
         os.killpg(process.pid, signum)  # the worker leads its own session, so its group id is its pid
     except ProcessLookupError:
         pass  # it ended in between
+
+
+def _stop_group(pid: int, grace: float) -> None:
+    """SIGTERM a worker's process group, SIGKILL it if it outlives `grace` seconds."""
+    for signum, patience in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, signum)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
+                return
+            time.sleep(0.05)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
 
 
 def _read_json(path: Path) -> dict[str, Any]:
