@@ -221,14 +221,16 @@ class LiveLab:
             scheduler.collect(poll)
         return scheduler.tasks_finished
 
-    def stop(self, cancel_running: bool) -> None:
-        """Ctrl-C: cancel what runs (recorded as cancelled) or wait for it to finish (recorded as done)."""
-        if cancel_running:
-            for task in list(self.executor.running()):
-                self.executor.cancel(task.task_id)
+    def stop(self, cancel_now: Callable[[], bool], poll: float = 0.5) -> None:
+        """After the loop stopped: wait for the running tasks to finish (recorded as done), cancelling them
+        (recorded as cancelled) once `cancel_now()` says so."""
+        cancelled = False
         while self.executor.running():
-            self.scheduler.collect(1.0)
-
+            if not cancelled and cancel_now():
+                for task in list(self.executor.running()):
+                    self.executor.cancel(task.task_id)
+                cancelled = True
+            self.scheduler.collect(poll)
 
 
 def _task_number(task_id: str) -> int:

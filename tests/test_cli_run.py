@@ -129,9 +129,12 @@ def test_a_second_run_on_the_same_store_is_refused(lab, run_cli):
         out = run_cli("--db", lab, "run")
         assert out.returncode == 1 and "another `easeml-gui run` is using" in out.stderr
     finally:
-        first.send_signal(signal.SIGINT)
-        first.communicate(timeout=300)
-    assert first.returncode == 0
+        first.send_signal(signal.SIGINT)  # Ctrl-C: the running task finishes and is recorded
+        stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    assert "waiting for 1 running task(s)" in stderr and "done   accuracy" in stdout and "t000002" not in stdout
+    with LabStore.open_readonly(lab) as store:
+        assert [(t.task_id, t.state) for t in store.tasks()] == [("t000001", TaskState.DONE)]
 
 
 def test_status_polled_beside_a_run_never_sees_a_locked_store(lab):

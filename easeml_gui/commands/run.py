@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import signal
 import sys
 import time
 from contextlib import contextmanager
@@ -26,8 +27,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "run",
         help="run the lab: train the models the engine picks until every job is done",
         description="Runs the lab until every job is done or --max-tasks tasks ended. Ctrl-C stops handing out "
-        "tasks and lets running ones finish (a second Ctrl-C cancels them); a crash loses no finished work, and "
-        "the next `run` resumes where this one stopped.",
+        "tasks and lets running ones finish (a second Ctrl-C cancels them; SIGTERM cancels them at once); a crash "
+        "loses no finished work, and the next `run` resumes where this one stopped.",
     )
     p.add_argument("--devices", default="local", help="local (every GPU here, else the CPU); SSH hosts come later")
     p.add_argument("--max-tasks", type=positive_int, default=None, help="stop after this many tasks ended")
@@ -48,6 +49,21 @@ def run_lock(db: Path) -> Iterator[None]:
         except BlockingIOError:
             raise CommandError(f"another `easeml-gui run` is using {db}; stop it first (one run per lab)") from None
         yield
+
+
+@contextmanager
+def stop_requests() -> Iterator[list[int]]:
+    """Ctrl-C (SIGINT) and SIGTERM become entries in the yielded list instead of exceptions, so a stop never lands
+    in the middle of a store write or a worker's start; the loop looks at the list between steps. SIGINT is
+    taken even where the shell started us with it ignored (a background job): the user asked for a run."""
+    stops: list[int] = []
+    previous = {signum: signal.signal(signum, lambda received, frame: stops.append(received))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stops
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def verify_datasets(store: LabStore) -> None:
@@ -138,15 +154,13 @@ def run_lab(args: argparse.Namespace) -> int:
         lab = LiveLab(store, executor, args.policy, args.seed, events)
         print(f"running {len(lab.selection.records)} job(s) on {', '.join(executor.devices())} with policy "
               f"{args.policy}; Ctrl-C stops (running tasks {'finish' if args.on_interrupt == 'finish' else 'are cancelled'})")
-        try:
-            ended = lab.run(args.max_tasks)
-        except KeyboardInterrupt:
-            print(f"\nstopping: {'waiting for' if args.on_interrupt == 'finish' else 'cancelling'} "
-                  f"{len(executor.running())} running task(s); Ctrl-C again cancels them", file=sys.stderr)
-            try:
-                lab.stop(cancel_running=args.on_interrupt == "cancel")
-            except KeyboardInterrupt:
-                lab.stop(cancel_running=True)
-            ended = lab.scheduler.tasks_finished
+        with stop_requests() as stops:
+            ended = lab.run(args.max_tasks, should_stop=lambda: bool(stops))
+            if stops:
+                cancel = args.on_interrupt == "cancel" or stops[0] == signal.SIGTERM
+                print(f"\nstopping: {'cancelling' if cancel else 'waiting for'} {len(executor.running())} running "
+                      f"task(s){'' if cancel else '; Ctrl-C again cancels them'}", file=sys.stderr, flush=True)
+                lab.stop(cancel_now=lambda: cancel or len(stops) > 1)
+                ended = lab.scheduler.tasks_finished
         print(f"{ended} task(s) ended; `easeml-gui status` shows the lab, the next `run` resumes it")
     return 0
