@@ -14,36 +14,47 @@ from pathlib import Path
 
 import numpy as np
 
-from easeml_gui.engine.types import TaskState
+from easeml_gui.engine.types import Arm, TaskState
 from easeml_gui.store import JobState, LabStore
 
 TENANTS, ARMS, DEVICES = 40, 40, 3
 
-# The child: build the lab if the store is new, then run it to the end (or until killed).
+# The child: run the lab in the store to the end (or until killed).
 CHILD = f"""
 import sys
 from easeml_gui.engine.matrix import synthetic
 from easeml_gui.engine.simulate import SimulatedExecutor
-from easeml_gui.engine.types import Arm
 from easeml_gui.live_lab import LiveLab
 from easeml_gui.store import LabStore
 
-arms = tuple(Arm(f"m{{k:02d}}", k) for k in range({ARMS}))
 quality, _ = synthetic(rows={TENANTS}, arms={ARMS}, seed=11)
-names = [f"t{{i:02d}}" for i in range({TENANTS})]
 with LabStore(sys.argv[1]) as store:
-    if not store.tenants():
-        for i, name in enumerate(names):
-            store.add_dataset(name, "/data/" + name, f"{{i:064d}}", manifest={{}}, stats={{}})
-            store.add_tenant(name, weight=1.0 + i % 3)
-            store.add_job(name, name, arms, epochs=1, image_size=32, seed=3)
+    names = [t.name for t in store.tenants()]
     executor = SimulatedExecutor({{n: quality.values[i] for i, n in enumerate(names)}}, None, {DEVICES})
     LiveLab(store, executor, seed=5).run()
 """
 
 
+def make_lab(db: Path) -> Path:
+    """The lab, registered before any kill (registration is not what this test is about)."""
+    arms = tuple(Arm(f"m{k:02d}", k) for k in range(ARMS))
+    with LabStore(db) as store:
+        for i in range(TENANTS):
+            name = f"t{i:02d}"
+            store.add_dataset(name, "/data/" + name, f"{i:064d}", manifest={}, stats={})
+            store.add_tenant(name, weight=1.0 + i % 3)
+            store.add_job(name, name, arms, epochs=1, image_size=32, seed=3)
+    return db
+
+
 def run_child(db: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", CHILD, str(db)], stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_progress(db: Path, child: subprocess.Popen, tasks_before: int) -> None:
+    deadline = time.monotonic() + 60
+    while child.poll() is None and len(decided(db)) <= tasks_before and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def decided(db: Path) -> list[tuple[str, str]]:
@@ -58,25 +69,29 @@ def observed(db: Path) -> list[tuple[str, str, float]]:
 
 
 def test_kill_9_at_random_moments_loses_nothing_and_decides_as_the_seed_implies(tmp_path):
-    unbroken = tmp_path / "unbroken.sqlite"
+    unbroken = make_lab(tmp_path / "unbroken.sqlite")
     whole = run_child(unbroken)
     assert whole.wait(timeout=300) == 0, whole.stderr.read()
     expected = decided(unbroken)
     assert len(expected) == TENANTS * ARMS
 
-    db = tmp_path / "crashed.sqlite"
+    db = make_lab(tmp_path / "crashed.sqlite")
     rng = np.random.default_rng(2026)
     kept: set[tuple[str, str, float]] = set()
     mid_run_kills = 0
-    for _ in range(12):
+    for kill in range(12):
         child = run_child(db)
-        time.sleep(float(rng.uniform(0.5, 2.0)))  # start-up takes ~0.7 s, the whole run ~5 s
+        if kill == 0:
+            time.sleep(float(rng.uniform(0.05, 0.5)))  # while it starts: opening, recovering, replaying
+        else:  # once it decides again, at a random moment among its decisions and writes
+            wait_for_progress(db, child, len(decided(db)))
+            time.sleep(float(rng.uniform(0.0, 0.4)))
         child.send_signal(signal.SIGKILL)
         code = child.wait(timeout=60)
         if code == 0:
             break  # it finished before the kill came
         assert code == -signal.SIGKILL, child.stderr.read()
-        now = observed(db) if db.exists() else []
+        now = observed(db)
         assert len(now) == len(set((t, a) for t, a, _ in now))  # no duplicate observation
         assert kept <= set(now)  # every finished observation survived
         mid_run_kills += 0 < len(now) < TENANTS * ARMS and len(set(now)) > len(kept)

@@ -97,8 +97,10 @@ class Progress:
         return f"[{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}]"
 
     def decision(self, decision: Decision, task: Task) -> None:
-        print(f"{self._stamp()} {task.device:8} start {task.task_id} {decision.tenant}/{decision.arm.name}"
-              f"  (why: {decision.explain()})", flush=True)
+        chosen = next(s for s in decision.scores if s.tenant == decision.tenant)
+        print(f"{self._stamp()} {task.device:8} start {task.task_id} {decision.tenant}/{decision.arm.name}  (expects "
+              f"{chosen.mean:.3f} ± {chosen.sigma:.3f} vs best {chosen.best:.3f}, ~{chosen.predicted_cost:.0f} s; "
+              f"{decision.policy} score {chosen.acquisition:.3g})", flush=True)
 
     def resume(self, task: Task) -> None:
         print(f"{self._stamp()} {task.device:8} start {task.task_id} {task.tenant}/{task.arm.name}  (again: a "
