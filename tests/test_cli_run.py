@@ -159,12 +159,14 @@ def test_status_polled_beside_a_run_never_sees_a_locked_store(lab):
         assert reader.status()["tasks"]["done"] == 2
 
 
-def test_ctrl_c_with_cancel_records_the_running_task_cancelled_and_the_next_run_trains_it(lab):
-    run = easeml(lab, "run", "--on-interrupt", "cancel")
+@pytest.mark.parametrize("options,signum", [(("--on-interrupt", "cancel"), signal.SIGINT), ((), signal.SIGTERM)],
+                         ids=["ctrl-c-cancel", "sigterm"])
+def test_a_stop_that_cancels_records_the_running_task_cancelled_and_the_next_run_trains_it(lab, options, signum):
+    run = easeml(lab, "run", *options)
     deadline = time.monotonic() + 120
     while "start t000001" not in run.stdout.readline() and time.monotonic() < deadline:
         pass
-    run.send_signal(signal.SIGINT)
+    run.send_signal(signum)
     stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 0, stderr
     assert "cancelling 1 running task(s)" in stderr and "cancelled" in stdout
