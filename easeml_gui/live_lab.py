@@ -20,6 +20,7 @@ from .engine.scheduler import Scheduler, SchedulerHooks
 from .engine.selection import ModelSelection
 from .engine.types import Arm, Decision, Job, Observation, Task, TaskResult, TaskState
 from .store import JobRecord, JobState, LabReader, LabStore, TaskRecord
+from .training.catalogue import CATALOGUE
 
 REFRESH_SECONDS = 1.0  # how often tenants and jobs added or changed while running are picked up
 
@@ -33,6 +34,7 @@ class LabEvents:
     on_job_done: Callable[[JobRecord], None] = lambda job: None
     on_tick: Callable[[], None] = lambda: None  # once per pass of the loop (about every `poll` seconds)
     on_resume: Callable[[Task], None] = lambda task: None  # a task decided before a restart starts (again)
+    on_idle: Callable[[], None] = lambda: None  # work is left, but no tenant may get it now (paused, over quota)
 
 
 def lab_prior(store: LabReader, jobs: list[JobRecord]) -> tuple[Prior, CostModel, dict[str, int]]:
@@ -43,7 +45,8 @@ def lab_prior(store: LabReader, jobs: list[JobRecord]) -> tuple[Prior, CostModel
     not change their prior, so a restart (after Ctrl-C or a crash) fits the prior the first start fitted and the
     seed implies the same decisions. Jobs added later learn from everything finished before them."""
     history = store.history_matrix(ended_by=min((job.created for job in jobs), default=None))
-    names = list(dict.fromkeys([*history.arms, *(a.name for job in jobs for a in job.arms)]))
+    # Every catalogue model gets a column, so a job added while the lab runs finds its arms in the prior.
+    names = list(dict.fromkeys([*history.arms, *(a.name for job in jobs for a in job.arms), *sorted(CATALOGUE)]))
     column = {name: i for i, name in enumerate(names)}
     quality = np.full((len(history.datasets), len(names)), np.nan)
     cost = np.full_like(quality, np.nan)
@@ -174,7 +177,7 @@ class LiveLab:
                 self.selection.record(tenant.name).used_seconds = used
         for job in latest_jobs(self.store):
             if job.tenant not in self._jobs:
-                self._add_job(job)  # a job over arms no prior column covers waits for the next start
+                self._add_job(job)  # a job over arms outside the catalogue and the history waits for the next start
 
     # ---- persistence hooks -------------------------------------------------------------------------------
     def _decided(self, decision: Decision, task: Task) -> None:
@@ -203,6 +206,7 @@ class LiveLab:
     def run(self, max_tasks: int | None = None, should_stop: Callable[[], bool] = lambda: False, poll: float = 0.5) -> int:
         """Keep every device busy until no work is left, `max_tasks` ended, or `should_stop()`; returns tasks ended."""
         scheduler = self.scheduler
+        idle = False
         while not should_stop():
             self.events.on_tick()
             if self.clock() - self._last_refresh >= REFRESH_SECONDS:
@@ -216,8 +220,12 @@ class LiveLab:
                     break
                 if not self.selection.has_work() and not scheduler.backlog:
                     break
-                time.sleep(poll)  # work is left but nobody may get it now (paused, over quota): wait for changes
+                if not idle:
+                    self.events.on_idle()
+                idle = True
+                time.sleep(poll)  # wait for changes: a tenant resumed, a quota raised, a job added
                 continue
+            idle = False
             scheduler.collect(poll)
         return scheduler.tasks_finished
 

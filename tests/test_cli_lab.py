@@ -55,3 +55,15 @@ def test_run_without_jobs_says_how_to_add_one(tmp_path, cli):
     assert cli(db, "tenant", "add", "alice").returncode == 0
     out = cli(db, "run")
     assert out.returncode == 0 and "no active jobs: add one with `easeml-gui job add" in out.stdout
+
+
+def test_tenant_set_changes_weight_and_quota(tmp_path, cli):
+    db = tmp_path / "lab.sqlite"
+    assert cli(db, "tenant", "add", "alice", "--quota-hours", "1").returncode == 0
+    out = cli(db, "tenant", "set", "alice", "--weight", "3", "--quota-hours", "2.5")
+    assert out.returncode == 0 and "weight 3, quota 2.5 h" in out.stdout
+    assert "no quota" in cli(db, "tenant", "set", "alice", "--no-quota").stdout
+    assert json.loads(cli(db, "status", "--json").stdout)["tenants"][0]["weight"] == 3
+    unknown = cli(db, "tenant", "set", "bob", "--weight", "2")
+    assert unknown.returncode == 1 and "unknown tenant 'bob'" in unknown.stderr
+    assert cli(db, "tenant", "set", "alice").returncode == 2  # nothing to change

@@ -100,7 +100,9 @@ def test_a_finished_lab_teaches_the_prior_of_the_next_job(tmp_path, quality):
         store.add_job("eve", "eve-data", ARMS, epochs=1, image_size=32)
         lab = LiveLab(store, executor({**quality, "eve": quality["ana"]}))
         assert lab.selection.prior.rows == len(TENANTS)  # one history row per finished job's dataset
-        np.testing.assert_allclose(lab.selection.prior.mean, np.mean([quality[t] for t in TENANTS], axis=0), atol=1e-9)
+        # The history's arms come first; the catalogue's models without history follow with the wide prior.
+        np.testing.assert_allclose(lab.selection.prior.mean[:len(ARMS)], np.mean([quality[t] for t in TENANTS], axis=0),
+                                   atol=1e-9)
 
 
 def test_upper_bounds_come_from_the_gp_and_shrink_to_the_best_once_every_model_ran(tmp_path, quality):
@@ -146,4 +148,18 @@ def test_a_tenant_over_its_quota_gets_nothing_more_until_the_quota_is_raised(tmp
         store.set_quota("ana", None)
         lab.refresh()
         lab.run()
+        assert all(j.state is JobState.DONE for j in store.jobs())
+
+
+def test_a_job_over_catalogue_models_no_earlier_job_used_joins_while_running(tmp_path, quality):
+    with make_store(tmp_path / "lab.sqlite", tenants=("ana",)) as store:
+        late = {**quality, "eve": np.linspace(0.5, 0.9, 64)}  # indexed by prior column: long enough for any
+        lab = LiveLab(store, executor(late, devices=1))
+        lab.run(max_tasks=2)
+        store.add_tenant("eve")
+        store.add_dataset("eve-data", "/data/eve", "e" * 64, manifest={}, stats={})
+        store.add_job("eve", "eve-data", (Arm("resnet18", 0), Arm("mobilenet_v2", 1)), epochs=1, image_size=32)
+        lab.refresh()
+        lab.run()
+        assert sorted(t.arm.name for t in store.tasks() if t.tenant == "eve") == ["mobilenet_v2", "resnet18"]
         assert all(j.state is JobState.DONE for j in store.jobs())

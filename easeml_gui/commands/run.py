@@ -106,6 +106,10 @@ class Progress:
         print(f"{self._stamp()} {task.device:8} start {task.task_id} {task.tenant}/{task.arm.name}  (again: a "
               f"restart found it unfinished; attempt {task.attempt})", flush=True)
 
+    def idle(self) -> None:
+        print(f"{self._stamp()} waiting: the tenants with models left are paused or over their quota "
+              "(see `easeml-gui tenant list`; `tenant resume NAME`, `tenant set NAME --no-quota`); Ctrl-C stops", flush=True)
+
     def tick(self) -> None:
         """The epochs running tasks finished since the last tick (the worker's progress lines)."""
         for task in self.executor.running():
@@ -152,7 +156,8 @@ def run_lab(args: argparse.Namespace) -> int:
                     + (", ".join(best) if best else "-"))
 
         progress = Progress(lab_state, executor)
-        events = LabEvents(progress.decision, progress.result, progress.job_done, progress.tick, progress.resume)
+        events = LabEvents(progress.decision, progress.result, progress.job_done, progress.tick, progress.resume,
+                           progress.idle)
         lab = LiveLab(store, executor, args.policy, args.seed, events)
         print(f"running {len(lab.selection.records)} job(s) on {', '.join(executor.devices())} with policy "
               f"{args.policy}; Ctrl-C stops (running tasks {'finish' if args.on_interrupt == 'finish' else 'are cancelled'})")

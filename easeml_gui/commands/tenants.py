@@ -10,7 +10,7 @@ from typing import Iterator
 
 from ..live_lab import lab_upper_bounds
 from ..store import LabReader, LabStore, StoreError
-from . import CommandError
+from . import CommandError, UsageError
 
 
 @contextmanager
@@ -45,7 +45,7 @@ def _weight(text: str) -> float:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    tenant = sub.add_parser("tenant", help="add, list, pause or resume tenants")
+    tenant = sub.add_parser("tenant", help="add, list, change, pause or resume tenants")
     actions = tenant.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="register a tenant")
     add.add_argument("name")
@@ -53,6 +53,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--quota-hours", type=_weight, default=None, help="device hours the tenant may use")
     add.set_defaults(handler=run_tenant_add)
     actions.add_parser("list", help="list tenants").set_defaults(handler=run_tenant_list)
+    change = actions.add_parser("set", help="change a tenant's weight or quota (a running lab picks it up)")
+    change.add_argument("name")
+    change.add_argument("--weight", type=_weight, default=None, help="share of the global objective")
+    quota = change.add_mutually_exclusive_group()
+    quota.add_argument("--quota-hours", type=_weight, default=None, help="device hours the tenant may use in all")
+    quota.add_argument("--no-quota", action="store_true", help="remove the tenant's quota")
+    change.set_defaults(handler=run_tenant_set)
     for verb in ("pause", "resume"):
         p = actions.add_parser(verb, help=f"{verb} a tenant: {'no new tasks' if verb == 'pause' else 'serve it again'}")
         p.add_argument("name")
@@ -83,6 +90,20 @@ def run_tenant_list(args: argparse.Namespace) -> int:
     for t in tenants:
         quota = "-" if t.quota_seconds is None else f"{t.quota_seconds / 3600:g}"
         print(f"{t.name:20} {t.weight:7g} {quota:>10} {used.get(t.name, 0.0) / 3600:9.2f}  {'paused' if t.paused else 'active'}")
+    return 0
+
+
+def run_tenant_set(args: argparse.Namespace) -> int:
+    if args.weight is None and args.quota_hours is None and not args.no_quota:
+        raise UsageError("say what to change: --weight W, --quota-hours H or --no-quota")
+    with writer(args.db) as store:
+        tenant = store.tenant(args.name)  # unknown names fail here, before anything changes
+        if args.weight is not None:
+            tenant = store.update_tenant(args.name, weight=args.weight)
+        if args.quota_hours is not None or args.no_quota:
+            tenant = store.set_quota(args.name, None if args.no_quota else args.quota_hours * 3600.0)
+    quota = "no quota" if tenant.quota_seconds is None else f"quota {tenant.quota_seconds / 3600:g} h"
+    print(f"tenant {tenant.name}: weight {tenant.weight:g}, {quota}")
     return 0
 
 

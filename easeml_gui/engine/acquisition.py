@@ -43,6 +43,6 @@ def log_expected_improvement(mean: np.ndarray, sigma: np.ndarray, best: float | 
     z = (np.asarray(mean, dtype=float) - best) / sigma
     near = np.maximum(z, -6.0)
     direct = np.log(np.maximum(np.exp(-0.5 * near**2) / _SQRT_2PI + near * ndtr(near), 1e-300))
-    far = np.minimum(z, -6.0)
+    far = np.clip(z, -1e150, -6.0)  # beyond -1e150 z**2 overflows; log EI is hopeless there anyway
     tail = -0.5 * far**2 - np.log(_SQRT_2PI) - 2.0 * np.log(-far) + np.log1p(-3.0 / far**2)
     return np.where(z > -6.0, direct, tail) + np.log(sigma)
