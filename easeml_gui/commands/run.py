@@ -16,6 +16,7 @@ from ..engine.types import Decision, Observation, Task, TaskResult, TaskState
 from ..execution.local import LocalExecutor
 from ..live_lab import LabEvents, LiveLab, latest_jobs
 from ..store import JobRecord, JobState, LabStore
+from ..store.summary import global_regret_estimate
 from ..training.datasets import verify_dataset
 from ..training.errors import DatasetError
 from . import CommandError, UsageError, positive_int
@@ -107,8 +108,9 @@ class Progress:
               f"restart found it unfinished; attempt {task.attempt})", flush=True)
 
     def idle(self) -> None:
-        print(f"{self._stamp()} waiting: the tenants with models left are paused or over their quota "
-              "(see `easeml-gui tenant list`; `tenant resume NAME`, `tenant set NAME --no-quota`); Ctrl-C stops", flush=True)
+        print(f"{self._stamp()} waiting: the tenants with models left are paused or over their quota (see "
+              "`easeml-gui tenant list`; `tenant resume NAME`, `tenant set NAME --no-quota`); Ctrl-C stops",
+              flush=True)
 
     def tick(self) -> None:
         """The epochs running tasks finished since the last tick (the worker's progress lines)."""
@@ -149,8 +151,8 @@ def run_lab(args: argparse.Namespace) -> int:
 
         def lab_state() -> str:
             records = lab.selection.records
-            weight = sum(r.tenant.weight for r in records) or 1.0
-            regret = sum(r.tenant.weight * lab.selection.optimistic_regret(r.tenant.name) for r in records) / weight
+            bounds = {r.tenant.name: r.best + lab.selection.optimistic_regret(r.tenant.name) for r in records}
+            regret = global_regret_estimate(((r.tenant.name, r.tenant.weight, r.best) for r in records), bounds)
             best = [f"{r.tenant.name} {r.best:.3f}" for r in records if r.best_arm is not None]
             return (f"{lab.scheduler.tasks_finished} ended, regret estimate {regret:.3f}, best: "
                     + (", ".join(best) if best else "-"))
