@@ -63,6 +63,7 @@ def lab(tmp_path: Path):
     finish(store, jobs["bob"], "t4", ARMS[2], None, clock)
     store.task_state(Task("t5", "bob", ARMS[1], "gpu1", config=jobs["bob"].to_job().config), TaskState.QUEUED)
     store.task_state(Task("t6", "alice", ARMS[2], "gpu0", config=jobs["alice"].to_job().config), TaskState.RUNNING)
+    store.task_progress("t6", log_tail="epoch 2/5  loss 0.412  val 0.8800  950 img/s")  # what `run` records
     scores = (TenantScore("alice", "vgg11", 0.92, 0.04, 0.031, 40.0, 1.0, 0.90),
               TenantScore("bob", "mobilenet_v3_small", 0.75, 0.06, 0.012, 25.0, 2.0, 0.70))
     store.record_decision(Decision(clock(), "gpu0", "alice", ARMS[2], "ease-ei-fair", scores))
@@ -127,6 +128,8 @@ def test_a_real_store_shows_tenants_counts_plots_and_why(open_window, qtbot, lab
     counts = window.lab_status.counts_text()
     for text in ("1 queued", "1 running", "3 done", "1 failed"):
         assert text in counts
+    [running] = window.lab.running.texts()
+    assert running[:4] == ["t6", "alice", "vgg11", "gpu0"] and running[5].startswith("epoch 2/5")
 
     snapshot = window.lab.snapshot
     assert snapshot.regret[1][-1] == pytest.approx(snapshot.regret_estimate)  # the curve ends at `status`'s value

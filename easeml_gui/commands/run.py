@@ -87,9 +87,11 @@ class Progress:
     """One line per decision, per epoch of a running task, and per ended task, with the lab's state: plain text
     that reads well live and in a log file."""
 
-    def __init__(self, lab_state: Callable[[], str], executor: LocalExecutor) -> None:
+    def __init__(self, lab_state: Callable[[], str], executor: LocalExecutor,
+                 remember: Callable[[str, str], None]) -> None:
         self.lab_state = lab_state
         self.executor = executor
+        self.remember = remember  # (task id, latest progress line): kept in the store, where the GUI reads it
         self.start = time.monotonic()
         self._epochs_shown: dict[str, int] = {}
 
@@ -117,9 +119,11 @@ class Progress:
         for task in self.executor.running():
             epochs = [e for e in self.executor.progress(task.task_id) if e.get("event") == "epoch"]
             for event in epochs[self._epochs_shown.get(task.task_id, 0):]:
-                print(f"{self._stamp()} {task.device:8}   epoch {event['epoch']}/{event['epochs']}  loss "
-                      f"{event['loss']:.3f}  val {event['val_accuracy']:.4f}  {event['images_per_second']:,.0f} img/s"
-                      f"  {task.task_id} {task.tenant}/{task.arm.name}", flush=True)
+                line = (f"epoch {event['epoch']}/{event['epochs']}  loss {event['loss']:.3f}  val "
+                        f"{event['val_accuracy']:.4f}  {event['images_per_second']:,.0f} img/s")
+                print(f"{self._stamp()} {task.device:8}   {line}  {task.task_id} {task.tenant}/{task.arm.name}",
+                      flush=True)
+                self.remember(task.task_id, line)
             self._epochs_shown[task.task_id] = len(epochs)
 
     def result(self, result: TaskResult, observation: Observation | None) -> None:
@@ -157,7 +161,7 @@ def run_lab(args: argparse.Namespace) -> int:
             return (f"{lab.scheduler.tasks_finished} ended, regret estimate {regret:.3f}, best: "
                     + (", ".join(best) if best else "-"))
 
-        progress = Progress(lab_state, executor)
+        progress = Progress(lab_state, executor, lambda task_id, line: store.task_progress(task_id, log_tail=line))
         events = LabEvents(progress.decision, progress.result, progress.job_done, progress.tick, progress.resume,
                            progress.idle)
         lab = LiveLab(store, executor, args.policy, args.seed, events)

@@ -28,6 +28,18 @@ class TenantRow:
     best_model: str | None
 
 
+@dataclass(frozen=True)
+class RunningRow:
+    """A task on a device now, with the latest progress line its run reported (an epoch's loss and accuracy)."""
+
+    task_id: str
+    tenant: str
+    model: str
+    device: str
+    started: float | None  # store clock
+    progress: str
+
+
 @dataclass(frozen=True, eq=False)
 class LabSnapshot:
     """One consistent read of the lab. Times in the series are seconds since `t0` (the first task's start)."""
@@ -40,6 +52,7 @@ class LabSnapshot:
     accuracy: Mapping[str, tuple[np.ndarray, np.ndarray]]  # tenant -> best accuracy step curve
     regret: tuple[np.ndarray, np.ndarray]  # global regret estimate step curve
     decisions: tuple[Decision, ...]  # newest first
+    running: tuple[RunningRow, ...] = ()
     fingerprint: tuple = field(default=())  # changes whenever anything shown changes
 
     @property
@@ -58,6 +71,7 @@ def build_snapshot(
     observations: Sequence[Observation],
     decisions: Sequence[Decision],
     upper_bounds: Mapping[str, float] | None = None,
+    running: Sequence[RunningRow] = (),
 ) -> LabSnapshot:
     """tenants: the registry; status: the `status --json` document; observations in any order; decisions newest first.
 
@@ -108,6 +122,7 @@ def build_snapshot(
         source, rows, tuple(sorted(counts.items())), len(ordered),
         None if last is None else (last.tenant, last.arm.name, last.time),
         len(decisions), None if newest is None else (newest.time, newest.device, newest.tenant, newest.arm.name),
+        tuple(running),
     )
     return LabSnapshot(source, rows, counts, float(status.get("global_regret_estimate", regret_v[-1])), t0,
-                       accuracy, regret, tuple(decisions), fingerprint)
+                       accuracy, regret, tuple(decisions), tuple(running), fingerprint)

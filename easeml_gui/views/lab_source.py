@@ -12,7 +12,7 @@ from typing import Protocol
 from ..engine.types import TaskState
 from ..live_lab import lab_upper_bounds
 from ..store import LabReader, LabStore, StoreError
-from .lab_snapshot import LabSnapshot, build_snapshot
+from .lab_snapshot import LabSnapshot, RunningRow, build_snapshot
 
 EMPTY_HINT = "No lab yet: run `easeml-gui demo` or add tenants with `easeml-gui tenant add`"
 RECENT_DECISIONS = 20
@@ -61,12 +61,15 @@ class StoreSource:
                 self._bounds, self._bounds_key = lab_upper_bounds(reader), key
             status = reader.status(self._bounds)
             decisions = reader.decisions(limit=RECENT_DECISIONS)
+            running = [RunningRow(t.task_id, t.tenant, t.arm.name, t.device, t.started, t.log_tail or "starting")
+                       for t in reader.tasks(TaskState.RUNNING)]
         except StoreError as exc:
             self.close()  # reopen on the next read: the file may have been replaced or restored
             raise LabUnavailable(str(exc), empty=False) from None
         if not tenants:
             raise LabUnavailable(EMPTY_HINT, empty=True)
-        return build_snapshot(str(self.path), tenants, status, observations, decisions, upper_bounds=self._bounds)
+        return build_snapshot(str(self.path), tenants, status, observations, decisions, upper_bounds=self._bounds,
+                              running=running)
 
     def close(self) -> None:
         if self._reader is not None:

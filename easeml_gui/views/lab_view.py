@@ -1,5 +1,5 @@
-"""The Lab tab: tenants on the left, best accuracy and global regret over time in the centre, "Why?" below;
-or, when there is no lab, how to make one."""
+"""The Lab tab: tenants and the tasks running now on the left, best accuracy and global regret over time in the
+centre, "Why?" below; or, when there is no lab, how to make one."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from PySide6 import QtCore, QtWidgets
 from .decision_panel import DecisionPanel
 from .empty_lab import EmptyLabPanel
 from .lab_snapshot import LabSnapshot
+from .running_tasks import RunningTasks
 from .series_plot import SeriesPlot
 from .tenants_table import TenantsTable
 from .theme import ColourMap, heading, hint
@@ -43,6 +44,7 @@ class LabView(QtWidgets.QStackedWidget):
 
         self.empty = EmptyLabPanel()
         self.tenants = TenantsTable(self.colours)
+        self.running = RunningTasks(self.colours)
         self.accuracy_plot = SeriesPlot("time (s)", "best accuracy", self.colours, legend="bottom-right",
                                         placeholder="No finished training run yet")
         regret_colours = ColourMap()
@@ -59,8 +61,12 @@ class LabView(QtWidgets.QStackedWidget):
         plots.addWidget(_section("Global regret", self.regret_plot,
                                  "estimate: weighted mean of (upper bound − best accuracy)"))
         plots.setSizes([320, 240])
+        left = QtWidgets.QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(_section("Tenants", self.tenants))
+        left.addWidget(_section("Running now", self.running, "the latest epoch each task reported"))
+        left.setSizes([380, 180])
         top = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(_section("Tenants", self.tenants))
+        top.addWidget(left)
         top.addWidget(plots)
         top.setStretchFactor(0, 0)
         top.setStretchFactor(1, 1)
@@ -75,7 +81,7 @@ class LabView(QtWidgets.QStackedWidget):
         outer.addWidget(why)
         outer.setStretchFactor(0, 1)
         outer.setSizes([540, 290])
-        for splitter in (plots, top, outer):
+        for splitter in (left, plots, top, outer):
             splitter.setChildrenCollapsible(False)
             splitter.setHandleWidth(10)
         dashboard = QtWidgets.QWidget()
@@ -92,6 +98,7 @@ class LabView(QtWidgets.QStackedWidget):
         for row in snapshot.tenants:  # colours in name order, so the same lab looks the same every time
             self.colours.colour(row.name)
         self.tenants.set_rows(snapshot.tenants)
+        self.running.set_rows(snapshot.running)
         self.accuracy_plot.set_series(snapshot.accuracy)
         regret_x, regret_y = snapshot.regret
         self.regret_plot.set_series({REGRET_SERIES: snapshot.regret} if regret_x.size else {})
