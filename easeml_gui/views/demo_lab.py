@@ -10,7 +10,7 @@ from ..engine.policies import DEFAULT_POLICY
 from ..engine.scheduler import Scheduler, SchedulerHooks
 from ..engine.simulate import build_replay
 from ..engine.types import Decision, Observation, TaskResult, TaskState, Tenant
-from .lab_snapshot import LabSnapshot, build_snapshot
+from .lab_snapshot import LabSnapshot, RunningRow, build_snapshot
 
 DEMO_SOURCE = "demo lab (simulated, nothing is saved)"
 DEMO_TENANTS = ("radiology", "plankton", "birdsong", "retina", "satellite", "leaf-disease", "traffic-signs",
@@ -75,7 +75,10 @@ def run_demo_lab(seed: int = 3, devices: int = 3, stop_after: int = 52, pause_af
                   "done": sum(e["done"] for e in ended.values()), "failed": sum(e["failed"] for e in ended.values())},
         "global_regret_estimate": regret,
     }
-    return build_snapshot(DEMO_SOURCE, tenants, status, observations, decisions[::-1][:20], upper_bounds=optimum)
+    running = [RunningRow(t.task_id, t.tenant, t.arm.name, t.device, None, "simulated: no epochs to report")
+               for t in executor.running()]
+    return build_snapshot(DEMO_SOURCE, tenants, status, observations, decisions[::-1][:20], upper_bounds=optimum,
+                          running=running)
 
 
 class DemoSource:

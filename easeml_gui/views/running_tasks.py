@@ -41,9 +41,10 @@ class RunningTasks(QtWidgets.QTreeWidget):
         now = time.time() if now is None else now  # the store's clock is wall time
         self.clear()
         if not rows:
-            idle = QtWidgets.QTreeWidgetItem(["", "nothing running"])
-            idle.setForeground(1, QtGui.QBrush(QtGui.QColor(MUTED)))
+            idle = QtWidgets.QTreeWidgetItem(["nothing is running"])
+            idle.setForeground(0, QtGui.QBrush(QtGui.QColor(MUTED)))
             self.addTopLevelItem(idle)
+            idle.setFirstColumnSpanned(True)  # one line across the table, not squeezed into the first column
             return
         for row in rows:
             item = QtWidgets.QTreeWidgetItem([row.task_id, row.tenant, row.model, row.device,
