@@ -8,11 +8,11 @@ decode the same dataset at once both end with a whole file.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_atomically
 from .datasets import DatasetInfo
 from .errors import DatasetError
 from .images import decode_image
@@ -46,13 +46,8 @@ def decoded_images(info: DatasetInfo, image_size: int) -> np.ndarray:
 
 
 def _save_atomic(path: Path, images: np.ndarray) -> None:
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
     try:
         path.parent.mkdir(exist_ok=True)
-        with open(tmp, "wb") as out:
-            np.save(out, images)
-        os.replace(tmp, path)
+        write_atomically(path, lambda out: np.save(out, images))
     except OSError:
         pass  # a read-only dataset folder: train from the decoded array without caching it
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
-import torchvision
 from torch import nn
 
 from .. import __version__
 from .catalogue import CATALOGUE, Schema
-from .models import build_model
+from .models import build_model, library_versions
 
 MODEL_NAME, CARD_NAME = "model.pt", "model_card.json"
 
@@ -69,8 +67,7 @@ def export(checkpoint_path: Path, out_dir: Path, extra: dict[str, Any]) -> dict[
             "std": checkpoint["std"],
         },
         "usage": "model = torch.jit.load('model.pt'); probabilities = model(images); label = classes[argmax]",
-        "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
-                     "python": platform.python_version(), "easeml-gui": __version__},
+        "versions": {**library_versions(), "easeml-gui": __version__},
         **extra,
     }
     (out_dir / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")

@@ -8,6 +8,7 @@ trains from scratch. `python -m easeml_gui.training.models --write-meta` regener
 from __future__ import annotations
 
 import argparse
+import platform
 import pprint
 from pathlib import Path
 
@@ -19,6 +20,11 @@ from torchvision.models import get_model, get_model_weights
 from .catalogue import CATALOGUE, ModelSpec, Schema
 
 IMAGENET_CLASSES = 1000
+
+
+def library_versions() -> dict[str, str]:
+    """What a result or a model card records about the software that trained it."""
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version()}
 
 
 def weights_path(spec: ModelSpec) -> Path:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import platform
 import resource
 import signal
@@ -35,13 +34,13 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
 
 import torch
-import torchvision
 
+from .atomic import write_atomically
 from .catalogue import AUGMENTATIONS, CATALOGUE, ModelSpec
 from .datasets import DatasetInfo, load_dataset
 from .decoded import decoded_images
 from .errors import DatasetError
-from .models import build_model, weights_path
+from .models import build_model, library_versions, weights_path
 from .trainer import Budget, EpochReport, TensorData, TrainingError, TrainOutcome, train
 
 EXIT_DONE, EXIT_FAILED, EXIT_BAD_TASK, EXIT_TERMINATED = 0, 1, 2, 128 + signal.SIGTERM
@@ -126,7 +125,7 @@ def main(argv: list[str]) -> int:
     except Terminated:
         return EXIT_TERMINATED
     base = {"task_id": task.task_id, "arm": task.spec.name, "device": str(task.device), "seed": task.seed,
-            **_versions()}
+            **library_versions()}
     try:
         fields = run(task, started)
         _block_termination()  # from here on the task is done: a late SIGTERM must not turn it into "cancelled"
@@ -239,23 +238,11 @@ def _save_checkpoint(task: TaskSpec, info: DatasetInfo, image_size: int, data: T
                   "mean": data.mean.flatten().tolist(), "std": data.std.flatten().tolist(),
                   "accuracy": outcome.best_accuracy, "epoch": outcome.best_epoch, "pretrained": pretrained,
                   "dataset_hash": info.content_hash}
-    path = task.output_dir / CHECKPOINT_NAME
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomically(task.output_dir / CHECKPOINT_NAME, lambda out: torch.save(checkpoint, out))
 
 
 def _write_result(output_dir: Path, result: Mapping[str, Any]) -> None:
-    path = output_dir / RESULT_NAME
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(result, indent=1))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomically(output_dir / RESULT_NAME, lambda out: out.write(json.dumps(result, indent=1).encode()))
 
 
 def _emit(event: Mapping[str, Any]) -> None:
@@ -276,10 +263,6 @@ def _install_signal_handlers() -> None:
 
 def _block_termination() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
-
-
-def _versions() -> dict[str, str]:
-    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "python": platform.python_version()}
 
 
 def _device_name(device: torch.device) -> str:
