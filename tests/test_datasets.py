@@ -4,6 +4,7 @@ and that the managed data folder holds nothing afterwards."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -62,12 +63,14 @@ def test_digits_register_with_a_stratified_seeded_split(digits_dir: Path, data_d
     info = register_dataset(digits_dir, data_dir / "digits")
     assert info.classes == tuple(str(d) for d in range(10))
     assert info.num_images == 1797 and sum(info.counts.values()) == 1797
-    assert len(info.train) + len(info.val) == 1797 and not set(info.train) & set(info.val)
+    parts = (set(info.train), set(info.val), set(info.test))
+    assert sum(map(len, parts)) == 1797 and not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
     assert {info.labels([p])[0] for p in info.val} == set(range(10))  # every class is validated
-    assert abs(len(info.val) / 1797 - 0.2) < 0.01
+    assert {info.labels([p])[0] for p in info.test} == set(range(10))  # ... and tested
+    assert abs(len(info.val) / 1797 - 0.2) < 0.01 and abs(len(info.test) / 1797 - 0.2) < 0.01
     assert (info.stats.min_width, info.stats.max_height, info.stats.channels) == (8, 8, 1)
     assert info.schema() == Schema(channels=1, image_size=32, num_classes=10)
-    assert "10 classes, 1797 images" in info.summary()
+    assert "10 classes, 1797 images" in info.summary() and "359 validation / 359 test" in info.summary()
     assert (data_dir / "digits" / MANIFEST_NAME).is_file()
     assert [p.name for p in data_dir.iterdir()] == ["digits"]  # no staging folder left
     assert load_dataset(data_dir / "digits") == info
@@ -78,8 +81,11 @@ def test_split_and_hash_are_deterministic(tmp_path: Path) -> None:
     source = make_dataset(tmp_path / "src", {"a": 20, "b": 20})
     first, again = scan_dataset(source, seed=3), scan_dataset(source, seed=3)
     other = scan_dataset(source, seed=4)
-    assert (first.train, first.val) == (again.train, again.val)
+    assert (first.train, first.val, first.test) == (again.train, again.val, again.test)
     assert first.val != other.val
+    # A test split is carved after validation: the validation images of a seed do not depend on it.
+    assert scan_dataset(source, seed=3, test_fraction=0).val == first.val
+    assert not scan_dataset(source, seed=3, test_fraction=0).test
     assert first.content_hash == other.content_hash  # the hash is about content, not the split
     copy = shutil.copytree(source, tmp_path / "copy")
     assert scan_dataset(copy).content_hash == first.content_hash
@@ -92,9 +98,31 @@ def test_given_train_val_split_is_kept(tmp_path: Path, data_dir: Path) -> None:
     make_dataset(tmp_path / "src" / "val", {"cat": 2, "dog": 3})
     info = register_dataset(tmp_path / "src", data_dir / "ds")
     assert info.split_given and info.classes == ("cat", "dog")
-    assert len(info.train) == 24 and len(info.val) == 5
+    assert len(info.train) + len(info.test) == 24 and len(info.val) == 5
     assert all(p.startswith("val/") for p in info.val)
+    assert all(p.startswith("train/") for p in info.test) and len(info.test) == 2 * round(0.2 * 12)
     assert info.counts == {"cat": 14, "dog": 15}
+
+
+def test_given_test_folder_is_the_test_split(tmp_path: Path, data_dir: Path) -> None:
+    make_dataset(tmp_path / "src" / "train", TWO_CLASSES)
+    make_dataset(tmp_path / "src" / "test", {"cat": 3, "dog": 4})
+    info = register_dataset(tmp_path / "src", data_dir / "ds")
+    assert info.test_given and not info.split_given
+    assert sorted(p.split("/")[0] for p in info.test) == ["test"] * 7
+    assert all(p.startswith("train/") for p in info.train + info.val) and len(info.train) + len(info.val) == 24
+    assert load_dataset(data_dir / "ds").test == info.test
+
+
+def test_a_format_1_manifest_still_loads_without_a_test_split(tmp_path: Path, data_dir: Path) -> None:
+    make_dataset(tmp_path / "src", TWO_CLASSES)
+    register_dataset(tmp_path / "src", data_dir / "ds")
+    manifest = json.loads((data_dir / "ds" / MANIFEST_NAME).read_text())
+    manifest["format"] = 1
+    del manifest["split"]["test"], manifest["split"]["test_given"]
+    (data_dir / "ds" / MANIFEST_NAME).write_text(json.dumps(manifest))
+    info = load_dataset(data_dir / "ds")
+    assert info.test == () and "no test split" in info.summary()
 
 
 def test_mixed_sizes_and_modes_normalise_to_rgb(tmp_path: Path) -> None:

@@ -42,6 +42,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--name", required=True, help="dataset name (letters, digits, . _ -)")
     add.add_argument("--skip-bad", action="store_true", help="leave out unreadable or corrupt images instead of refusing")
     add.add_argument("--val-fraction", type=float, default=0.2, help="validation share when no split is given")
+    add.add_argument("--test-fraction", type=float, default=0.2,
+                     help="share held out as the test split when the dataset has no test/ folder; model selection "
+                     "never sees it, so the accuracy reported on it is honest (0: no test split)")
     add.add_argument("--seed", type=int, default=0, help="seed of the generated train/validation split")
     add.set_defaults(handler=run_dataset_add)
     actions.add_parser("list", help="list datasets").set_defaults(handler=run_dataset_list)
@@ -96,11 +99,14 @@ def run_dataset_add(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     if not 0 < args.val_fraction < 1:
         raise UsageError("--val-fraction must be between 0 and 1, e.g. 0.2")
+    if not 0 <= args.test_fraction < 1 - args.val_fraction:
+        raise UsageError("--test-fraction must be at least 0 and leave images to train on beside --val-fraction, "
+                         "e.g. 0.2")
     with writer(args.db) as store:
         if any(d.name.lower() == args.name.lower() for d in store.datasets(include_archived=True)):
             raise CommandError(f"dataset {args.name!r} already exists; choose another name")
         info = register_in_store(store, args.name, args.path, args.data_dir, skip_bad=args.skip_bad,
-                                 val_fraction=args.val_fraction, seed=args.seed)
+                                 val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed)
     print(f"registered dataset {args.name}: {info.summary()}")
     for path, reason in info.skipped:
         print(f"  skipped {path}: {reason}")

@@ -1,11 +1,15 @@
 """Scan, validate, hash and split an image-folder dataset; register it safely; verify it later.
 
 Layouts accepted (after descending through folders that hold nothing but one folder, as archives often do):
-  ROOT/<class>/**/<image>                            a split is made: seeded, stratified, `val_fraction` per class
+  ROOT/<class>/**/<image>                            a split is made: seeded, stratified, `val_fraction` and
+                                                     `test_fraction` per class
   ROOT/train/<class>/..., ROOT/val/<class>/...       the given split is kept (val/ may be named validation/ or valid/)
   ROOT/train/<class>/... alone                       a split is made inside train/
-Ignored: hidden files and folders, "__MACOSX", non-image files beside the class folders (README, labels.csv),
-and folders beside train/ and val/ (test/). Images outside a class folder are an error.
+  ... and ROOT/test/<class>/... beside train/        the given test split is kept; without one, a test split is
+                                                     carved out of train/
+The test split is held out from model selection (which sees validation accuracy only), so the accuracy reported
+on it stays honest. Ignored: hidden files and folders, "__MACOSX", non-image files beside the class folders
+(README, labels.csv), and other folders beside train/. Images outside a class folder are an error.
 Every file inside a class folder must be an image that decodes; with `skip_bad=True` the others are left out and
 listed in DatasetInfo.skipped instead.
 """
@@ -32,8 +36,10 @@ from .images import IMAGE_SUFFIXES, BadImage, ImageFacts, inspect_image
 from .limits import Limits
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2 added the test split
+READABLE_FORMATS = (1, 2)  # a format-1 manifest has no test split: its tasks report no test accuracy
 VAL_NAMES = ("val", "validation", "valid")
+TEST_NAMES = ("test", "testing")
 _LISTED = 8  # names quoted in one error message before "and N more"
 
 
@@ -70,6 +76,8 @@ class DatasetInfo:
     split_given: bool  # True when the dataset came with train/ and val/
     seed: int  # the seed of a generated split
     skipped: tuple[tuple[str, str], ...] = ()  # (relative path, reason) left out with skip_bad=True
+    test: tuple[str, ...] = ()  # held out from selection; empty for datasets registered before test splits
+    test_given: bool = False  # True when the dataset came with test/
 
     @property
     def num_images(self) -> int:
@@ -91,8 +99,9 @@ class DatasetInfo:
         s = self.stats
         colour = "grey" if s.channels == 1 else "colour"
         split = "given split" if self.split_given else f"split seed {self.seed}"
+        test = f" / {len(self.test)} test" if self.test else ", no test split"
         text = (f"{len(self.classes)} classes, {self.num_images} images ({len(self.train)} train / {len(self.val)} "
-                f"validation, {split}); {colour}; width {s.min_width}-{s.max_width} px (median {s.median_width:g}), "
+                f"validation{test}, {split}); {colour}; width {s.min_width}-{s.max_width} px (median {s.median_width:g}), "
                 f"height {s.min_height}-{s.max_height} px (median {s.median_height:g})")
         if self.skipped:
             text += f"; {len(self.skipped)} bad files skipped"
@@ -108,7 +117,8 @@ class DatasetInfo:
             "stats": {"classes": list(self.classes), "counts": dict(self.counts), "images": self.num_images,
                       **{k: v for k, v in vars(self.stats).items() if k != "modes"},
                       "modes": dict(self.stats.modes)},
-            "split": {"given": self.split_given, "seed": self.seed, "train": list(self.train), "val": list(self.val)},
+            "split": {"given": self.split_given, "seed": self.seed, "train": list(self.train), "val": list(self.val),
+                      "test": list(self.test), "test_given": self.test_given},
         }
 
     @classmethod
@@ -123,6 +133,7 @@ class DatasetInfo:
             train=tuple(data["split"]["train"]), val=tuple(data["split"]["val"]),
             split_given=bool(data["split"]["given"]), seed=int(data["split"]["seed"]),
             skipped=tuple(tuple(item) for item in data["manifest"]["skipped"]),
+            test=tuple(data["split"].get("test", ())), test_given=bool(data["split"].get("test_given", False)),
         )
 
 
@@ -133,32 +144,33 @@ def content_hash(entries: Iterable[FileEntry]) -> str:
     return digest.hexdigest()
 
 
-def scan_dataset(folder: Path | str, *, skip_bad: bool = False, val_fraction: float = 0.2, seed: int = 0,
-                 limits: Limits = Limits()) -> DatasetInfo:
-    """Validate a dataset folder in place and describe it. Raises DatasetError saying what is wrong."""
+def scan_dataset(folder: Path | str, *, skip_bad: bool = False, val_fraction: float = 0.2,
+                 test_fraction: float = 0.2, seed: int = 0, limits: Limits = Limits()) -> DatasetInfo:
+    """Validate a dataset folder in place and describe it. Raises DatasetError saying what is wrong.
+
+    test_fraction 0 registers no test split (tasks then report no test accuracy)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{folder} is not a folder; give a folder of class sub-folders, or a .zip / .tar / "
                            ".tar.gz archive of one")
+    _check_fractions(val_fraction, test_fraction)
     root = _unwrap(folder)
-    train_dir, val_dir = _split_dirs(root)
-    split_given = train_dir is not None and val_dir is not None
+    train_dir, val_dir, test_dir = _split_dirs(root)
     class_dirs = _class_dirs(train_dir or root)  # an empty class folder still counts: as a class with no images
-    found = _files(class_dirs, root) + (_files(_class_dirs(val_dir), root) if split_given else [])
+    given = {name: held for name, held in (("val", val_dir), ("test", test_dir)) if held is not None}
+    found = _files(class_dirs, root) + [f for held in given.values() for f in _files(_class_dirs(held), root)]
     entries, facts, skipped = _inspect(found, limits, skip_bad)
     entries.sort(key=lambda entry: entry.path)
     classes, counts = _check_classes([d.name for d in class_dirs], found, entries, root, limits)
-    if split_given:
-        train, val = _given_split(entries, train_dir.name, val_dir.name)
-    else:
-        train, val = _make_split(entries, classes, val_fraction, seed)
+    parts = _split(entries, classes, train_dir, given, {"val": val_fraction, "test": test_fraction}, seed)
     return DatasetInfo(root=str(root), content_hash=content_hash(entries), manifest=tuple(entries),
-                       classes=classes, counts=counts, stats=_stats(facts), train=train, val=val,
-                       split_given=split_given, seed=seed, skipped=tuple(skipped))
+                       classes=classes, counts=counts, stats=_stats(facts), train=parts["train"], val=parts["val"],
+                       split_given="val" in given, seed=seed, skipped=tuple(skipped), test=parts["test"],
+                       test_given="test" in given)
 
 
 def register_dataset(source: Path | str, dest: Path | str, *, skip_bad: bool = False, val_fraction: float = 0.2,
-                     seed: int = 0, limits: Limits = Limits()) -> DatasetInfo:
+                     test_fraction: float = 0.2, seed: int = 0, limits: Limits = Limits()) -> DatasetInfo:
     """Validate `source` (folder or archive) and copy it into the new folder `dest` with its manifest.json.
 
     Everything happens in a hidden staging folder beside `dest` that is renamed into place only on success,
@@ -172,12 +184,13 @@ def register_dataset(source: Path | str, dest: Path | str, *, skip_bad: bool = F
     dest.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.incoming-", dir=dest.parent))
     try:
+        options = dict(skip_bad=skip_bad, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                       limits=limits)
         if source.is_dir():
-            scanned = scan_dataset(source, skip_bad=skip_bad, val_fraction=val_fraction, seed=seed, limits=limits)
+            scanned = scan_dataset(source, **options)
         else:
             extract_archive(source, stage / "extracted", limits)
-            scanned = scan_dataset(stage / "extracted", skip_bad=skip_bad, val_fraction=val_fraction, seed=seed,
-                                   limits=limits)
+            scanned = scan_dataset(stage / "extracted", **options)
         info = replace(scanned, root=str(dest))
         _copy_files(scanned, stage / "data")
         _write_json_atomic(stage / "data" / MANIFEST_NAME, info.to_dict())
@@ -201,9 +214,9 @@ def load_dataset(folder: Path | str) -> DatasetInfo:
                            "`easeml-gui dataset add`") from None
     except (OSError, ValueError) as error:
         raise DatasetError(f"{folder / MANIFEST_NAME} is unreadable ({error}); register the dataset again") from None
-    if data.get("format") != MANIFEST_FORMAT:
+    if data.get("format") not in READABLE_FORMATS:
         raise DatasetError(f"{folder / MANIFEST_NAME} has format {data.get('format')!r}, this version reads "
-                           f"{MANIFEST_FORMAT}; register the dataset again")
+                           f"{' and '.join(map(str, READABLE_FORMATS))}; register the dataset again")
     return DatasetInfo.from_dict(data, root=str(folder))
 
 
@@ -253,13 +266,15 @@ def _unwrap(folder: Path) -> Path:
         folder = children[0]
 
 
-def _split_dirs(root: Path) -> tuple[Path | None, Path | None]:
+def _split_dirs(root: Path) -> tuple[Path | None, Path | None, Path | None]:
+    """train/, val/ and test/ when the dataset comes split (test/ and val/ count only beside train/)."""
     dirs = {p.name.lower(): p for p in _visible(root) if p.is_dir()}
-    val = next((dirs[name] for name in VAL_NAMES if name in dirs), None)
-    if val is not None and "train" not in dirs:
-        raise DatasetError(f"{root} has a {val.name}/ folder but no train/ folder; add train/ with the same class "
+    held = [next((dirs[name] for name in names if name in dirs), None) for names in (VAL_NAMES, TEST_NAMES)]
+    lone = next((d for d in held if d is not None), None)
+    if lone is not None and "train" not in dirs:
+        raise DatasetError(f"{root} has a {lone.name}/ folder but no train/ folder; add train/ with the same class "
                            "folders, or merge everything into one folder per class and let a split be made")
-    return dirs.get("train"), val
+    return dirs.get("train"), held[0], held[1]
 
 
 def _class_dirs(pool: Path) -> list[Path]:
@@ -329,35 +344,50 @@ def _check_classes(names: list[str], found: list[_Found], entries: list[FileEntr
     return classes, {name: counts[name] for name in classes}
 
 
-def _given_split(entries: list[FileEntry], train_name: str, val_name: str) -> tuple[tuple[str, ...], ...]:
-    top = {e.path: e.path.split("/", 1)[0] for e in entries}
-    train = tuple(e.path for e in entries if top[e.path] == train_name)
-    val = tuple(e.path for e in entries if top[e.path] == val_name)
-    train_labels = {e.label for e in entries if top[e.path] == train_name}
-    stray = sorted({e.label for e in entries if top[e.path] == val_name} - train_labels)
-    if stray:
-        raise DatasetError(f"{val_name}/ has classes that train/ lacks: {', '.join(stray)}; add them to train/ or "
-                           f"remove them from {val_name}/")
-    if not val:
-        raise DatasetError(f"{val_name}/ holds no images; add validation images or remove {val_name}/ to let a "
-                           "split be made")
-    return train, val
-
-
-def _make_split(entries: list[FileEntry], classes: Sequence[str], val_fraction: float, seed: int
-                ) -> tuple[tuple[str, ...], ...]:
-    """Stratified: each class gives round(val_fraction * n) images (at least one) to validation."""
+def _check_fractions(val_fraction: float, test_fraction: float) -> None:
     if not 0.0 < val_fraction < 1.0:
         raise DatasetError(f"the validation fraction must be between 0 and 1, got {val_fraction}")
+    if not 0.0 <= test_fraction < 1.0 or val_fraction + test_fraction >= 1.0:
+        raise DatasetError(f"the test fraction must be at least 0 and leave images to train on beside validation "
+                           f"({val_fraction}), got {test_fraction}")
+
+
+def _split(entries: list[FileEntry], classes: Sequence[str], train_dir: Path | None, given: Mapping[str, Path],
+           fractions: Mapping[str, float], seed: int) -> dict[str, tuple[str, ...]]:
+    """train / val / test: the parts the dataset came with are kept, the others are carved out of the training
+    pool (train/ when given, else everything)."""
+    top = {e.path: e.path.split("/", 1)[0] for e in entries}
+    parts = {name: tuple(e.path for e in entries if top[e.path] == folder.name) for name, folder in given.items()}
+    pool = [e for e in entries if train_dir is None or top[e.path] == train_dir.name]
+    train_labels = {e.label for e in pool}
+    for name, folder in given.items():
+        stray = sorted({e.label for e in entries if top[e.path] == folder.name} - train_labels)
+        if stray:
+            raise DatasetError(f"{folder.name}/ has classes that train/ lacks: {', '.join(stray)}; add them to "
+                               f"train/ or remove them from {folder.name}/")
+        if not parts[name]:
+            raise DatasetError(f"{folder.name}/ holds no images; add images to it or remove {folder.name}/ to let "
+                               "a split be made")
+    carved = _carve(pool, classes, {name: f for name, f in fractions.items() if name not in given}, seed)
+    return {**carved, **parts}
+
+
+def _carve(pool: list[FileEntry], classes: Sequence[str], fractions: Mapping[str, float], seed: int
+           ) -> dict[str, tuple[str, ...]]:
+    """Stratified: each class gives round(fraction * n) of its images (at least one; none for fraction 0) to each
+    held-out part, in the order of `fractions`, and keeps the rest (at least one) for training. The validation
+    part comes first, so adding a test split leaves the validation images of a seed as they were."""
     rng = np.random.default_rng(seed)
-    train, val = [], []
+    parts: dict[str, list[str]] = {"train": [], **{name: [] for name in fractions}}
     for name in classes:
-        paths = sorted(e.path for e in entries if e.label == name)
-        order = rng.permutation(len(paths))
-        n_val = min(len(paths) - 1, max(1, round(val_fraction * len(paths))))
-        val += [paths[i] for i in order[:n_val]]
-        train += [paths[i] for i in order[n_val:]]
-    return tuple(sorted(train)), tuple(sorted(val))
+        paths = sorted(e.path for e in pool if e.label == name)
+        order = [paths[i] for i in rng.permutation(len(paths))]
+        for part, fraction in fractions.items():
+            n = 0 if fraction == 0 else min(len(order) - 1, max(1, round(fraction * len(paths))))
+            parts[part] += order[:n]
+            order = order[n:]
+        parts["train"] += order
+    return {part: tuple(sorted(paths)) for part, paths in parts.items()}
 
 
 def _stats(facts: list[ImageFacts]) -> ImageStats:
