@@ -51,5 +51,6 @@ class Store(Protocol):
         """Persist a finished task and, when it succeeded, its observation, atomically."""
         ...
 
-    def record_decision(self, decision: Decision) -> None:
+    def record_decision(self, decision: Decision, task_id: str | None = None) -> None:
+        """Keep a decision and the id of the task it starts (None where no task is made of it)."""
         ...

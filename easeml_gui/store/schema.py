@@ -147,9 +147,28 @@ _V1: tuple[str, ...] = (
     "CREATE INDEX decisions_tenant ON decisions (tenant, time)",
 )
 
+# v2: a decision names the task it started, so `easeml-gui log` can show what came of it. No foreign key: the
+# decision is written just before its task's first row. A decision stored before v2 is linked to the first task of
+# its tenant and arm created at or after it and no later than the next decision (the scheduler creates a decision's
+# task right after it, before deciding again); one without such a task (a crash between the two writes) stays
+# unlinked and shows no outcome.
+_V2: tuple[str, ...] = (
+    "ALTER TABLE decisions ADD COLUMN task_id TEXT",
+    # A crash between a decision and its task's first row leaves that id unused, and the restarted run hands it
+    # to its next decision: the log finds the later decision naming the same task through this index.
+    "CREATE INDEX decisions_task ON decisions (task_id)",
+    """
+    UPDATE decisions SET task_id = (
+        SELECT t.task_id FROM tasks t
+        WHERE t.tenant = decisions.tenant AND t.arm = decisions.arm AND t.created >= decisions.time
+            AND t.created <= coalesce(
+                (SELECT n.time FROM decisions n WHERE n.id > decisions.id ORDER BY n.id LIMIT 1), t.created)
+        ORDER BY t.created, t.rowid LIMIT 1)""",
+)
+
 Migration = Sequence[str]
 
-MIGRATIONS: list[Migration] = [_V1]
+MIGRATIONS: list[Migration] = [_V1, _V2]
 
 
 def schema_version() -> int:
