@@ -8,7 +8,8 @@ from ..engine.types import Arm, Decision, Observation, TaskState, Tenant
 from .base import StoreBase
 from .errors import StoreError
 from .records import (
-    DatasetRecord, HistoryMatrix, HostRecord, JobRecord, JobState, TaskRecord, scores_from_json, tenant_from_row,
+    DatasetRecord, DecisionLogEntry, HistoryMatrix, HostRecord, JobRecord, JobState, TaskRecord, chosen_prediction,
+    scores_from_json, tenant_from_row,
 )
 from .summary import UpperBounds, global_regret_estimate, history_matrix
 
@@ -142,6 +143,28 @@ class LabReader(StoreBase):
             for r in rows
         ]
 
+    def decision_log(self, tenant: str | None = None) -> list[DecisionLogEntry]:
+        """Every decision, oldest first (of `tenant` only, if given: StoreError if unknown), with what it predicted
+        for the model it chose and what the task it started did.
+
+        A decision's task is the one it names when that task trained the decided tenant and model, and no later
+        decision names the same task (a run killed before its task's first row leaves the id to the restart's
+        next decision, whose task it then is)."""
+        sql = """
+            SELECT d.time, d.device, d.tenant, d.arm, d.explanation, t.task_id, t.state, t.cost, t.error,
+                   coalesce(t.host, 'local') AS host, o.quality, json_extract(t.details, '$.accuracy') AS accuracy,
+                   json_extract(t.details, '$.test_accuracy') AS test_accuracy
+            FROM decisions d
+            LEFT JOIN tasks t ON t.task_id = d.task_id AND t.tenant = d.tenant AND t.arm = d.arm
+                AND NOT EXISTS (SELECT 1 FROM decisions later WHERE later.task_id = d.task_id AND later.id > d.id)
+            LEFT JOIN observations o ON o.task_id = t.task_id
+        """ + ("WHERE d.tenant = ? " if tenant is not None else "") + "ORDER BY d.id"
+        with self._read():
+            if tenant is not None:
+                self._named_row("tenant", tenant)
+            rows = self._rows(sql, [tenant] if tenant is not None else [])
+        return [_log_entry(r) for r in rows]
+
     def used_seconds(self) -> dict[str, float]:
         """Device seconds each tenant has used (finished tasks of every state): what quotas are checked against."""
         with self._read():
@@ -205,3 +228,15 @@ class LabReader(StoreBase):
             "global_regret_estimate": regret,
         }
 
+
+def _log_entry(row: dict[str, Any]) -> DecisionLogEntry:
+    mean, sigma, seconds = chosen_prediction(row["explanation"], row["tenant"])
+    linked = row["task_id"] is not None
+    ended = linked and TaskState(row["state"]).finished
+    return DecisionLogEntry(
+        task_id=row["task_id"], time=row["time"], device=row["device"], host=row["host"] if linked else None,
+        tenant=row["tenant"], model=row["arm"], predicted_quality=mean, predicted_sigma=sigma,
+        predicted_seconds=seconds, state=row["state"],
+        accuracy=row["quality"] if row["quality"] is not None else row["accuracy"],
+        test_accuracy=row["test_accuracy"], seconds=row["cost"] if ended else None, error=row["error"],
+    )

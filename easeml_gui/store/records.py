@@ -54,6 +54,16 @@ def scores_from_json(text: str) -> tuple[TenantScore, ...]:
     )
 
 
+def chosen_prediction(explanation: str, tenant: str) -> tuple[float | None, float | None, float | None]:
+    """What a decision expected of the tenant it served: (mean, sigma, predicted seconds), None where unknown.
+    Reads the three columns it needs, not every tenant's TenantScore (a log has many decisions of many tenants)."""
+    columns = json.loads(explanation)
+    if tenant not in columns.get("tenant", ()):
+        return None, None, None
+    i = columns["tenant"].index(tenant)
+    return columns["mean"][i], columns["sigma"][i], columns["predicted_cost"][i]
+
+
 def tenant_from_row(row: Mapping[str, Any]) -> Tenant:
     return Tenant(
         name=row["name"], weight=row["weight"], quota_seconds=row["quota_seconds"], paused=bool(row["paused"])
@@ -183,3 +193,28 @@ class HistoryMatrix:
     arms: tuple[str, ...]
     quality: np.ndarray
     cost: np.ndarray
+
+
+@dataclass(frozen=True)
+class DecisionLogEntry:
+    """One decision with what it predicted and what its task then did (`easeml-gui log`); the outcome fields are
+    None while unknown: no linked task, a task still running, a figure the worker did not report."""
+
+    task_id: str | None
+    time: float
+    device: str
+    host: str | None  # the SSH host the task ran on, "local" for this machine; None without a task
+    tenant: str
+    model: str
+    predicted_quality: float | None
+    predicted_sigma: float | None
+    predicted_seconds: float | None
+    state: str | None  # the task's state
+    accuracy: float | None  # validation accuracy
+    test_accuracy: float | None
+    seconds: float | None  # device seconds the task took, once it ended
+    error: str | None  # why a task failed (text output only: not in the JSON contract)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `log --json` object (CLI.md), exactly its keys."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "error"}
