@@ -14,8 +14,10 @@ from .commands import simulate as simulate_commands
 from .commands import datasets as dataset_commands
 from .commands import demo as demo_commands
 from .commands import export as export_commands
+from .commands import log as log_commands
 from .commands import run as run_commands
 from .commands import tenants as tenant_commands
+from .commands import weights as weights_commands
 
 
 def default_db() -> Path:
@@ -44,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo_commands.add_parsers(sub)
     run_commands.add_parsers(sub)
     export_commands.add_parsers(sub)
+    log_commands.add_parsers(sub)
+    weights_commands.add_parsers(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ import pytest
 from cli_runner import run_cli  # noqa: F401 (a fixture)
 
 from easeml_gui.store import LabStore
+from easeml_gui.training.arms import CLASSICAL
 from easeml_gui.training.digits import export_digits
 
 
@@ -27,7 +28,7 @@ def test_register_a_dataset_and_give_a_tenant_a_job(tmp_path, digits_pngs, cli):
     assert cli(db, "tenant", "add", "alice").returncode == 0
     out = cli(db, "dataset", "add", str(digits_pngs), "--name", "digits")
     assert out.returncode == 0, out.stderr
-    assert "10 classes, 400 images" in out.stdout and "catalogue models fit it" in out.stdout
+    assert "10 classes, 400 images" in out.stdout and "catalogue networks fit it" in out.stdout
     assert (tmp_path / "datasets" / "digits" / "manifest.json").is_file()
     assert "digits" in cli(db, "dataset", "list").stdout
     out = cli(db, "job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "resnet18,mobilenet_v3_small",
@@ -39,6 +40,18 @@ def test_register_a_dataset_and_give_a_tenant_a_job(tmp_path, digits_pngs, cli):
     assert (job.epochs, job.config["augment"]) == (2, ["crop"])  # what the worker reads from TASK.json
 
 
+def test_a_job_without_models_gets_every_fitting_network_and_the_classical_learners(tmp_path, digits_pngs, cli):
+    db = tmp_path / "lab.sqlite"
+    cli(db, "tenant", "add", "alice")
+    assert cli(db, "dataset", "add", str(digits_pngs), "--name", "digits").returncode == 0
+    out = cli(db, "job", "add", "--tenant", "alice", "--dataset", "digits")
+    assert out.returncode == 0, out.stderr
+    with LabStore.open_readonly(db) as store:
+        arms = [arm.name for arm in store.jobs()[0].arms]
+    assert set(CLASSICAL) <= set(arms) and "resnet18" in arms and "alexnet" not in arms  # alexnet needs 63 px
+    assert not any("@" in name for name in arms)  # --weights scratch is the default
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -48,7 +61,11 @@ def test_register_a_dataset_and_give_a_tenant_a_job(tmp_path, digits_pngs, cli):
         (("job", "add", "--tenant", "bob", "--dataset", "digits"), "unknown tenant 'bob'"),
         (("job", "add", "--tenant", "alice", "--dataset", "nope"), "unknown dataset 'nope'"),
         (("job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "alexnet"), "alexnet cannot take 32 px"),
-        (("job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "gpt5"), "unknown model(s) gpt5"),
+        (("job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "gpt5"), "unknown model 'gpt5'"),
+        (("job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "resnet18@imagenet"),
+         "the lab has no ImageNet weights for resnet18; get them with `easeml-gui weights fetch resnet18`"),
+        (("job", "add", "--tenant", "alice", "--dataset", "digits", "--weights", "imagenet"),
+         "the lab has no ImageNet weights yet"),
         (("job", "add", "--tenant", "alice", "--dataset", "digits", "--augment", "crop,rotate"),
          "unknown augmentation rotate; use any of crop, flip, or none"),
     ],

@@ -23,7 +23,8 @@ def test_tenants_round_trip_and_status_json(tmp_path, cli):
     status = json.loads(cli(db, "status", "--json").stdout)
     assert set(status) == {"tenants", "tasks", "global_regret_estimate"}
     assert [t["name"] for t in status["tenants"]] == ["alice", "bob"]
-    assert set(status["tenants"][0]) == {"name", "weight", "tasks_done", "best_accuracy", "best_model"}
+    assert set(status["tenants"][0]) == {"name", "weight", "tasks_done", "best_accuracy", "best_model",
+                                         "best_test_accuracy"}
     assert status["tasks"] == {"queued": 0, "running": 0, "done": 0, "failed": 0}
 
 

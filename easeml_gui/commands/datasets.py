@@ -10,14 +10,15 @@ from typing import Any
 
 from ..engine.types import Arm
 from ..store import JobRecord, LabStore, StoreError, validate_name
+from ..training.arms import ARM_INDEX, CLASSICAL, IMAGENET, PROBE, WEIGHT_CHOICES, UnknownArm, arm_spec, job_arms
 from ..training.catalogue import AUGMENTATIONS, CATALOGUE, Schema, candidates
 from ..training.datasets import DatasetInfo, register_dataset
 from ..training.errors import DatasetError
+from ..training.weights_registry import WeightsEntry, WeightsError, pretrained_available
 from . import CommandError, UsageError, positive_int
 from .tenants import reader, writer
 
-# A job's arms carry their catalogue position; the live lab re-maps them onto its prior's columns by name.
-CATALOGUE_INDEX = {name: i for i, name in enumerate(sorted(CATALOGUE))}
+DEFAULT_EPOCHS = 10  # a job of classical learners only: epochs mean nothing to them, the store wants a number
 
 
 def _augmentations(text: str) -> list[str]:
@@ -54,7 +55,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     jadd = job_actions.add_parser("add", help="add a job: the catalogue models that fit the dataset, or --models")
     jadd.add_argument("--tenant", required=True)
     jadd.add_argument("--dataset", required=True)
-    jadd.add_argument("--models", help=f"comma-separated subset of: {', '.join(sorted(CATALOGUE))}")
+    jadd.add_argument("--models", help="comma-separated arms: catalogue networks "
+                      f"({', '.join(sorted(CATALOGUE))}), each optionally with @{IMAGENET} (fine-tuned) or @{PROBE} "
+                      f"(linear probe on frozen ImageNet features), and classical learners ({', '.join(CLASSICAL)})")
+    jadd.add_argument("--weights", choices=WEIGHT_CHOICES, default="scratch",
+                      help="without --models: networks from scratch, fine-tuned (and probed) from the ImageNet "
+                      "weights the lab has (`easeml-gui weights list`), or both; classical learners always join")
     jadd.add_argument("--epochs", type=positive_int, default=None, help="epochs per model (default: each model's recipe)")
     jadd.add_argument("--image-size", type=positive_int, default=None, help="square training size (default: the images' median short side, 32-224)")
     jadd.add_argument("--augment", type=_augmentations, default=None,
@@ -84,11 +90,12 @@ def register_in_store(store: LabStore, name: str, source: Path, data_dir: Path, 
 
 def add_job_for(store: LabStore, tenant: str, dataset: str, schema: Schema, names: list[str], *,
                 epochs: int | None = None, augment: list[str] | None = None, seed: int = 0) -> JobRecord:
-    """A job over the catalogue models `names`, each trained `epochs` (default: the longest recipe of them) with
+    """A job over the arms `names`, each network trained `epochs` (default: the longest recipe of them) with
     `augment` (default: each model's recipe)."""
-    arms = [Arm(name, CATALOGUE_INDEX[name]) for name in names]
+    arms = [Arm(name, ARM_INDEX[name]) for name in names]
     config = {} if augment is None else {"augment": augment}  # the worker reads it from TASK.json
-    return store.add_job(tenant, dataset, arms, epochs=epochs or max(CATALOGUE[n].recipe.epochs for n in names),
+    recipes = [CATALOGUE[spec.model].recipe.epochs for spec in map(arm_spec, names) if spec.network]
+    return store.add_job(tenant, dataset, arms, epochs=epochs or max(recipes, default=DEFAULT_EPOCHS),
                          image_size=schema.image_size, seed=seed, schema=dataclasses.asdict(schema), config=config)
 
 
@@ -111,7 +118,8 @@ def run_dataset_add(args: argparse.Namespace) -> int:
     for path, reason in info.skipped:
         print(f"  skipped {path}: {reason}")
     fitting = candidates(info.schema())
-    print(f"{len(fitting)} catalogue models fit it: {', '.join(spec.name for spec in fitting)}")
+    print(f"{len(fitting)} catalogue networks fit it: {', '.join(spec.name for spec in fitting)}; and the classical "
+          f"learners {', '.join(CLASSICAL)}")
     return 0
 
 
@@ -138,24 +146,55 @@ def run_job_add(args: argparse.Namespace) -> int:
              "split": dataset.split}, root=dataset.path,
         )
         schema = info.schema(args.image_size)
-        fitting = {spec.name: spec for spec in candidates(schema)}
-        if args.models:
-            names = [m.strip() for m in args.models.split(",") if m.strip()]
-            unknown = [m for m in names if m not in CATALOGUE]
-            if unknown:
-                raise UsageError(f"unknown model(s) {', '.join(unknown)}; the catalogue has {', '.join(sorted(CATALOGUE))}")
-            too_small = [m for m in names if m not in fitting]
-            if too_small:
-                raise CommandError(
-                    f"{', '.join(too_small)} cannot take {schema.image_size} px images (minimum sizes: "
-                    + ", ".join(f"{m} {CATALOGUE[m].min_size}" for m in too_small) + "); raise --image-size or drop them"
-                )
-        else:
-            names = list(fitting)
-        if not names:
-            raise CommandError(f"no catalogue model takes {schema.image_size} px images; raise --image-size")
+        names = _chosen_arms(args.models, schema) if args.models else _default_arms(schema, args.weights)
         job = add_job_for(store, args.tenant, args.dataset, schema, names, epochs=args.epochs, augment=args.augment,
                           seed=args.seed)
     print(f"job {job.id}: tenant {job.tenant} on {job.dataset} ({schema.num_classes} classes, {schema.channels} channel(s), "
           f"{schema.image_size} px), {len(names)} models: {', '.join(names)}")
+    if not info.test:
+        print(f"  {job.dataset} has no test split, so results report validation accuracy only; register the data "
+              "again (`dataset add`, default --test-fraction 0.2) for an honest test accuracy")
     return 0
+
+
+def _chosen_arms(models: str, schema: Schema) -> list[str]:
+    """`--models`: every name an arm that fits the schema, with ImageNet weights where it needs them."""
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    try:
+        specs = [arm_spec(name) for name in names]
+    except UnknownArm as error:
+        raise UsageError(str(error)) from None
+    too_small = [spec for spec in specs if not spec.fits(schema)]
+    if too_small:
+        raise CommandError(
+            f"{', '.join(s.name for s in too_small)} cannot take {schema.image_size} px images (minimum sizes: "
+            + ", ".join(f"{s.name} {CATALOGUE[s.model].min_size}" for s in too_small) + "); raise --image-size or "
+            "drop them")
+    have = _weights_the_lab_has()
+    missing = sorted({spec.model for spec in specs if spec.pretrained and spec.model not in have})
+    if missing:
+        raise CommandError(f"the lab has no ImageNet weights for {', '.join(missing)}; get them with `easeml-gui "
+                           f"weights fetch {' '.join(missing)}` (or `weights import FILE --model ARCH` offline), or "
+                           "train those from scratch")
+    return names
+
+
+def _default_arms(schema: Schema, weights: str) -> list[str]:
+    """Without --models: every arm that fits, as --weights says, where the lab has the weights they need."""
+    have = _weights_the_lab_has()
+    if weights != "scratch" and not have:
+        raise CommandError(f"--weights {weights}: the lab has no ImageNet weights yet; get them with `easeml-gui "
+                           "weights fetch` (or `weights import FILE --model ARCH` offline), or use --weights scratch")
+    names = job_arms(schema, weights, pretrained_available=have)
+    if not any(arm_spec(name).network for name in names):
+        which = "with ImageNet weights the lab has " if weights == IMAGENET else ""
+        raise CommandError(f"no catalogue network {which}takes {schema.image_size} px images; raise --image-size"
+                           + (" or get weights for more architectures" if weights == IMAGENET else ""))
+    return names
+
+
+def _weights_the_lab_has() -> dict[str, WeightsEntry]:
+    try:
+        return pretrained_available()
+    except WeightsError as error:  # a damaged registry: say so rather than pretend the lab has no weights
+        raise CommandError(str(error)) from None

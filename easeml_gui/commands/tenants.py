@@ -125,8 +125,13 @@ def run_status(args: argparse.Namespace) -> int:
     print(f"global regret estimate: {status['global_regret_estimate']:.3f}  (the GP's upper bound on what untried "
           "models may add to each tenant's best; 0 once every model ran)")
     if status["tenants"]:
-        print(f"\n{'tenant':20} {'weight':>7} {'done':>5} {'best':>7}  model")
+        # validation picks the model; test is the honest figure for it (images selection never saw)
+        print(f"\n{'tenant':20} {'weight':>7} {'done':>5} {'val':>7} {'test':>7}  best model")
         for t in status["tenants"]:
-            best = "-" if t["best_accuracy"] is None else f"{t['best_accuracy']:.4f}"
-            print(f"{t['name']:20} {t['weight']:7g} {t['tasks_done']:5d} {best:>7}  {t['best_model'] or '-'}")
+            val, test = (_accuracy(t[key]) for key in ("best_accuracy", "best_test_accuracy"))
+            print(f"{t['name']:20} {t['weight']:7g} {t['tasks_done']:5d} {val:>7} {test:>7}  {t['best_model'] or '-'}")
     return 0
+
+
+def _accuracy(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

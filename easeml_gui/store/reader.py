@@ -203,9 +203,11 @@ class LabReader(StoreBase):
             # Per tenant, its best observation is one seek in observations(tenant, quality), not a scan.
             tenants = self._rows(
                 """
-                SELECT t.name, t.weight, o.quality, o.arm FROM tenants t
+                SELECT t.name, t.weight, o.quality, o.arm, json_extract(k.details, '$.test_accuracy') AS test
+                FROM tenants t
                 LEFT JOIN observations o ON o.id = (
                     SELECT id FROM observations WHERE tenant = t.name ORDER BY quality DESC LIMIT 1)
+                LEFT JOIN tasks k ON k.task_id = o.task_id
                 WHERE t.archived IS NULL ORDER BY t.name
                 """
             )
@@ -218,7 +220,9 @@ class LabReader(StoreBase):
                 done[c["tenant"]] = c["n"]
         rows = [
             {"name": t["name"], "weight": t["weight"], "tasks_done": done.get(t["name"], 0),
-             "best_accuracy": t["quality"], "best_model": t["arm"]}
+             "best_accuracy": t["quality"], "best_model": t["arm"],
+             # the best (by validation) model's accuracy on the test split selection never saw
+             "best_test_accuracy": t["test"]}
             for t in tenants
         ]
         regret = global_regret_estimate(((r["name"], r["weight"], r["best_accuracy"]) for r in rows), upper_bounds)
