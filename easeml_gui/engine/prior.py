@@ -5,11 +5,18 @@ Two covariance families, both fitted on the history rather than hand-set:
 - "rbf": the prototype's kernel on the arms' accuracy vectors, s * exp(-||H[:,i]-H[:,j]||^2 / (2 l^2)).
 Scale and observation noise (and the RBF length-scale) are chosen by cross-validated predictive
 likelihood of held-out history rows: that is exactly the question the prior answers for a new tenant.
+
+What a task will cost: WorkCostModel predicts seconds from a job's work figures (training GFLOP per arm) and
+learns online from every finished task; CostModel, for jobs without work figures (the simulator's cost
+matrices), scales the history's per-arm costs by what a tenant's own tasks cost.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -164,7 +171,8 @@ class CostModel:
     """Predicted seconds of an arm: its history's log-cost mean, shifted by what a tenant has shown so far.
 
     A tenant's dataset is bigger or smaller than the history's typical one by roughly one factor for every
-    arm, so each observed cost moves that tenant's offset (in log space) and thus every prediction.
+    arm, so each observed cost moves that tenant's offset (in log space) and thus every prediction. For jobs
+    that bring no work figures (the simulator's cost matrices); jobs that do are priced by WorkCostModel.
     """
 
     log_mean: np.ndarray  # (K,) mean log-seconds per arm over the history
@@ -185,3 +193,128 @@ class CostModel:
             return np.exp(self.log_mean)
         offset = float(np.mean(np.log(np.maximum(observed_costs, 1e-9)) - self.log_mean[observed_arms]))
         return np.exp(self.log_mean + offset)
+
+
+# Before any task ran on a kind of device: the seconds a task costs whatever it trains (the worker's interpreter
+# and torch import, the dataset's decode, the model's build, the evaluation), and the training GFLOP per second
+# (as training_gflop counts them) of a typical model. MEASURED on the 2-core test machine (busy: load 3-6): the
+# smallest digits task (mobilenet_v3_small, 180 images, 16 px, 1 epoch) took 46 s, of which 19 s before the
+# worker's first line ran (python + torch import) and 11 s in the worker besides training: ~10 s on an idle
+# machine. Training steps ran at 0.1 (mobilenet_v3_small) to 12 (resnet18) GFLOP/s at 16-32 px, ~1-2 GFLOP/s
+# across models (geometric mean). GPUs: a ResNet-18 epoch of CIFAR-10 in ~15 s on an A100 is ~6 TFLOP/s; mobile
+# nets use a GPU far worse, and CUDA's initialisation adds seconds to the start-up.
+STARTUP_SECONDS = {"cpu": 10.0, "cuda": 15.0}
+DEFAULT_GFLOPS = {"cpu": 2.0, "cuda": 2000.0}
+# Prior standard deviations (natural log) of the effects, and of one task's log-seconds around the prediction.
+# A device kind's start-up and rate span laptops to servers and T4s to H100s; an architecture's seconds per GFLOP
+# differ from the device's typical ones (measured: ~1.5-1.9 across five models on the CPU: depthwise convolutions
+# and small feature maps use a device poorly); its relative speed differs again between a CPU and a GPU.
+STARTUP_SD = float(np.log(3.0))
+DEVICE_SD = float(np.log(10.0))
+MODEL_SD = float(np.log(4.0))
+MODEL_ON_DEVICE_SD = float(np.log(2.0))
+NOISE_SD = float(np.log(1.3))
+_MAX_STEPS = 50
+
+Effect = tuple[str, str]  # (group, key): ("startup", "cpu"), ("device", "cuda"), ("model", "resnet18"), ...
+
+
+def device_kind(device: str) -> str:
+    """The class of device a task's seconds teach: "cuda:1" -> "cuda", "cpu" -> "cpu"."""
+    return device.split(":", 1)[0]
+
+
+class WorkCostModel:
+    """Predicted seconds of a task: its device's start-up + its work (training GFLOP) x seconds per GFLOP.
+
+    log(seconds) = log(exp(startup[kind]) + work * exp(device[kind] + model[arm] + model-device[arm, kind])) + noise,
+    every effect with an independent Gaussian prior (a device kind's default start-up and rate; 0 for the model
+    offsets), fitted (posterior mode) to every finished task of every tenant. The offsets are pooled across
+    tenants, so a new tenant's first task of a model another tenant trained is priced from it, scaled by its own
+    work; the first task on a kind of device moves that kind's rate, and with it every arm's price, most of the way.
+    Short tasks teach the start-up, long ones the rates.
+
+    The fit depends on the set of finished tasks, not on their order (it reads them sorted): a restarted run that
+    replays its results in decision order prices as the unbroken run did.
+    """
+
+    def __init__(self, gflops: Mapping[str, float] = DEFAULT_GFLOPS,
+                 startup: Mapping[str, float] = STARTUP_SECONDS) -> None:
+        self._gflops = dict(gflops)
+        self._startup = dict(startup)
+        self._tasks: list[tuple[str, str, float, float]] = []  # (device kind, arm, work, seconds)
+        self._fit: dict[Effect, float] | None = None  # posterior mode, refitted on the first use after a task
+
+    def observe(self, arm: str, work: float, device: str, seconds: float) -> None:
+        """A task that trained `arm` (`work` GFLOP) on `device` finished in `seconds`. Only finished training
+        teaches: a failed or cancelled task's seconds say nothing about its rate."""
+        if work > 0 and seconds > 0:
+            self._tasks.append((device_kind(device), arm, float(work), float(seconds)))
+            self._fit = None
+
+    def startup(self, device: str) -> float:
+        """Seconds a task on `device` costs before it trains."""
+        return math.exp(self._effect(("startup", device_kind(device))))
+
+    def predict(self, arms: Sequence[str], work: np.ndarray, device: str) -> np.ndarray:
+        """Predicted seconds of training each of `arms` (`work` GFLOP each) on `device`."""
+        kind = device_kind(device)
+        log_rate = np.array([sum(self._effect(e) for e in _rate_effects(arm, kind)) for arm in arms])
+        return self.startup(device) + np.asarray(work, dtype=float) * np.exp(log_rate)
+
+    def _effect(self, effect: Effect) -> float:
+        if self._fit is None:
+            self._fit = self._posterior_mode()
+        return self._fit.get(effect, self._prior(effect)[0])
+
+    def _prior(self, effect: Effect) -> tuple[float, float]:
+        """Prior mean and variance of one effect (log seconds, or log seconds per GFLOP)."""
+        group, key = effect
+        if group == "startup":
+            return math.log(self._startup.get(key, self._startup["cpu"])), STARTUP_SD**2
+        if group == "device":
+            return -math.log(self._gflops.get(key, self._gflops["cpu"])), DEVICE_SD**2
+        return 0.0, (MODEL_SD if group == "model" else MODEL_ON_DEVICE_SD) ** 2
+
+    def _posterior_mode(self) -> dict[Effect, float]:
+        """Gauss-Newton on the log-seconds residuals plus the priors, from the prior mean, halving steps that do
+        not lower the objective. Each task touches 4 effects, so the normal equations are summed sparsely."""
+        if not self._tasks:
+            return {}
+        tasks = sorted(self._tasks)
+        effects = sorted({e for kind, arm, _, _ in tasks for e in (("startup", kind), *_rate_effects(arm, kind))})
+        index = {e: i for i, e in enumerate(effects)}
+        mean, var = (np.array(column) for column in zip(*(self._prior(e) for e in effects)))
+        cols = np.array([[index["startup", kind], *(index[e] for e in _rate_effects(arm, kind))]
+                         for kind, arm, _, _ in tasks])
+        log_work = np.log([work for _, _, work, _ in tasks])
+        log_seconds = np.log([seconds for _, _, _, seconds in tasks])
+
+        def residuals(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            log_startup, log_training = theta[cols[:, 0]], log_work + theta[cols[:, 1:]].sum(axis=1)
+            predicted = np.logaddexp(log_startup, log_training)
+            return log_seconds - predicted, np.exp(log_startup - predicted)  # and d(prediction)/d(startup)
+
+        def objective(theta: np.ndarray) -> float:
+            return float(np.sum(residuals(theta)[0] ** 2) / NOISE_SD**2 + np.sum((theta - mean) ** 2 / var))
+
+        theta = mean.copy()
+        for _ in range(_MAX_STEPS):
+            r, share = residuals(theta)
+            jac = np.column_stack([share, np.repeat((1.0 - share)[:, None], cols.shape[1] - 1, axis=1)])
+            normal = np.diag(1.0 / var)
+            np.add.at(normal, (cols[:, :, None], cols[:, None, :]), jac[:, :, None] * jac[:, None, :] / NOISE_SD**2)
+            gradient = -(theta - mean) / var
+            np.add.at(gradient, cols, jac * r[:, None] / NOISE_SD**2)
+            step = np.linalg.solve(normal, gradient)
+            current = objective(theta)
+            while objective(theta + step) > current and np.max(np.abs(step)) > 1e-12:
+                step = step / 2
+            theta = theta + step
+            if np.max(np.abs(step)) < 1e-9:
+                break
+        return dict(zip(effects, theta.tolist()))
+
+
+def _rate_effects(arm: str, kind: str) -> tuple[Effect, ...]:
+    return (("device", kind), ("model", arm), ("model-device", f"{arm} {kind}"))

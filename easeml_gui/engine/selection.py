@@ -7,11 +7,12 @@ numpy operations; only the row of the tenant just served or just observed change
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 from .gp import TenantPosterior
-from .prior import CostModel, Prior
+from .prior import CostModel, Prior, WorkCostModel, device_kind
 from .types import Arm, Decision, Job, Observation, TaskResult, TaskState, Tenant, TenantScore
 
 
@@ -25,6 +26,7 @@ class TenantRecord:
     cost_values: list[float]
     pending: list[int]
     failed: list[int]
+    work: np.ndarray | None = None  # (arms,) training GFLOP of each arm; None: priced from the history's costs
     best: float = 0.0
     best_arm: int | None = None
     started: int = 0  # tasks handed out, for UCB's t
@@ -59,11 +61,14 @@ class Snapshot:
 class ModelSelection:
     """Ask which (tenant, arm) a free device should run next; tell what a task returned."""
 
-    def __init__(self, prior: Prior, policy: "Policy", rng: np.random.Generator, costs: CostModel | None = None):
+    def __init__(self, prior: Prior, policy: "Policy", rng: np.random.Generator, costs: CostModel | None = None,
+                 work_costs: WorkCostModel | None = None):
         self.prior = prior
         self.policy = policy
         self.rng = rng
-        self.costs = costs or CostModel.from_history(None, prior.n_arms)
+        self.costs = costs or CostModel.from_history(None, prior.n_arms)  # jobs without work figures
+        self.work_costs = work_costs or WorkCostModel()  # jobs with them: learned from every tenant's tasks
+        self._device = "cpu"  # the device the snapshot's costs are predicted for: the one asked for last
         self.records: list[TenantRecord] = []
         self._row: dict[str, int] = {}
         self._last_served = -1
@@ -73,17 +78,23 @@ class ModelSelection:
         self._waiting: list[int] = []  # decisions since each tenant was last served
 
     # ---- tenants and jobs -------------------------------------------------------------------------
-    def add_job(self, tenant: Tenant, job: Job) -> None:
+    def add_job(self, tenant: Tenant, job: Job, work: Sequence[float] | None = None) -> None:
+        """`work`: each arm's training GFLOP (in job.arms' order), what its seconds are predicted from; without
+        it, the history's cost of each arm, scaled by what the tenant's own tasks cost."""
         if tenant.name in self._row:
             raise ValueError(f"tenant {tenant.name!r} already has a job in this selection")
         if not job.arms:
             raise ValueError(f"the job of tenant {tenant.name!r} has no candidate arms")
+        if work is not None:
+            work = np.asarray(work, dtype=float)
+            if work.shape != (len(job.arms),) or not np.all(np.isfinite(work) & (work > 0)):
+                raise ValueError(f"the job of tenant {tenant.name!r} needs one positive work figure per arm")
         index = np.array([arm.index for arm in job.arms])
         posterior = TenantPosterior(
             self.prior.mean[index], self.prior.cov[np.ix_(index, index)], self.prior.noise
         )
         self._row[tenant.name] = len(self.records)
-        self.records.append(TenantRecord(tenant, job, index, posterior, [], [], [], []))
+        self.records.append(TenantRecord(tenant, job, index, posterior, [], [], [], [], work))
         self._waiting.append(0)
         self._snapshot = None
 
@@ -107,7 +118,7 @@ class ModelSelection:
         post = rec.posterior
         snap.mean[row, :k] = post.mean
         snap.sigma[row, :k] = np.sqrt(post.var_given_pending(rec.pending) * post.scale)
-        snap.cost[row, :k] = self.costs.predict(rec.prior_index[rec.cost_arms], rec.cost_values)[rec.prior_index]
+        snap.cost[row, :k] = self._predicted_costs(rec)
         avail = np.zeros(snap.available.shape[1], dtype=bool)
         avail[:k] = True
         avail[post.arms] = False
@@ -121,6 +132,15 @@ class ModelSelection:
         within_quota = rec.tenant.quota_seconds is None or rec.used_seconds < rec.tenant.quota_seconds
         snap.eligible[row] = bool(avail.any()) and not rec.tenant.paused and within_quota
         snap.started[row] = rec.started
+
+    def _predicted_costs(self, rec: TenantRecord) -> np.ndarray:
+        if rec.work is None:
+            return self.costs.predict(rec.prior_index[rec.cost_arms], rec.cost_values)[rec.prior_index]
+        return self.work_costs.predict([arm.name for arm in rec.job.arms], rec.work, self._device)
+
+    def _reprice(self) -> None:
+        """The work cost model learned from a task: every job it prices has new costs."""
+        self._dirty.update(row for row, rec in enumerate(self.records) if rec.work is not None)
 
     def snapshot(self) -> Snapshot:
         if self._snapshot is None:
@@ -156,6 +176,9 @@ class ModelSelection:
     # ---- ask / tell -------------------------------------------------------------------------------
     def ask(self, device: str, now: float) -> Decision | None:
         """The (tenant, arm) `device` should run next, or None when no tenant has work it may get."""
+        if device_kind(device) != device_kind(self._device):
+            self._reprice()  # a lab of CPUs and GPUs: the costs are the free device's
+        self._device = device
         snap = self.snapshot()
         if not snap.eligible.any():
             return None
@@ -215,14 +238,16 @@ class ModelSelection:
         if result.state is TaskState.FAILED or result.quality is None:
             rec.failed.append(col)
             return None
-        return self._observe(rec, col, result.quality, result.cost, now)
+        return self._observe(rec, col, result.quality, result.cost, now, result.device)
 
-    def replay(self, tenant: str, arm: Arm, quality: float, cost: float, now: float) -> Observation:
-        """An observation recorded before a restart: apply it without re-running the task."""
+    def replay(self, tenant: str, arm: Arm, quality: float, cost: float, now: float,
+               device: str | None = None) -> Observation:
+        """An observation recorded before a restart: apply it without re-running the task. `device`: where it
+        ran, so its seconds teach the work cost model as they did when it ended (None: they teach nothing)."""
         rec = self.record(tenant)
         rec.used_seconds += cost
         self._served(self._row[tenant])
-        return self._observe(rec, self._column(rec, arm), quality, cost, now)
+        return self._observe(rec, self._column(rec, arm), quality, cost, now, device)
 
     def replay_failure(self, tenant: str, arm: Arm, cost: float) -> None:
         rec = self.record(tenant)
@@ -240,11 +265,20 @@ class ModelSelection:
         tenants here waited for it all the same, and the aging policies count that."""
         self._waiting = [w + 1 for w in self._waiting]
 
-    def _observe(self, rec: TenantRecord, col: int, quality: float, cost: float, now: float) -> Observation:
+    def observe_cost(self, arm: str, work: float, device: str, seconds: float) -> None:
+        """A task outside this selection's jobs trained `arm` (`work` GFLOP) in `seconds` on `device` (an
+        earlier job's, replayed at a restart): the work cost model learns from it as from this selection's own."""
+        self.work_costs.observe(arm, work, device, seconds)
+        self._reprice()
+
+    def _observe(self, rec: TenantRecord, col: int, quality: float, cost: float, now: float,
+                 device: str | None) -> Observation:
         rec.posterior.observe(col, quality)
         if cost > 0:
             rec.cost_arms.append(col)
             rec.cost_values.append(cost)
+            if rec.work is not None and device is not None:
+                self.observe_cost(rec.job.arms[col].name, float(rec.work[col]), device, cost)
         if rec.best_arm is None or quality > rec.best:
             rec.best, rec.best_arm = quality, col
         return Observation(rec.tenant.name, rec.job.arms[col], quality, cost, now)
