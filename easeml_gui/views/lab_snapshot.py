@@ -24,8 +24,9 @@ class TenantRow:
     weight: float
     paused: bool
     tasks_done: int
-    best_accuracy: float | None
+    best_accuracy: float | None  # validation: what selection saw
     best_model: str | None
+    best_test_accuracy: float | None = None  # the same model on the test split selection never saw
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def build_snapshot(
     paused = {t.name: t.paused for t in tenants}
     rows = tuple(
         TenantRow(r["name"], float(r["weight"]), paused.get(r["name"], False), int(r["tasks_done"]),
-                  r["best_accuracy"], r["best_model"])
+                  r["best_accuracy"], r["best_model"], r.get("best_test_accuracy"))
         for r in status["tenants"]
     )
     counts = {s: int(status["tasks"].get(s, 0)) for s in TASK_STATES}

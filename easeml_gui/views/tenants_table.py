@@ -1,4 +1,5 @@
-"""The tenants table: name (with its plot colour), weight, paused, tasks done, best accuracy, best model.
+"""The tenants table: name (with its plot colour), weight, paused, tasks done, the best model's validation and
+test accuracy, the best model.
 
 Sortable; updated in place (dataChanged) while the tenant list is unchanged, so selection and scroll stay."""
 
@@ -12,16 +13,18 @@ from .lab_snapshot import TenantRow
 from .theme import MUTED, ColourMap, swatch
 
 Qt = QtCore.Qt
-COLUMNS = ("tenant", "weight", "paused", "tasks done", "best accuracy", "best model")
+COLUMNS = ("tenant", "weight", "paused", "tasks done", "val accuracy", "test accuracy", "best model")
 TOOLTIPS = (
     "the tenant (its colour in the plots)",
     "share of the lab: a tenant with weight 2 counts twice in the global regret",
     "a paused tenant gets no new tasks; running ones finish",
     "training runs that finished successfully",
-    "the best validation accuracy any of its models reached",
+    "the best validation accuracy any of its models reached: what model selection compares",
+    "that model on the test images, which selection never saw: the honest figure to quote",
     "the model that reached it",
 )
-NUMERIC = {1, 3, 4}
+NUMERIC = {1, 3, 4, 5}
+MODEL_COLUMN = 6
 
 
 class TenantsTableModel(QtCore.QAbstractTableModel):
@@ -68,7 +71,7 @@ class TenantsTableModel(QtCore.QAbstractTableModel):
         row, column = self._rows[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(row, column)
-        if role == Qt.ItemDataRole.ToolTipRole and column in (0, 5):
+        if role == Qt.ItemDataRole.ToolTipRole and column in (0, MODEL_COLUMN):
             return self._text(row, column)  # full text where the column elides it
         if role == Qt.ItemDataRole.UserRole:  # sort key
             return self._key(row, column)
@@ -77,7 +80,7 @@ class TenantsTableModel(QtCore.QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             horizontal = Qt.AlignmentFlag.AlignRight if column in NUMERIC else Qt.AlignmentFlag.AlignLeft
             return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and (row.paused or (column in (4, 5) and row.best_accuracy is None)):
+        if role == Qt.ItemDataRole.ForegroundRole and (row.paused or (column >= 4 and row.best_accuracy is None)):
             return QtGui.QBrush(QtGui.QColor(MUTED))
         if role == Qt.ItemDataRole.FontRole and column == 0:
             font = QtGui.QFont()
@@ -95,14 +98,16 @@ class TenantsTableModel(QtCore.QAbstractTableModel):
             return "paused" if row.paused else "—"
         if column == 3:
             return str(row.tasks_done)
-        if column == 4:
-            return "—" if row.best_accuracy is None else f"{row.best_accuracy:.3f}"
+        if column in (4, 5):
+            accuracy = row.best_accuracy if column == 4 else row.best_test_accuracy
+            return "—" if accuracy is None else f"{accuracy:.3f}"
         return row.best_model or "—"
 
     @staticmethod
     def _key(row: TenantRow, column: int) -> Any:
         return (row.name, row.weight, row.paused, row.tasks_done,
-                -1.0 if row.best_accuracy is None else row.best_accuracy, row.best_model or "")[column]
+                -1.0 if row.best_accuracy is None else row.best_accuracy,
+                -1.0 if row.best_test_accuracy is None else row.best_test_accuracy, row.best_model or "")[column]
 
 
 class TenantsTable(QtWidgets.QTableView):
@@ -132,7 +137,7 @@ class TenantsTable(QtWidgets.QTableView):
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
         header.setMinimumSectionSize(48)
-        for column, width in enumerate((150, 66, 70, 90, 112)):
+        for column, width in enumerate((150, 66, 70, 90, 100, 100)):
             self.setColumnWidth(column, width)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.selectionModel().selectionChanged.connect(self._selection_changed)
