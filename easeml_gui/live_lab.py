@@ -15,12 +15,13 @@ import numpy as np
 
 from .engine.policies import get_policy
 from .engine.ports import Executor
-from .engine.prior import CostModel, Prior, fit_prior
+from .engine.prior import CostModel, Prior, WorkCostModel, fit_prior
 from .engine.scheduler import Scheduler, SchedulerHooks
 from .engine.selection import ModelSelection
 from .engine.types import Arm, Decision, Job, Observation, Task, TaskResult, TaskState
-from .store import JobRecord, JobState, LabReader, LabStore, TaskRecord
-from .training.catalogue import CATALOGUE
+from .store import DatasetRecord, JobRecord, JobState, LabReader, LabStore, TaskRecord
+from .training.arms import UnknownArm, arm_spec, training_gflop
+from .training.catalogue import CATALOGUE, Schema
 
 REFRESH_SECONDS = 1.0  # how often tenants and jobs added or changed while running are picked up
 
@@ -73,6 +74,21 @@ def engine_job(job: JobRecord, column: dict[str, int], config: dict | None = Non
     return Job(job.tenant, tuple(Arm(a.name, column[a.name]) for a in job.arms), job.seed, config or {})
 
 
+def job_work(job: JobRecord, dataset: DatasetRecord) -> list[float] | None:
+    """Each arm's training GFLOP (architecture x train images x epochs), what the engine predicts a task's seconds
+    from; None for a job that lacks a schema, a train split or arms the name space knows (its costs come from the
+    lab's history instead)."""
+    train = (dataset.split or {}).get("train")
+    if not job.schema or not train:
+        return None
+    try:
+        specs = [arm_spec(arm.name) for arm in job.arms]
+    except UnknownArm:
+        return None
+    schema = Schema(**job.schema)
+    return [training_gflop(spec, schema, len(train), job.epochs) for spec in specs]
+
+
 def lab_upper_bounds(store: LabReader) -> dict[str, float]:
     """Per tenant, the highest quality its newest job may still reach: the GP's upper confidence bound on an
     untried model where that lies above the best observed (`status`'s regret estimate, ALGORITHM.md). A finished
@@ -116,8 +132,10 @@ class LiveLab:
     def __post_init__(self) -> None:
         jobs = latest_jobs(self.store)
         prior, costs, self._column = lab_prior(self.store, jobs)
-        self.selection = ModelSelection(prior, get_policy(self.policy), np.random.default_rng(self.seed), costs)
+        self.selection = ModelSelection(prior, get_policy(self.policy), np.random.default_rng(self.seed), costs,
+                                        WorkCostModel())
         self._jobs: dict[str, JobRecord] = {}
+        self._work: dict[int, dict[str, float]] = {}  # job id -> each arm's work (job_work), computed once
         self.scheduler = Scheduler(self.selection, self.executor, SchedulerHooks(self._decided, self._submitting, self._ended))
         backlog = self.store.recover()  # tasks a crash interrupted: back to queued, to run again first
         for job in jobs:
@@ -135,9 +153,29 @@ class LiveLab:
             return False
         # What the worker reads (TASK.json): the registered dataset's folder, epochs and image size of the job.
         config = {**job.to_job().config, "dataset": self.store.dataset(job.dataset).path}
-        self.selection.add_job(self.store.tenant(job.tenant), engine_job(job, self._column, config))
+        work = self._arm_work(job)
+        self.selection.add_job(self.store.tenant(job.tenant), engine_job(job, self._column, config),
+                               [work[arm.name] for arm in job.arms] if work else None)
         self._jobs[job.tenant] = job
         return True
+
+    def _arm_work(self, job: JobRecord) -> dict[str, float]:
+        """Each arm's training GFLOP by name (none when job_work has no figures)."""
+        if job.id not in self._work:
+            work = job_work(job, self.store.dataset(job.dataset))
+            self._work[job.id] = {} if work is None else dict(zip((arm.name for arm in job.arms), work))
+        return self._work[job.id]
+
+    def _learn_cost(self, record: TaskRecord) -> None:
+        """A finished task of a job no longer run (done, replaced): its seconds teach the cost model at every start,
+        as they did when it ended, so a restarted run prices tasks as the unbroken one."""
+        if record.state is not TaskState.DONE or record.job is None:
+            return
+        if record.job not in self._work:
+            self._arm_work(self.store.job(record.job))
+        work = self._work[record.job].get(record.arm.name)
+        if work is not None:
+            self.selection.observe_cost(record.arm.name, work, record.device, record.cost)
 
     def _resume(self, backlog: list[TaskRecord]) -> None:
         """Replay, in decision order, what earlier runs decided: outcomes into the GPs, interrupted tasks into
@@ -155,6 +193,7 @@ class LiveLab:
                 if record.task_id in interrupted:  # its job ended or was replaced meanwhile: nothing will run it
                     self.store.task_state(record.to_task(), TaskState.CANCELLED)
                 self.selection.replay_elsewhere()
+                self._learn_cost(record)
                 continue
             arm = Arm(record.arm.name, self._column[record.arm.name])
             if record.task_id in interrupted:
@@ -162,7 +201,7 @@ class LiveLab:
                 self.scheduler.backlog.append(replace(record.to_task(), arm=arm))
             elif record.state is TaskState.DONE:
                 obs = observed[(record.tenant, record.arm.name)]
-                self.selection.replay(record.tenant, arm, obs.quality, obs.cost, obs.time)
+                self.selection.replay(record.tenant, arm, obs.quality, obs.cost, obs.time, record.device)
             elif record.state is TaskState.FAILED:
                 self.selection.replay_failure(record.tenant, arm, record.cost)
             elif record.state is TaskState.CANCELLED:
