@@ -1,0 +1,295 @@
+"""Classical scikit-learn learners as arms: fit on the images' pixels, evaluate, save and export safely.
+
+The fitted model is one scikit-learn Pipeline that takes what the worker decodes, a uint8 numpy array
+N x C x S x S (values 0..255, at the size it trained at), and returns class indices:
+  "features"  area-averages each image to min(S, CLASSICAL_MAX_SIZE) px a side, scales to [0, 1] and flattens
+              (C, H, W order), built from np.tensordot and np.reshape only, so no easeml-gui code is needed to
+              run it
+  then the learner, behind a StandardScaler where it needs standardised inputs (svc, logistic_regression).
+Hyper-parameters are fixed rules, never tuned on validation or test data: scikit-learn's defaults (known to be good
+on pixels), with enough iterations to converge, and cheaper gradient boosting (see _estimator).
+
+Files are skops (skops.io): a zip of JSON and numpy arrays that loads without unpickling, refusing every type not
+on a trusted list. The file holds a dict: {"model": the Pipeline, "classes", "image_size", "channels", ...};
+usage(learner) is the one line a user loads it with. Torch-free: this module runs where torch is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import numpy as np
+import sklearn
+import skops
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.svm import SVC
+from threadpoolctl import threadpool_limits
+
+from .. import __version__
+from .arms import CLASSICAL, CLASSICAL_MAX_SIZE
+from .atomic import write_atomically
+
+T = TypeVar("T")
+# skops.io is imported where a file is read or written: importing it imports every scikit-learn module (and torch,
+# where installed) to list the estimators it trusts, which takes seconds that training and listing arms never need.
+
+FORMAT = "easeml-gui classical model 1"
+CARD_FORMAT = "easeml-gui model card 1"  # the torch export's card format: both cards have the same keys
+MODEL_NAME, CARD_NAME = "model.skops", "model_card.json"
+# The types a file needs beyond what skops trusts already (scikit-learn's estimators, numpy arrays, containers):
+# the feature step's two numpy functions, and the tree learners' node storage, which skops leaves untrusted
+# because scikit-learn follows its indices unchecked (load_classical checks them; see _check_trees).
+FEATURE_TYPES = ("numpy.reshape", "numpy.tensordot")
+TREE_TYPES = {"random_forest": ("sklearn.tree._tree.Tree",),
+              "hist_gradient_boosting": ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)}
+
+
+def trusted_types(learner: str) -> list[str]:
+    """What skops.io.load must be told to trust for a file of `learner`."""
+    return [*FEATURE_TYPES, *TREE_TYPES.get(learner, ())]
+
+
+def usage(learner: str) -> str:
+    """The model card's one-line recipe: load with skops (trusting only what this learner needs), predict."""
+    return (f"import skops.io; model = skops.io.load('{MODEL_NAME}', trusted={trusted_types(learner)!r})['model']; "
+            "labels = model.predict(images)")
+
+
+@dataclass(frozen=True)
+class ClassicalOutcome:
+    val_accuracy: float
+    test_accuracy: float | None  # None when there is no test split
+    train_seconds: float  # the fit alone, without evaluation
+    model: Pipeline  # uint8 N x C x S x S images -> class indices
+    learner: str
+
+
+@dataclass(frozen=True)
+class ClassicalModel:
+    """A loaded model file: the pipeline and what it was trained on."""
+    model: Pipeline
+    learner: str
+    classes: list[str]
+    image_size: int
+    channels: int
+    dataset_hash: str
+    val_accuracy: float
+    test_accuracy: float | None
+    train_seconds: float
+    versions: dict[str, str]
+    extra: dict[str, Any]
+
+
+def area_matrix(size: int, out: int) -> np.ndarray:
+    """(out, size) weights: output pixel i averages the input over [i, i + 1) * size / out, pixels cut by an edge
+    weighted by their overlap (area averaging: antialiased, and exact for any ratio)."""
+    edges = np.arange(out + 1) * size / out
+    left = np.arange(size)
+    overlap = np.minimum(edges[1:, None], left + 1) - np.maximum(edges[:-1, None], left)
+    return np.clip(overlap, 0, None) * out / size
+
+
+def feature_step(channels: int, size: int) -> Pipeline:
+    """uint8 (N, channels, size, size) -> float32 (N, channels * s * s) in [0, 1], s = min(size, CLASSICAL_MAX_SIZE).
+    Each tensordot contracts axis 2 (rows, then columns), so the image axes come out in their order."""
+    side = min(size, CLASSICAL_MAX_SIZE)
+    weights = area_matrix(size, side).T.astype(np.float32)
+    return Pipeline([
+        ("rows", FunctionTransformer(np.tensordot, kw_args={"b": weights / 255, "axes": ([2], [0])})),
+        ("columns", FunctionTransformer(np.tensordot, kw_args={"b": weights, "axes": ([2], [0])})),
+        ("flatten", FunctionTransformer(np.reshape, kw_args={"shape": (-1, channels * side * side)})),
+    ])
+
+
+def features(images: np.ndarray) -> np.ndarray:
+    """What the learners see of uint8 (N, C, S, S) images: float32 (N, C * s * s), as feature_step says."""
+    _check_images("images", images)
+    return feature_step(images.shape[1], images.shape[2]).fit_transform(images)
+
+
+def learner_pipeline(learner: str, channels: int, size: int, *, seed: int = 0, threads: int | None = None) -> Pipeline:
+    """The unfitted pipeline of a classical arm; ValueError for a name that is not one."""
+    if learner not in CLASSICAL:
+        raise ValueError(f"unknown classical learner {learner!r}; use one of {', '.join(CLASSICAL)}")
+    steps: list[tuple[str, Any]] = [("features", feature_step(channels, size))]
+    if learner in ("svc", "logistic_regression"):
+        steps.append(("scale", StandardScaler()))  # RBF distances and L2 penalties assume comparable features
+    steps.append((learner, _estimator(learner, seed, threads)))
+    return Pipeline(steps)
+
+
+def _estimator(learner: str, seed: int, threads: int | None) -> ClassifierMixin:
+    if learner == "svc":
+        return SVC(C=1.0, gamma="scale")  # gamma = 1 / (features * variance): 1 / features once standardised
+    if learner == "logistic_regression":
+        return LogisticRegression(C=1.0, max_iter=1000)  # lbfgs needs more than its default 100 steps on pixels
+    if learner == "random_forest":
+        # joblib's -1: every core, as torch does by default; the trees are the same for any number of jobs
+        return RandomForestClassifier(n_estimators=300, random_state=seed, n_jobs=threads or -1)
+    # Boosting's cost is rounds x classes x a pass over samples x features x bins: 32 intensity levels and half
+    # the rounds at twice the step (the same total shrinkage) cost a sixth of the defaults on 32 x 32 pixels.
+    return HistGradientBoostingClassifier(max_bins=32, learning_rate=0.2, max_iter=50, random_state=seed)
+
+
+def train_classical(learner: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+                    x_test: np.ndarray | None = None, y_test: np.ndarray | None = None, *, seed: int = 0,
+                    threads: int | None = None) -> ClassicalOutcome:
+    """Fit `learner` on the training split and measure it on validation (and test, when given). Deterministic
+    under `seed`; `threads` caps the learner's threads (joblib workers, OpenMP and BLAS), None: every core."""
+    _check_split("train", x_train, y_train)
+    _check_split("val", x_val, y_val, like=x_train)
+    if (x_test is None) != (y_test is None):
+        raise ValueError("give both x_test and y_test, or neither")
+    if x_test is not None:
+        _check_split("test", x_test, y_test, like=x_train)
+    if np.unique(y_train).size < 2:
+        raise ValueError(f"the training split holds a single class ({int(y_train[0])}); a classifier needs "
+                         "images of at least two classes")
+    model = learner_pipeline(learner, x_train.shape[1], x_train.shape[2], seed=seed, threads=threads)
+    with threadpool_limits(limits=threads):
+        started = time.perf_counter()
+        model.fit(x_train, y_train)
+        seconds = time.perf_counter() - started
+        test = None if x_test is None else accuracy(model, x_test, y_test)
+        return ClassicalOutcome(accuracy(model, x_val, y_val), test, seconds, model, learner)
+
+
+def accuracy(model: Pipeline, images: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(model.predict(images) == labels))
+
+
+def _check_images(name: str, images: Any, like: np.ndarray | None = None) -> None:
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 \
+            or images.shape[2] != images.shape[3] or images.shape[1] not in (1, 3):
+        described = (f"{images.dtype} array of shape {images.shape}" if isinstance(images, np.ndarray)
+                     else type(images).__name__)
+        raise ValueError(f"{name} must be a uint8 array N x C x S x S (C = 1 or 3, values 0..255, as decoded_images "
+                         f"gives), got a {described}")
+    if like is not None and images.shape[1:] != like.shape[1:]:
+        raise ValueError(f"{name} images are {images.shape[1:]} (C, S, S) but the training images are "
+                         f"{like.shape[1:]}; decode every split at the same size and channels")
+
+
+def _check_split(name: str, images: Any, labels: Any, like: np.ndarray | None = None) -> None:
+    _check_images(f"x_{name}", images, like)
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0] or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"y_{name} must be one integer class index per image ({images.shape[0]}), got "
+                         f"{labels.dtype} of shape {labels.shape}")
+    if images.shape[0] == 0:
+        raise ValueError(f"the {name} split is empty; every split needs images")
+
+
+def save_classical(path: Path, outcome: ClassicalOutcome, *, classes: list[str], image_size: int, channels: int,
+                   dataset_hash: str, extra: dict[str, Any]) -> None:
+    """Write the model and its metadata as one skops file, atomically. `extra` (JSON values: seed, task...) is
+    kept and merged into the model card on export."""
+    try:
+        extra = json.loads(json.dumps(extra))  # plain JSON values only: anything else would load as untrusted
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"extra must hold JSON values (str, number, bool, None, list, dict): {error}") from None
+    bundle = {"format": FORMAT, "model": outcome.model, "learner": outcome.learner, "classes": list(classes),
+              "image_size": int(image_size), "channels": int(channels), "dataset_hash": dataset_hash,
+              "val_accuracy": outcome.val_accuracy, "test_accuracy": outcome.test_accuracy,
+              "train_seconds": outcome.train_seconds, "versions": versions(), "extra": extra}
+    import skops.io  # slow: see the note after the imports
+    write_atomically(Path(path), lambda out: out.write(skops.io.dumps(bundle, compression=zipfile.ZIP_DEFLATED)))
+
+
+def load_classical(path: Path) -> ClassicalModel:
+    """Read a file save_classical wrote; ValueError for anything else: garbage, truncation, a type no model file
+    holds (nothing is built from it), tree nodes pointing outside their tree."""
+    import skops.io  # slow: see the note after the imports
+    data = Path(path).read_bytes()
+    untrusted = _readable(path, lambda: skops.io.get_untrusted_types(data=data))
+    unknown = sorted(set(untrusted) - {name for learner in CLASSICAL for name in trusted_types(learner)})
+    if unknown:
+        raise ValueError(f"{path} holds types no easeml-gui model file has ({', '.join(unknown)}); refusing to load "
+                         "it: it was not written by easeml-gui or has been tampered with")
+    bundle = _readable(path, lambda: skops.io.loads(data, trusted=untrusted))
+    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT or not isinstance(bundle.get("model"), Pipeline) \
+            or bundle.get("learner") not in CLASSICAL or not set(untrusted) <= set(trusted_types(bundle["learner"])):
+        raise ValueError(f"{path} is a skops file but not an easeml-gui classical model ({FORMAT!r}); export the "
+                         "model again")
+    _check_trees(path, bundle["model"][-1])
+    return _readable(path, lambda: ClassicalModel(**{k: v for k, v in bundle.items() if k != "format"}))
+
+
+def _readable(path: Path, read: Callable[[], T]) -> T:
+    """read(), with any failure reported as an unreadable file."""
+    try:
+        return read()
+    except Exception as error:  # zipfile, json and skops raise many types for a file that is no model file
+        raise ValueError(f"{path} is not a readable easeml-gui model file ({type(error).__name__}: {error}); "
+                         "export the model again") from None
+
+
+def _check_trees(path: Path, estimator: ClassifierMixin) -> None:
+    """Every inner node's children come after it (so no cycles) and inside its tree, and its feature exists:
+    scikit-learn's predict follows these indices without bounds checks, so a tampered file could read memory."""
+    if isinstance(estimator, RandomForestClassifier):
+        trees = [(t.tree_.children_left, t.tree_.children_right, t.tree_.feature, t.tree_.children_left == -1)
+                 for t in estimator.estimators_]
+    elif isinstance(estimator, HistGradientBoostingClassifier):
+        nodes = [p.nodes for round_ in estimator._predictors for p in round_]
+        if any(n["is_categorical"].any() for n in nodes):  # this module trains none; their bitsets go unchecked
+            raise ValueError(f"{path} holds categorical tree nodes, which no easeml-gui model has; refusing it")
+        trees = [(n["left"], n["right"], n["feature_idx"], n["is_leaf"].astype(bool)) for n in nodes]
+    else:
+        return
+    for left, right, feature, leaf in trees:
+        inner, size = np.flatnonzero(~leaf), len(leaf)
+        if size == 0 or not all(((child[inner] > inner) & (child[inner] < size)).all() for child in (left, right)) \
+                or not ((feature[inner] >= 0) & (feature[inner] < estimator.n_features_in_)).all():
+            raise ValueError(f"{path} holds a tree whose nodes point outside it; the file was tampered with or "
+                             "is damaged: export the model again")
+
+
+def export_classical(model_file: Path, out_dir: Path, card_extra: dict[str, Any]) -> dict[str, Any]:
+    """Copy a saved model to out_dir/model.skops beside out_dir/model_card.json (the torch export's card keys plus
+    test_accuracy); returns the card."""
+    loaded = load_classical(model_file)  # refuses a file that would not load for the user either
+    side = min(loaded.image_size, CLASSICAL_MAX_SIZE)
+    card = {
+        "format": CARD_FORMAT,
+        "architecture": loaded.learner,
+        "classes": loaded.classes,
+        "accuracy": loaded.val_accuracy,
+        "test_accuracy": loaded.test_accuracy,
+        "pretrained": False,
+        "dataset_hash": loaded.dataset_hash,
+        "preprocessing": {
+            "input": "uint8 numpy array N x C x H x W with values 0..255 (not scaled); the model averages, scales "
+                     "and standardises itself and returns class indices",
+            "channels": loaded.channels,
+            "colour": "grey (one channel)" if loaded.channels == 1 else "RGB",
+            "image_size": loaded.image_size,
+            "resize": "scale the shorter side to image_size, then centre-crop a square",
+            "features": f"area-averaged to {side} x {side} px, scaled to [0, 1], flattened in C, H, W order",
+        },
+        "usage": usage(loaded.learner),
+        "versions": {**loaded.versions, "easeml-gui": __version__},
+        **loaded.extra,
+        **card_extra,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = Path(model_file).read_bytes()
+    write_atomically(out_dir / MODEL_NAME, lambda out: out.write(data))
+    write_atomically(out_dir / CARD_NAME, lambda out: out.write((json.dumps(card, indent=2) + "\n").encode()))
+    return card
+
+
+def versions() -> dict[str, str]:
+    """What a classical model needs to load: the card's "versions"."""
+    return {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "skops": skops.__version__,
+            "python": platform.python_version()}
