@@ -36,7 +36,7 @@ CLASSICAL: dict[str, ClassicalLearner] = {learner.name: learner for learner in (
     ClassicalLearner("svc", "support vector classifier, RBF kernel, on pixels", 2e-9, quadratic_in_samples=True),
     ClassicalLearner("logistic_regression", "multinomial logistic regression on pixels", 2e-7),
     ClassicalLearner("random_forest", "random forest of 300 trees on pixels", 3e-6),
-    ClassicalLearner("hist_gradient_boosting", "histogram gradient boosting on pixels", 2e-5),
+    ClassicalLearner("hist_gradient_boosting", "histogram gradient boosting on pixels", 3e-6),
 )}
 
 # Classical learners see the images at most this many pixels a side (more pixels add cost, not accuracy, for
