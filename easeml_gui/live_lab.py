@@ -15,7 +15,7 @@ import numpy as np
 
 from .engine.policies import get_policy
 from .engine.ports import Executor
-from .engine.prior import CostModel, Prior, WorkCostModel, fit_prior
+from .engine.prior import CostModel, JobWork, Prior, WorkCostModel, fit_prior
 from .engine.scheduler import Scheduler, SchedulerHooks
 from .engine.selection import ModelSelection
 from .engine.types import Arm, Decision, Job, Observation, Task, TaskResult, TaskState
@@ -74,10 +74,10 @@ def engine_job(job: JobRecord, column: dict[str, int], config: dict | None = Non
     return Job(job.tenant, tuple(Arm(a.name, column[a.name]) for a in job.arms), job.seed, config or {})
 
 
-def job_work(job: JobRecord, dataset: DatasetRecord) -> list[float] | None:
-    """Each arm's training GFLOP (architecture x train images x epochs), what the engine predicts a task's seconds
-    from; None for a job that lacks a schema, a train split or arms the name space knows (its costs come from the
-    lab's history instead)."""
+def job_work(job: JobRecord, dataset: DatasetRecord) -> JobWork | None:
+    """What the job's arms train (train images x epochs, and each arm's training GFLOP over them), what the engine
+    predicts a task's seconds from; None for a job that lacks a schema, a train split or arms the name space knows
+    (its costs come from the lab's history instead)."""
     train = (dataset.split or {}).get("train")
     if not job.schema or not train:
         return None
@@ -86,7 +86,8 @@ def job_work(job: JobRecord, dataset: DatasetRecord) -> list[float] | None:
     except UnknownArm:
         return None
     schema = Schema(**job.schema)
-    return [training_gflop(spec, schema, len(train), job.epochs) for spec in specs]
+    gflop = tuple(training_gflop(spec, schema, len(train), job.epochs) for spec in specs)
+    return JobWork(len(train) * job.epochs, gflop)
 
 
 def lab_upper_bounds(store: LabReader) -> dict[str, float]:
@@ -135,7 +136,7 @@ class LiveLab:
         self.selection = ModelSelection(prior, get_policy(self.policy), np.random.default_rng(self.seed), costs,
                                         WorkCostModel())
         self._jobs: dict[str, JobRecord] = {}
-        self._work: dict[int, dict[str, float]] = {}  # job id -> each arm's work (job_work), computed once
+        self._work: dict[int, JobWork | None] = {}  # job id -> job_work, computed once
         self.scheduler = Scheduler(self.selection, self.executor, SchedulerHooks(self._decided, self._submitting, self._ended))
         backlog = self.store.recover()  # tasks a crash interrupted: back to queued, to run again first
         for job in jobs:
@@ -153,29 +154,27 @@ class LiveLab:
             return False
         # What the worker reads (TASK.json): the registered dataset's folder, epochs and image size of the job.
         config = {**job.to_job().config, "dataset": self.store.dataset(job.dataset).path}
-        work = self._arm_work(job)
         self.selection.add_job(self.store.tenant(job.tenant), engine_job(job, self._column, config),
-                               [work[arm.name] for arm in job.arms] if work else None)
+                               self._job_work(job))
         self._jobs[job.tenant] = job
         return True
 
-    def _arm_work(self, job: JobRecord) -> dict[str, float]:
-        """Each arm's training GFLOP by name (none when job_work has no figures)."""
+    def _job_work(self, job: JobRecord) -> JobWork | None:
         if job.id not in self._work:
-            work = job_work(job, self.store.dataset(job.dataset))
-            self._work[job.id] = {} if work is None else dict(zip((arm.name for arm in job.arms), work))
+            self._work[job.id] = job_work(job, self.store.dataset(job.dataset))
         return self._work[job.id]
 
-    def _learn_cost(self, record: TaskRecord) -> None:
+    def _learn_cost(self, record: TaskRecord, jobs: dict[int, JobRecord]) -> None:
         """A finished task of a job no longer run (done, replaced): its seconds teach the cost model at every start,
         as they did when it ended, so a restarted run prices tasks as the unbroken one."""
-        if record.state is not TaskState.DONE or record.job is None:
+        if record.state is not TaskState.DONE or record.job not in jobs:
             return
-        if record.job not in self._work:
-            self._arm_work(self.store.job(record.job))
-        work = self._work[record.job].get(record.arm.name)
-        if work is not None:
-            self.selection.observe_cost(record.arm.name, work, record.device, record.cost)
+        job = jobs[record.job]
+        work = self._job_work(job)
+        arms = [arm.name for arm in job.arms]
+        if work is not None and record.arm.name in arms:
+            gflop = work.gflop[arms.index(record.arm.name)]
+            self.selection.observe_cost(record.arm.name, work.samples, gflop, record.device, record.cost)
 
     def _resume(self, backlog: list[TaskRecord]) -> None:
         """Replay, in decision order, what earlier runs decided: outcomes into the GPs, interrupted tasks into
@@ -184,6 +183,7 @@ class LiveLab:
         interrupted = {record.task_id for record in backlog}
         tasks = sorted(self.store.tasks(), key=lambda t: _task_number(t.task_id))
         self.scheduler.next_task_number = max((_task_number(t.task_id) for t in tasks), default=0) + 1
+        jobs = {job.id: job for job in self.store.jobs()}
         observed = {}
         for job in self._jobs.values():
             observed.update({(o.tenant, o.arm.name): o for o in self.store.observations(job=job.id)})
@@ -193,7 +193,7 @@ class LiveLab:
                 if record.task_id in interrupted:  # its job ended or was replaced meanwhile: nothing will run it
                     self.store.task_state(record.to_task(), TaskState.CANCELLED)
                 self.selection.replay_elsewhere()
-                self._learn_cost(record)
+                self._learn_cost(record, jobs)
                 continue
             arm = Arm(record.arm.name, self._column[record.arm.name])
             if record.task_id in interrupted:

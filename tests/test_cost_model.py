@@ -8,7 +8,7 @@ import pytest
 
 from easeml_gui.engine.policies import get_policy
 from easeml_gui.engine.prior import (
-    DEFAULT_GFLOPS, STARTUP_SECONDS, CostModel, WorkCostModel, device_kind, fit_prior,
+    DEFAULT_GFLOPS, STARTUP_SECONDS, CostModel, JobWork, WorkCostModel, device_kind, fit_prior,
 )
 from easeml_gui.engine.scheduler import Scheduler
 from easeml_gui.engine.selection import ModelSelection
@@ -19,11 +19,18 @@ from easeml_gui.store import LabStore
 
 NAMES = ("mobilenet_v3_small", "shufflenet_v2_x1_0", "resnet18")
 ARMS = tuple(Arm(name, k) for k, name in enumerate(NAMES))
-WORK = np.array([200.0, 500.0, 4000.0])  # training GFLOP of each arm on the smaller dataset
+SAMPLES = 2000  # train images x epochs of the smaller dataset
+WORK = JobWork(SAMPLES, (200.0, 500.0, 4000.0))  # each arm's training GFLOP on it
+TWICE = JobWork(2 * SAMPLES, tuple(2 * g for g in WORK.gflop))
 CPU_STARTUP = STARTUP_SECONDS["cpu"]
 
 
-def selection(work_by_tenant: dict[str, np.ndarray | None]) -> ModelSelection:
+def at_default_rate(work: JobWork, slower: float = 1.0) -> np.ndarray:
+    """The prior's price (elasticity 1: GFLOP at the default rate), or that of a device `slower` times slower."""
+    return CPU_STARTUP + slower * np.array(work.gflop) / DEFAULT_GFLOPS["cpu"]
+
+
+def selection(work_by_tenant: dict[str, JobWork | None]) -> ModelSelection:
     prior = fit_prior(np.zeros((0, len(NAMES))), NAMES)
     sel = ModelSelection(prior, get_policy("default"), np.random.default_rng(0))
     for tenant, work in work_by_tenant.items():
@@ -50,7 +57,7 @@ def test_a_fresh_prediction_of_a_real_run_is_within_a_sane_factor(tmp_path):
     from easeml_gui.training.digits import export_digits
 
     info = register_dataset(export_digits(tmp_path / "source", per_class=30), tmp_path / "digits")
-    work = training_gflop(arm_spec(NAMES[0]), Schema(1, 16, 10), len(info.train), 1)
+    work = JobWork(len(info.train), (training_gflop(arm_spec(NAMES[0]), Schema(1, 16, 10), len(info.train), 1),))
     with LocalExecutor(tmp_path / "work", ["cpu"]) as executor:
         executor.submit(Task("t000001", "ana", ARMS[0], "cpu", config={
             "dataset": str(tmp_path / "digits"), "epochs": 1, "image_size": 16, "augment": ["crop"]}))
@@ -58,7 +65,7 @@ def test_a_fresh_prediction_of_a_real_run_is_within_a_sane_factor(tmp_path):
         while not ended:
             ended = executor.wait(5.0)
     assert ended[0].state is TaskState.DONE, ended[0].error
-    predicted = WorkCostModel().predict([NAMES[0]], np.array([work]), "cpu")[0]
+    predicted = WorkCostModel().predict([NAMES[0]], work, "cpu")[0]
     ratio = predicted / ended[0].cost
     # The defaults describe an idle machine; a busy 2-core test machine runs 3-5x slower. Today's 1 s is 15-50x off.
     assert 1 / 8 < ratio < 8, f"predicted {predicted:.1f} s, took {ended[0].cost:.1f} s"
@@ -66,11 +73,11 @@ def test_a_fresh_prediction_of_a_real_run_is_within_a_sane_factor(tmp_path):
 
 def test_before_any_task_seconds_are_startup_plus_work_at_the_default_rate():
     sel = selection({"ana": WORK})
-    np.testing.assert_allclose(costs(sel, "ana"), CPU_STARTUP + WORK / DEFAULT_GFLOPS["cpu"])
+    np.testing.assert_allclose(costs(sel, "ana"), at_default_rate(WORK))
 
 
 def test_another_tenants_first_task_of_a_model_is_priced_from_it_scaled_by_its_work():
-    sel = selection({"ana": WORK, "ben": 2 * WORK})
+    sel = selection({"ana": WORK, "ben": TWICE})
     seconds = CPU_STARTUP + 30.0
     sel.tell(result("ana", 2, seconds), 0.0)
     ana, ben = costs(sel, "ana"), costs(sel, "ben")
@@ -82,11 +89,11 @@ def test_another_tenants_first_task_of_a_model_is_priced_from_it_scaled_by_its_w
 
 def test_the_first_task_fixes_most_of_the_rate_error_for_every_arm():
     """A device 10x slower than the default: after one task of one model, the others are within 2.5x."""
-    truth = lambda work: CPU_STARTUP + 10 * work / DEFAULT_GFLOPS["cpu"]  # noqa: E731
+    truth = at_default_rate(WORK, slower=10)
     sel = selection({"ana": WORK})
-    before = costs(sel, "ana") / truth(WORK)
-    sel.tell(result("ana", 0, truth(WORK[0])), 0.0)
-    after = costs(sel, "ana") / truth(WORK)
+    before = costs(sel, "ana") / truth
+    sel.tell(result("ana", 0, truth[0]), 0.0)
+    after = costs(sel, "ana") / truth
     assert before[1:].max() < 0.2
     assert np.all((0.4 < after[1:]) & (after[1:] < 2.5)), after
 
@@ -104,7 +111,7 @@ def test_failed_and_cancelled_tasks_teach_nothing(state):
 def test_each_kind_of_device_has_its_rate_and_the_free_device_prices_the_decision():
     sel = selection({"ana": WORK, "ben": WORK})
     cuda_before = WorkCostModel().predict(NAMES, WORK, "cuda:1")
-    sel.tell(result("ana", 0, CPU_STARTUP + 100 * WORK[0] / DEFAULT_GFLOPS["cpu"]), 0.0)  # a slow CPU
+    sel.tell(result("ana", 0, at_default_rate(WORK, slower=100)[0]), 0.0)  # a slow CPU
     cpu = costs(sel, "ben")
     decision = sel.ask("cuda:0", 1.0)
     cuda = costs(sel, "ben")
@@ -112,14 +119,15 @@ def test_each_kind_of_device_has_its_rate_and_the_free_device_prices_the_decisio
     assert chosen.predicted_cost == pytest.approx(costs(sel, decision.tenant)[ARMS.index(decision.arm)])
     assert device_kind("cuda:0") == "cuda"
     # The CPU's rate moved every CPU price ~100x; the GPU's prices moved only through the model's own offset.
-    assert np.all(cpu[1:] > 10 * (CPU_STARTUP + WORK[1:] / DEFAULT_GFLOPS["cpu"]))
+    assert np.all(cpu[1:] > 10 * at_default_rate(WORK)[1:])
     np.testing.assert_allclose(cuda[1:], cuda_before[1:], rtol=1e-9)
     assert cuda[0] > cuda_before[0]
 
 
 def test_the_prediction_depends_on_the_set_of_tasks_not_their_order():
-    tasks = [(name, float(w), device, float(s)) for name, w, device, s in zip(
-        NAMES * 3, np.geomspace(1, 300, 9), ["cpu", "cuda:0", "cpu"] * 3, np.geomspace(9, 900, 9) * ([1, 0.3, 1.7] * 3))]
+    tasks = [(name, float(n), float(g), device, float(s)) for name, n, g, device, s in zip(
+        NAMES * 3, np.geomspace(100, 900, 9), np.geomspace(1, 300, 9), ["cpu", "cuda:0", "cpu"] * 3,
+        np.geomspace(9, 900, 9) * ([1, 0.3, 1.7] * 3))]
     models = [WorkCostModel(), WorkCostModel()]
     for task in tasks:
         models[0].observe(*task)
@@ -159,14 +167,14 @@ def make_lab(path) -> LabStore:
     return store
 
 
-def work_of(store: LabStore, tenant: str) -> np.ndarray:
+def work_of(store: LabStore, tenant: str) -> JobWork:
     (job,) = store.jobs(tenant=tenant)
-    return np.array(job_work(job, store.dataset(job.dataset)))
+    return job_work(job, store.dataset(job.dataset))
 
 
 def true_seconds(store: LabStore, tenant: str) -> np.ndarray:
     """Start-up, then training time in proportion to work (dataset size), at a rate of each model's own."""
-    return CPU_STARTUP + work_of(store, tenant) * ANA_TRAINING_SECONDS / work_of(store, "ana")
+    return CPU_STARTUP + work_of(store, tenant).samples * ANA_TRAINING_SECONDS / work_of(store, "ana").samples
 
 
 def lab_executor(store: LabStore) -> SimulatedExecutor:

@@ -197,12 +197,13 @@ class CostModel:
 
 # Before any task ran on a kind of device: the seconds a task costs whatever it trains (the worker's interpreter
 # and torch import, the dataset's decode, the model's build, the evaluation), and the training GFLOP per second
-# (as training_gflop counts them) of a typical model. MEASURED on the 2-core test machine (busy: load 3-6): the
-# smallest digits task (mobilenet_v3_small, 180 images, 16 px, 1 epoch) took 46 s, of which 19 s before the
-# worker's first line ran (python + torch import) and 11 s in the worker besides training: ~10 s on an idle
-# machine. Training steps ran at 0.1 (mobilenet_v3_small) to 12 (resnet18) GFLOP/s at 16-32 px, ~1-2 GFLOP/s
-# across models (geometric mean). GPUs: a ResNet-18 epoch of CIFAR-10 in ~15 s on an A100 is ~6 TFLOP/s; mobile
-# nets use a GPU far worse, and CUDA's initialisation adds seconds to the start-up.
+# (as training_gflop counts them) of a model of REFERENCE_GFLOP_PER_SAMPLE. MEASURED on the 2-core test machine
+# (busy: load 3-6): the smallest digits task (mobilenet_v3_small, 180 images, 16 px, 1 epoch) took 46 s, of
+# which 19 s before the worker's first line ran (python + torch import) and 11 s in the worker besides training:
+# ~10 s on an idle machine. Training steps at 16-32 px ran at 0.1-0.4 GFLOP/s (mobilenet_v3_small, 0.004-0.014
+# GFLOP per sample) to 9-12 GFLOP/s (resnet18, 0.4-1.8): 0.04 s per sample either way, ~2 GFLOP/s at 0.1 GFLOP
+# per sample. GPUs: a ResNet-18 epoch of CIFAR-10 in ~15 s on an A100 is ~6 TFLOP/s; small nets use a GPU far
+# worse, and CUDA's initialisation adds seconds to the start-up.
 STARTUP_SECONDS = {"cpu": 10.0, "cuda": 15.0}
 DEFAULT_GFLOPS = {"cpu": 2.0, "cuda": 2000.0}
 # Prior standard deviations (natural log) of the effects, and of one task's log-seconds around the prediction.
@@ -214,6 +215,12 @@ DEVICE_SD = float(np.log(10.0))
 MODEL_SD = float(np.log(4.0))
 MODEL_ON_DEVICE_SD = float(np.log(2.0))
 NOISE_SD = float(np.log(1.3))
+# Seconds grow with a model's GFLOP per training sample to the power `elasticity`: 1 where compute bounds the
+# speed (large images), less where per-layer overheads do (small images, small nets). MEASURED on the 2-core
+# machine at 16 px: 0.36 fitted on 20 digits tasks of five models whose GFLOP per sample span 127x. Centred at a
+# reference model, so the device rate is that of REFERENCE_GFLOP_PER_SAMPLE.
+ELASTICITY_MEAN, ELASTICITY_SD = 1.0, 0.5
+REFERENCE_GFLOP_PER_SAMPLE = 0.1
 _MAX_STEPS = 50
 
 Effect = tuple[str, str]  # (group, key): ("startup", "cpu"), ("device", "cuda"), ("model", "resnet18"), ...
@@ -224,15 +231,29 @@ def device_kind(device: str) -> str:
     return device.split(":", 1)[0]
 
 
-class WorkCostModel:
-    """Predicted seconds of a task: its device's start-up + its work (training GFLOP) x seconds per GFLOP.
+@dataclass(frozen=True)
+class JobWork:
+    """What a job's tasks train, known before any runs: the samples every arm trains on (train images x epochs)
+    and each arm's training GFLOP over them, in the job's arm order."""
 
-    log(seconds) = log(exp(startup[kind]) + work * exp(device[kind] + model[arm] + model-device[arm, kind])) + noise,
-    every effect with an independent Gaussian prior (a device kind's default start-up and rate; 0 for the model
-    offsets), fitted (posterior mode) to every finished task of every tenant. The offsets are pooled across
-    tenants, so a new tenant's first task of a model another tenant trained is priced from it, scaled by its own
-    work; the first task on a kind of device moves that kind's rate, and with it every arm's price, most of the way.
-    Short tasks teach the start-up, long ones the rates.
+    samples: float
+    gflop: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not (self.samples > 0 and all(g > 0 and math.isfinite(g) for g in self.gflop)):
+            raise ValueError(f"work figures must be positive: {self.samples} samples, GFLOP {self.gflop}")
+
+
+class WorkCostModel:
+    """Predicted seconds of a task: its device's start-up plus training time, learned online from every task.
+
+    log(seconds) = log(exp(startup[kind]) + samples * exp(rate)) + noise, where
+    rate = device[kind] + elasticity[kind] * log(GFLOP per sample / reference) + model[arm] + model-device[arm, kind]:
+    every effect with an independent Gaussian prior (a device kind's default start-up and rate, FLOPs' elasticity
+    1, the model offsets 0), fitted (posterior mode) to every finished task of every tenant. The offsets are pooled
+    across tenants, so a new tenant's first task of a model another tenant trained is priced from it, scaled by its
+    own samples; the first task on a kind of device moves that kind's rate, and with it every arm's price, most of
+    the way. Short tasks teach the start-up, long ones the rates, tasks of different models the elasticity.
 
     The fit depends on the set of finished tasks, not on their order (it reads them sorted): a restarted run that
     replays its results in decision order prices as the unbroken run did.
@@ -242,25 +263,26 @@ class WorkCostModel:
                  startup: Mapping[str, float] = STARTUP_SECONDS) -> None:
         self._gflops = dict(gflops)
         self._startup = dict(startup)
-        self._tasks: list[tuple[str, str, float, float]] = []  # (device kind, arm, work, seconds)
+        self._tasks: list[tuple[str, str, float, float, float]] = []  # (device kind, arm, samples, GFLOP, seconds)
         self._fit: dict[Effect, float] | None = None  # posterior mode, refitted on the first use after a task
 
-    def observe(self, arm: str, work: float, device: str, seconds: float) -> None:
-        """A task that trained `arm` (`work` GFLOP) on `device` finished in `seconds`. Only finished training
-        teaches: a failed or cancelled task's seconds say nothing about its rate."""
-        if work > 0 and seconds > 0:
-            self._tasks.append((device_kind(device), arm, float(work), float(seconds)))
+    def observe(self, arm: str, samples: float, gflop: float, device: str, seconds: float) -> None:
+        """A task that trained `arm` (`gflop` over `samples`) on `device` finished in `seconds`. Only finished
+        training teaches: a failed or cancelled task's seconds say nothing about its rate."""
+        if samples > 0 and gflop > 0 and seconds > 0:
+            self._tasks.append((device_kind(device), arm, float(samples), float(gflop), float(seconds)))
             self._fit = None
 
     def startup(self, device: str) -> float:
         """Seconds a task on `device` costs before it trains."""
         return math.exp(self._effect(("startup", device_kind(device))))
 
-    def predict(self, arms: Sequence[str], work: np.ndarray, device: str) -> np.ndarray:
-        """Predicted seconds of training each of `arms` (`work` GFLOP each) on `device`."""
+    def predict(self, arms: Sequence[str], work: JobWork, device: str) -> np.ndarray:
+        """Predicted seconds of training each of `arms` (a job's, with its work figures) on `device`."""
         kind = device_kind(device)
-        log_rate = np.array([sum(self._effect(e) for e in _rate_effects(arm, kind)) for arm in arms])
-        return self.startup(device) + np.asarray(work, dtype=float) * np.exp(log_rate)
+        log_rate = [sum(c * self._effect(e) for e, c in _rate_terms(arm, kind, work.samples, g))
+                    for arm, g in zip(arms, work.gflop)]
+        return self.startup(device) + work.samples * np.exp(log_rate)
 
     def _effect(self, effect: Effect) -> float:
         if self._fit is None:
@@ -268,30 +290,36 @@ class WorkCostModel:
         return self._fit.get(effect, self._prior(effect)[0])
 
     def _prior(self, effect: Effect) -> tuple[float, float]:
-        """Prior mean and variance of one effect (log seconds, or log seconds per GFLOP)."""
+        """Prior mean and variance of one effect."""
         group, key = effect
-        if group == "startup":
+        if group == "startup":  # log seconds
             return math.log(self._startup.get(key, self._startup["cpu"])), STARTUP_SD**2
-        if group == "device":
-            return -math.log(self._gflops.get(key, self._gflops["cpu"])), DEVICE_SD**2
+        if group == "device":  # log seconds per sample of the reference model
+            gflops = self._gflops.get(key, self._gflops["cpu"])
+            return math.log(REFERENCE_GFLOP_PER_SAMPLE / gflops), DEVICE_SD**2
+        if group == "elasticity":
+            return ELASTICITY_MEAN, ELASTICITY_SD**2
         return 0.0, (MODEL_SD if group == "model" else MODEL_ON_DEVICE_SD) ** 2
 
     def _posterior_mode(self) -> dict[Effect, float]:
         """Gauss-Newton on the log-seconds residuals plus the priors, from the prior mean, halving steps that do
-        not lower the objective. Each task touches 4 effects, so the normal equations are summed sparsely."""
+        not lower the objective. Each task touches 5 effects, so the normal equations are summed sparsely."""
         if not self._tasks:
             return {}
         tasks = sorted(self._tasks)
-        effects = sorted({e for kind, arm, _, _ in tasks for e in (("startup", kind), *_rate_effects(arm, kind))})
+        terms = [[(("startup", kind), 1.0), *_rate_terms(arm, kind, samples, gflop)]
+                 for kind, arm, samples, gflop, _ in tasks]
+        effects = sorted({e for row in terms for e, _ in row})
         index = {e: i for i, e in enumerate(effects)}
         mean, var = (np.array(column) for column in zip(*(self._prior(e) for e in effects)))
-        cols = np.array([[index["startup", kind], *(index[e] for e in _rate_effects(arm, kind))]
-                         for kind, arm, _, _ in tasks])
-        log_work = np.log([work for _, _, work, _ in tasks])
-        log_seconds = np.log([seconds for _, _, _, seconds in tasks])
+        cols = np.array([[index[e] for e, _ in row] for row in terms])  # (tasks, 5): startup first
+        coef = np.array([[c for _, c in row] for row in terms])
+        log_samples = np.log([task[2] for task in tasks])
+        log_seconds = np.log([task[4] for task in tasks])
 
         def residuals(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            log_startup, log_training = theta[cols[:, 0]], log_work + theta[cols[:, 1:]].sum(axis=1)
+            log_startup = theta[cols[:, 0]]
+            log_training = log_samples + np.sum(coef[:, 1:] * theta[cols[:, 1:]], axis=1)
             predicted = np.logaddexp(log_startup, log_training)
             return log_seconds - predicted, np.exp(log_startup - predicted)  # and d(prediction)/d(startup)
 
@@ -301,7 +329,7 @@ class WorkCostModel:
         theta = mean.copy()
         for _ in range(_MAX_STEPS):
             r, share = residuals(theta)
-            jac = np.column_stack([share, np.repeat((1.0 - share)[:, None], cols.shape[1] - 1, axis=1)])
+            jac = coef * np.column_stack([share, np.repeat((1.0 - share)[:, None], cols.shape[1] - 1, axis=1)])
             normal = np.diag(1.0 / var)
             np.add.at(normal, (cols[:, :, None], cols[:, None, :]), jac[:, :, None] * jac[:, None, :] / NOISE_SD**2)
             gradient = -(theta - mean) / var
@@ -316,5 +344,7 @@ class WorkCostModel:
         return dict(zip(effects, theta.tolist()))
 
 
-def _rate_effects(arm: str, kind: str) -> tuple[Effect, ...]:
-    return (("device", kind), ("model", arm), ("model-device", f"{arm} {kind}"))
+def _rate_terms(arm: str, kind: str, samples: float, gflop: float) -> list[tuple[Effect, float]]:
+    """The effects of log(seconds per sample) and their coefficients."""
+    return [(("device", kind), 1.0), (("elasticity", kind), math.log(gflop / samples / REFERENCE_GFLOP_PER_SAMPLE)),
+            (("model", arm), 1.0), (("model-device", f"{arm} {kind}"), 1.0)]

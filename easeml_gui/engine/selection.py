@@ -7,12 +7,11 @@ numpy operations; only the row of the tenant just served or just observed change
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from .gp import TenantPosterior
-from .prior import CostModel, Prior, WorkCostModel, device_kind
+from .prior import CostModel, JobWork, Prior, WorkCostModel, device_kind
 from .types import Arm, Decision, Job, Observation, TaskResult, TaskState, Tenant, TenantScore
 
 
@@ -26,7 +25,7 @@ class TenantRecord:
     cost_values: list[float]
     pending: list[int]
     failed: list[int]
-    work: np.ndarray | None = None  # (arms,) training GFLOP of each arm; None: priced from the history's costs
+    work: JobWork | None = None  # what its arms train; None: priced from the history's costs
     best: float = 0.0
     best_arm: int | None = None
     started: int = 0  # tasks handed out, for UCB's t
@@ -78,17 +77,16 @@ class ModelSelection:
         self._waiting: list[int] = []  # decisions since each tenant was last served
 
     # ---- tenants and jobs -------------------------------------------------------------------------
-    def add_job(self, tenant: Tenant, job: Job, work: Sequence[float] | None = None) -> None:
-        """`work`: each arm's training GFLOP (in job.arms' order), what its seconds are predicted from; without
-        it, the history's cost of each arm, scaled by what the tenant's own tasks cost."""
+    def add_job(self, tenant: Tenant, job: Job, work: JobWork | None = None) -> None:
+        """`work`: what the job's arms train, what their seconds are predicted from; without it, the history's
+        cost of each arm, scaled by what the tenant's own tasks cost."""
         if tenant.name in self._row:
             raise ValueError(f"tenant {tenant.name!r} already has a job in this selection")
         if not job.arms:
             raise ValueError(f"the job of tenant {tenant.name!r} has no candidate arms")
-        if work is not None:
-            work = np.asarray(work, dtype=float)
-            if work.shape != (len(job.arms),) or not np.all(np.isfinite(work) & (work > 0)):
-                raise ValueError(f"the job of tenant {tenant.name!r} needs one positive work figure per arm")
+        if work is not None and len(work.gflop) != len(job.arms):
+            raise ValueError(f"the job of tenant {tenant.name!r} has {len(job.arms)} arms but "
+                             f"{len(work.gflop)} work figures")
         index = np.array([arm.index for arm in job.arms])
         posterior = TenantPosterior(
             self.prior.mean[index], self.prior.cov[np.ix_(index, index)], self.prior.noise
@@ -265,10 +263,10 @@ class ModelSelection:
         tenants here waited for it all the same, and the aging policies count that."""
         self._waiting = [w + 1 for w in self._waiting]
 
-    def observe_cost(self, arm: str, work: float, device: str, seconds: float) -> None:
-        """A task outside this selection's jobs trained `arm` (`work` GFLOP) in `seconds` on `device` (an
+    def observe_cost(self, arm: str, samples: float, gflop: float, device: str, seconds: float) -> None:
+        """A task outside this selection's jobs trained `arm` (`gflop` over `samples`) in `seconds` on `device` (an
         earlier job's, replayed at a restart): the work cost model learns from it as from this selection's own."""
-        self.work_costs.observe(arm, work, device, seconds)
+        self.work_costs.observe(arm, samples, gflop, device, seconds)
         self._reprice()
 
     def _observe(self, rec: TenantRecord, col: int, quality: float, cost: float, now: float,
@@ -278,7 +276,7 @@ class ModelSelection:
             rec.cost_arms.append(col)
             rec.cost_values.append(cost)
             if rec.work is not None and device is not None:
-                self.observe_cost(rec.job.arms[col].name, float(rec.work[col]), device, cost)
+                self.observe_cost(rec.job.arms[col].name, rec.work.samples, rec.work.gflop[col], device, cost)
         if rec.best_arm is None or quality > rec.best:
             rec.best, rec.best_arm = quality, col
         return Observation(rec.tenant.name, rec.job.arms[col], quality, cost, now)
