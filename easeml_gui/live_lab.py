@@ -15,13 +15,14 @@ import numpy as np
 
 from .engine.policies import get_policy
 from .engine.ports import Executor
-from .engine.prior import CostModel, JobWork, Prior, WorkCostModel, fit_prior
+from .engine.prior import CostModel, JobWork, Prior, WorkCostModel
+from .engine.reference_prior import combined_prior
 from .engine.scheduler import Scheduler, SchedulerHooks
 from .engine.selection import ModelSelection
 from .engine.types import Arm, Decision, Job, Observation, Task, TaskResult, TaskState
 from .store import DatasetRecord, JobRecord, JobState, LabReader, LabStore, TaskRecord
-from .training.arms import UnknownArm, arm_spec, training_gflop
-from .training.catalogue import CATALOGUE, Schema
+from .training.arms import UnknownArm, all_arm_names, arm_spec, training_gflop
+from .training.catalogue import Schema
 
 REFRESH_SECONDS = 1.0  # how often tenants and jobs added or changed while running are picked up
 
@@ -46,15 +47,15 @@ def lab_prior(store: LabReader, jobs: list[JobRecord]) -> tuple[Prior, CostModel
     not change their prior, so a restart (after Ctrl-C or a crash) fits the prior the first start fitted and the
     seed implies the same decisions. Jobs added later learn from everything finished before them."""
     history = store.history_matrix(ended_by=min((job.created for job in jobs), default=None))
-    # Every catalogue model gets a column, so a job added while the lab runs finds its arms in the prior.
-    names = list(dict.fromkeys([*history.arms, *(a.name for job in jobs for a in job.arms), *sorted(CATALOGUE)]))
+    # Every arm there is gets a column, so a job added while the lab runs finds its arms in the prior.
+    names = list(dict.fromkeys([*history.arms, *(a.name for job in jobs for a in job.arms), *all_arm_names()]))
     column = {name: i for i, name in enumerate(names)}
     quality = np.full((len(history.datasets), len(names)), np.nan)
     cost = np.full_like(quality, np.nan)
     for j, arm in enumerate(history.arms):
         quality[:, column[arm]] = history.quality[:, j]
         cost[:, column[arm]] = history.cost[:, j]
-    prior = fit_prior(quality, names)
+    prior = combined_prior(quality, names)  # the lab's history, with published results where it has few
     return prior, CostModel.from_history(cost, len(names)), column
 
 
@@ -220,7 +221,7 @@ class LiveLab:
 
     # ---- persistence hooks -------------------------------------------------------------------------------
     def _decided(self, decision: Decision, task: Task) -> None:
-        self.store.record_decision(decision)
+        self.store.record_decision(decision, task.task_id)
         self.events.on_decision(decision, task)
 
     def _submitting(self, task: Task) -> None:
