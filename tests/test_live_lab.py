@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from easeml_gui.engine.matrix import synthetic
+from easeml_gui.engine.reference_prior import reference_history
 from easeml_gui.engine.simulate import SimulatedExecutor
 from easeml_gui.engine.types import Arm, TaskState
 from easeml_gui.live_lab import LiveLab, lab_upper_bounds
@@ -99,7 +100,8 @@ def test_a_finished_lab_teaches_the_prior_of_the_next_job(tmp_path, quality):
         store.add_dataset("eve-data", "/data/eve", "e" * 64, manifest={}, stats={})
         store.add_job("eve", "eve-data", ARMS, epochs=1, image_size=32)
         lab = LiveLab(store, executor({**quality, "eve": quality["ana"]}))
-        assert lab.selection.prior.rows == len(TENANTS)  # one history row per finished job's dataset
+        # one history row per finished job's dataset, beside the published reference's datasets
+        assert lab.selection.prior.rows == len(TENANTS) + len(reference_history([a.name for a in ARMS])[1])
         # The history's arms come first; the catalogue's models without history follow with the wide prior.
         np.testing.assert_allclose(lab.selection.prior.mean[:len(ARMS)], np.mean([quality[t] for t in TENANTS], axis=0),
                                    atol=1e-9)
