@@ -10,12 +10,16 @@ from easeml_gui.engine.policies import get_policy
 from easeml_gui.engine.prior import (
     DEFAULT_GFLOPS, STARTUP_SECONDS, CostModel, JobWork, WorkCostModel, device_kind, fit_prior,
 )
-from easeml_gui.engine.scheduler import Scheduler
 from easeml_gui.engine.selection import ModelSelection
 from easeml_gui.engine.simulate import SimulatedExecutor
-from easeml_gui.engine.types import Arm, Job, TaskResult, TaskState, Tenant
+from easeml_gui.engine.types import Arm, Job, Task, TaskResult, TaskState, Tenant
+from easeml_gui.execution.local import LocalExecutor
 from easeml_gui.live_lab import LiveLab, job_work
 from easeml_gui.store import LabStore
+from easeml_gui.training.arms import arm_spec, training_gflop
+from easeml_gui.training.catalogue import Schema
+from easeml_gui.training.datasets import register_dataset
+from easeml_gui.training.digits import export_digits
 
 NAMES = ("mobilenet_v3_small", "shufflenet_v2_x1_0", "resnet18")
 ARMS = tuple(Arm(name, k) for k, name in enumerate(NAMES))
@@ -49,13 +53,6 @@ def result(tenant: str, arm: int, seconds: float, state: TaskState = TaskState.D
 
 def test_a_fresh_prediction_of_a_real_run_is_within_a_sane_factor(tmp_path):
     """One real worker run on the digits: before anything ran, start-up + GFLOP at the CPU's default rate."""
-    from easeml_gui.execution.local import LocalExecutor
-    from easeml_gui.engine.types import Task
-    from easeml_gui.training.arms import arm_spec, training_gflop
-    from easeml_gui.training.catalogue import Schema
-    from easeml_gui.training.datasets import register_dataset
-    from easeml_gui.training.digits import export_digits
-
     info = register_dataset(export_digits(tmp_path / "source", per_class=30), tmp_path / "digits")
     work = JobWork(len(info.train), (training_gflop(arm_spec(NAMES[0]), Schema(1, 16, 10), len(info.train), 1),))
     with LocalExecutor(tmp_path / "work", ["cpu"]) as executor:

@@ -14,7 +14,6 @@ matrices), scales the history's per-arm costs by what a tenant's own tasks cost.
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
