@@ -94,5 +94,6 @@ def test_demo_registers_a_lab_of_digit_subsets_once(tmp_path, cli):
     with LabStore.open_readonly(db) as store:
         jobs = store.jobs()
     assert {(j.image_size, j.epochs, tuple(j.config["augment"])) for j in jobs} == {(16, 4, ("crop",))}
+    assert all({"svc", "resnet18"} <= {arm.name for arm in j.arms} for j in jobs)
     again = cli(db, "demo")
     assert again.returncode == 1 and "already has" in again.stderr
