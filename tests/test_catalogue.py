@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from easeml_gui.training import torchvision_meta
-from easeml_gui.training.catalogue import CATALOGUE, Schema, candidates, default_image_size
-from easeml_gui.training.models import build_model, torchvision_meta as read_meta, weights_path
+from easeml_gui.training.catalogue import CATALOGUE, MIN_BATCH, Schema, candidates, default_image_size, plan
+from easeml_gui.training.models import build_model, torchvision_meta as read_meta
 
 REQUIRED = {"resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
             "shufflenet_v2_x1_0", "squeezenet1_1", "efficientnet_b0", "densenet121", "regnet_y_400mf", "vgg11_bn",
@@ -30,6 +28,8 @@ def test_costs_differ_and_scale_with_pixels() -> None:
     assert costs["mobilenet_v3_small"] < costs["resnet18"] < costs["resnet50"] < costs["vgg11_bn"]
     spec = CATALOGUE["resnet18"]
     assert spec.predicted_gflops(112) == pytest.approx(spec.gflops_224 / 4)
+    # below 64 px the small-input stem makes every later layer see 4x the side: 16x the FLOPs
+    assert spec.predicted_gflops(32) == pytest.approx(spec.gflops_224 * (4 * 32 / 224) ** 2)
 
 
 def test_schema_matching_respects_minimum_input_sizes() -> None:
@@ -49,38 +49,28 @@ def test_default_image_size_follows_the_data_within_bounds() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
-def test_every_model_builds_for_grey_input_and_n_classes_at_its_minimum_size(
-        name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache: from scratch, nothing downloaded
+def test_every_model_builds_for_grey_input_and_n_classes_at_its_minimum_size(name: str) -> None:
     spec = CATALOGUE[name]
     # shapes only, on the meta device: the same code path without paying for weights (vgg11_bn has 133 M);
     # regnet computes its layer widths from tensor values while it is built, so it is built for real
     device = torch.device("cpu" if spec.family == "regnet" else "meta")
     with device:
-        model, pretrained = build_model(spec, Schema(channels=1, image_size=spec.min_size, num_classes=7))
-    model = model.to("meta").eval()
-    assert not pretrained
-    assert model(torch.empty(2, 1, spec.min_size, spec.min_size, device="meta")).shape == (2, 7)
+        model = build_model(spec, Schema(channels=1, image_size=spec.min_size, num_classes=7))
+        imagenet_stem = build_model(spec, Schema(channels=1, image_size=spec.min_size, num_classes=7),
+                                    small_stem=False)
+    assert model.to("meta")(torch.empty(2, 1, spec.min_size, spec.min_size, device="meta")).shape == (2, 7)
     if spec.min_size > 1:
-        with pytest.raises(RuntimeError):  # the published minimum is the real one
-            model(torch.empty(2, 1, spec.min_size - 1, spec.min_size - 1, device="meta"))
+        with pytest.raises(RuntimeError):  # the published minimum is the ImageNet stem's real one
+            imagenet_stem.to("meta")(torch.empty(2, 1, spec.min_size - 1, spec.min_size - 1, device="meta"))
 
 
-def test_cached_weights_are_used_and_missing_ones_never_downloaded(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    spec = CATALOGUE["resnet18"]
-    with pytest.raises(FileNotFoundError, match="not in the local torch hub cache"):
-        build_model(spec, Schema(3, 32, 4), pretrained=True)
-    # a stand-in for ImageNet weights, placed where torch hub caches them
-    torch.manual_seed(1)
-    imagenet, _ = build_model(spec, Schema(3, 32, 1000), pretrained=False)
-    weights_path(spec).parent.mkdir(parents=True)
-    torch.save(imagenet.state_dict(), weights_path(spec))
-    grey, pretrained = build_model(spec, Schema(1, 32, 4))
-    assert pretrained
-    assert torch.equal(grey.layer1[0].conv1.weight, imagenet.layer1[0].conv1.weight)
-    assert torch.allclose(grey.conv1.weight, imagenet.conv1.weight.sum(dim=1, keepdim=True))  # same response to grey
-    assert grey.fc.out_features == 4
-    _, scratch = build_model(spec, Schema(3, 32, 4), pretrained=False)
-    assert not scratch
+def test_small_data_gets_smaller_batches_and_a_floor_on_steps() -> None:
+    recipe = CATALOGUE["resnet18"].recipe  # batch 64, 10 epochs, at least 600 steps and 30 steps an epoch
+    assert (recipe.batch_size, recipe.epochs, recipe.min_steps, recipe.min_epoch_steps) == (64, 10, 600, 30)
+    assert plan(recipe, 50_000, 10, 64) == (64, 10)  # enough data: the recipe as it is
+    assert plan(recipe, 1000, 10, 64) == (32, 20)  # 31 steps an epoch, 620 in all
+    assert plan(recipe, 240, 10, 64) == (16, 40) == (MIN_BATCH, 40)  # 15 steps an epoch: no smaller batch
+    assert plan(recipe, 1000, 30, 64) == (32, 30)  # more epochs than the floor needs: all of them
+    assert plan(recipe, 1000, 10, 8) == (8, 10)  # a batch halved for memory is never raised; 125 steps an epoch
+    assert plan(recipe, 1000, 2, 64) == (32, 2)  # fewer epochs than the recipe: a short run on purpose
+    assert plan(recipe, 10, 10, 64) == (10, 600)  # smaller than a batch: one step an epoch

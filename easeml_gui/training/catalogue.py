@@ -9,6 +9,7 @@ n classes, stem for one channel, pretrained weights) is models.py's job.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from .torchvision_meta import TORCHVISION_META
@@ -25,6 +26,19 @@ class Schema:
 
 AUGMENTATIONS = ("crop", "flip")  # what the worker can do to a training batch
 
+# torchvision's ImageNet nets downsample 32x, 4x of it in the stem (a stride-2 conv and a max-pool, or a stride-4
+# conv): at 32 px their first stage sees 8 x 8 and their last 1 x 1, where a CIFAR net (8x in all) has 32 x 32 and
+# 4 x 4. Below 64 px the catalogue takes up to SMALL_STEM_GAIN out of the stem (models.use_small_input_stem); from
+# 64 px the ImageNet stem leaves the first stage 16 x 16 or more and the last 2 x 2, the regime Tiny-ImageNet
+# models train in, and a small stem would cost up to 16x the FLOPs.
+SMALL_INPUT_BELOW = 64
+SMALL_STEM_GAIN = 4
+
+
+def small_input(image_size: int) -> bool:
+    """Whether models train at this size with the small-input stem."""
+    return image_size < SMALL_INPUT_BELOW
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -37,7 +51,9 @@ class Recipe:
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
     augment: tuple[str, ...] = ("crop", "flip")  # random crop (pad 1/8, on the uint8 batch) and horizontal flip
-    finetune_lr_scale: float = 0.1  # lr multiplier when starting from pretrained weights
+    finetune_lr_scale: float = 0.1  # lr multiplier when starting from pretrained weights (not for a probe's head)
+    min_steps: int = 600  # optimiser steps a run of the recipe's epochs gets at least (plan says why)
+    min_epoch_steps: int = 30  # smaller batches, down to MIN_BATCH, until an epoch has this many steps
 
 
 # Small-data recipes that train from scratch in a few epochs: SGD for plain conv nets, AdamW for the nets with
@@ -45,6 +61,9 @@ class Recipe:
 SGD = Recipe(optimizer="sgd", lr=0.05, weight_decay=5e-4)
 SGD_NO_BN = Recipe(optimizer="sgd", lr=0.01, weight_decay=5e-4)  # nets without batch norm diverge at 0.05
 ADAMW = Recipe(optimizer="adamw", lr=2e-3, weight_decay=0.05)
+# squeezenet (no batch norm) from scratch on digits, 10 epochs at 32 px: 0.52 with SGD_NO_BN, 0.63 with ADAMW,
+# 0.84 with AdamW at half its lr (bench/small_data_training.py)
+ADAMW_NO_BN = Recipe(optimizer="adamw", lr=1e-3, weight_decay=0.05)
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,7 @@ class ModelSpec:
     name: str  # torchvision.models builder name
     family: str
     recipe: Recipe
+    stem_gain: int  # how much the small-input stem enlarges every later feature map's side (models.py says why)
     min_size: int = field(init=False)  # smallest square input the architecture accepts
     gflops_224: float = field(init=False)  # forward pass at 224 x 224, from torchvision's weights meta
     params: int = field(init=False)  # with the 1000-class ImageNet head
@@ -67,25 +87,27 @@ class ModelSpec:
         return schema.image_size >= self.min_size and schema.channels in (1, 3) and schema.num_classes >= 2
 
     def predicted_gflops(self, image_size: int) -> float:
-        """Forward GFLOPs per image at `image_size`: conv nets scale with the number of pixels."""
-        return self.gflops_224 * (image_size / 224) ** 2
+        """Forward GFLOPs per image at `image_size`: conv nets scale with the number of pixels their layers see,
+        which the small-input stem multiplies by stem_gain squared."""
+        side = image_size * (self.stem_gain if small_input(image_size) else 1)
+        return self.gflops_224 * (side / 224) ** 2
 
 
 CATALOGUE: dict[str, ModelSpec] = {spec.name: spec for spec in (
-    ModelSpec("alexnet", "alexnet", SGD_NO_BN),
-    ModelSpec("convnext_tiny", "convnext", ADAMW),
-    ModelSpec("densenet121", "densenet", SGD),
-    ModelSpec("efficientnet_b0", "efficientnet", ADAMW),
-    ModelSpec("mobilenet_v2", "mobilenet", ADAMW),
-    ModelSpec("mobilenet_v3_large", "mobilenet", ADAMW),
-    ModelSpec("mobilenet_v3_small", "mobilenet", ADAMW),
-    ModelSpec("regnet_y_400mf", "regnet", SGD),
-    ModelSpec("resnet18", "resnet", SGD),
-    ModelSpec("resnet34", "resnet", SGD),
-    ModelSpec("resnet50", "resnet", SGD),
-    ModelSpec("shufflenet_v2_x1_0", "shufflenet", ADAMW),
-    ModelSpec("squeezenet1_1", "squeezenet", SGD_NO_BN),
-    ModelSpec("vgg11_bn", "vgg", SGD),
+    ModelSpec("alexnet", "alexnet", SGD_NO_BN, stem_gain=4),
+    ModelSpec("convnext_tiny", "convnext", ADAMW, stem_gain=4),
+    ModelSpec("densenet121", "densenet", SGD, stem_gain=4),
+    ModelSpec("efficientnet_b0", "efficientnet", ADAMW, stem_gain=2),
+    ModelSpec("mobilenet_v2", "mobilenet", ADAMW, stem_gain=2),
+    ModelSpec("mobilenet_v3_large", "mobilenet", ADAMW, stem_gain=2),
+    ModelSpec("mobilenet_v3_small", "mobilenet", ADAMW, stem_gain=2),
+    ModelSpec("regnet_y_400mf", "regnet", SGD, stem_gain=2),
+    ModelSpec("resnet18", "resnet", SGD, stem_gain=4),
+    ModelSpec("resnet34", "resnet", SGD, stem_gain=4),
+    ModelSpec("resnet50", "resnet", SGD, stem_gain=4),
+    ModelSpec("shufflenet_v2_x1_0", "shufflenet", ADAMW, stem_gain=4),
+    ModelSpec("squeezenet1_1", "squeezenet", ADAMW_NO_BN, stem_gain=4),
+    ModelSpec("vgg11_bn", "vgg", SGD, stem_gain=2),
 )}
 
 
@@ -98,3 +120,24 @@ def candidates(schema: Schema) -> tuple[ModelSpec, ...]:
 def default_image_size(short_side: float) -> int:
     """Train at the images' median short side, within [32, 224]: smaller loses the small models, larger wastes time."""
     return int(round(min(max(short_side, 32), 224)))
+
+
+# The optimisation budget. Measured on digits at 32 px (bench/small_data_training.py): at batch 64 for 10 epochs,
+# 1,000 images give 150 steps, too few to converge; Recipe.min_epoch_steps keeps an epoch at least that many steps
+# (smaller batches, the lr scaled linearly by the trainer) and Recipe.min_steps sets a floor on the whole run.
+MIN_BATCH = 16  # below it batch norm statistics get noisy and a CPU or GPU step costs as much as a bigger one
+
+
+def plan(recipe: Recipe, n_train: int, epochs: int, batch_size: int) -> tuple[int, int]:
+    """The batch size and number of epochs a task of `epochs` on `n_train` images trains for.
+
+    The batch is `batch_size` (the most that fits the device) halved while an epoch would have fewer than
+    recipe.min_epoch_steps steps, down to MIN_BATCH. A run of at least the recipe's epochs then gets at least
+    recipe.min_steps steps; a run asked for fewer epochs than the recipe is a deliberately short one (a quick look,
+    a test) and gets exactly those."""
+    batch = min(batch_size, n_train)
+    while batch // 2 >= MIN_BATCH and n_train // batch < recipe.min_epoch_steps:
+        batch //= 2
+    if epochs < recipe.epochs:
+        return batch, epochs
+    return batch, max(epochs, math.ceil(recipe.min_steps / (n_train // batch)))

@@ -1,8 +1,10 @@
 """Build a catalogue model as a torch module for a schema.
 
-The ImageNet head is replaced by one for n classes, the RGB stem by a one-channel stem for grey data, and
-ImageNet weights are used only when torch hub already caches their file (never downloaded); otherwise the model
-trains from scratch. `python -m easeml_gui.training.models --write-meta` regenerates torchvision_meta.py.
+The ImageNet head is replaced by one for n classes, the RGB stem by a one-channel stem for grey data, and images
+under SMALL_INPUT_BELOW px get a small-input stem (catalogue.py says why). ImageNet weights come from the caller
+as a state dict (training/weights.py finds them; this module never reads or downloads files). A linear probe
+freezes everything but the new head. `python -m easeml_gui.training.models --write-meta` regenerates
+torchvision_meta.py.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import argparse
 import platform
 import pprint
 from pathlib import Path
+from typing import Mapping
 
 import torch
 import torchvision
 from torch import nn
-from torchvision.models import get_model, get_model_weights
+from torchvision.models import SqueezeNet, get_model, get_model_weights
 
-from .catalogue import CATALOGUE, ModelSpec, Schema
+from .catalogue import CATALOGUE, SMALL_STEM_GAIN, ModelSpec, Schema, small_input
 
 IMAGENET_CLASSES = 1000
 
@@ -31,25 +34,43 @@ def weights_path(spec: ModelSpec) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / spec.weights_file
 
 
-def build_model(spec: ModelSpec, schema: Schema, pretrained: bool | None = None) -> tuple[nn.Module, bool]:
-    """The model and whether it starts from ImageNet weights. pretrained=None: whenever the weight file is cached."""
-    cached = weights_path(spec).is_file()
-    if pretrained and not cached:
-        raise FileNotFoundError(f"ImageNet weights for {spec.name} are not in the local torch hub cache "
-                                f"({weights_path(spec)}); copy the file there, or train from scratch")
-    use_weights = cached if pretrained is None else pretrained
-    if use_weights:
-        # torchvision's own loader: it fixes old key names (densenet) and finds the cached file, so no download
-        model = get_model(spec.name, weights=get_model_weights(spec.name).DEFAULT)
-        replace_head(model, schema.num_classes)
-    else:
+def build_model(spec: ModelSpec, schema: Schema, *, pretrained_state: Mapping[str, torch.Tensor] | None = None,
+                probe: bool = False, small_stem: bool | None = None) -> nn.Module:
+    """The architecture for `schema`: from ImageNet weights when `pretrained_state` (the 1000-class state dict) is
+    given, else from scratch. probe=True freezes every parameter but the new head's. small_stem=None: the
+    small-input stem below SMALL_INPUT_BELOW px; True/False forces it (a checkpoint records which it used)."""
+    if probe and pretrained_state is None:
+        raise ValueError(f"a linear probe of {spec.name} needs its ImageNet weights: pass pretrained_state")
+    if pretrained_state is None:
         model = get_model(spec.name, weights=None, num_classes=schema.num_classes)
+    else:
+        model = get_model(spec.name, weights=None)
+        load_state(model, pretrained_state, spec.name)
+        head = replace_head(model, schema.num_classes)
+        if probe:
+            freeze_all_but(model, head)
+    if isinstance(model, SqueezeNet):
+        # its head ends in a ReLU, which clamps the logits at zero: a new head whose outputs start negative gets
+        # no gradient and the net stays at chance (measured on digits); logits need no activation
+        model.classifier[2] = nn.Identity()
+    # the stem changes below keep every tensor's shape (bar the grey stem's channels), so weights still fit
+    if small_input(schema.image_size) if small_stem is None else small_stem:
+        use_small_input_stem(model)
     if schema.channels == 1:
-        adapt_input(model)
-    return model, use_weights
+        adapt_input(model)  # keeps the frozen stem frozen
+    return model
 
 
-def replace_head(model: nn.Module, num_classes: int) -> None:
+def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], arch: str) -> None:
+    """Every tensor of the ImageNet model, or a clear error: a partial load would train from a silent mix."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"the pretrained state does not fit {arch}: missing {sorted(missing)[:5]}, unexpected "
+                         f"{sorted(unexpected)[:5]} (of {len(missing)} and {len(unexpected)}); it must be "
+                         f"torchvision's ImageNet state dict for {arch} with current key names")
+
+
+def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
     """Swap the last layer that outputs the 1000 ImageNet classes (a Linear, or squeezenet's 1x1 Conv2d)."""
     name, layer = [(n, m) for n, m in model.named_modules()
                    if (isinstance(m, nn.Linear) and m.out_features == IMAGENET_CLASSES)
@@ -59,6 +80,32 @@ def replace_head(model: nn.Module, num_classes: int) -> None:
     else:
         new = nn.Conv2d(layer.in_channels, num_classes, kernel_size=1)
     _set_module(model, name, new)
+    return new
+
+
+def freeze_all_but(model: nn.Module, head: nn.Module) -> None:
+    """A linear probe: only the new head trains. The trainer also runs the frozen body in eval mode, so its batch
+    norms keep their ImageNet statistics."""
+    model.requires_grad_(False)
+    head.requires_grad_(True)
+
+
+def use_small_input_stem(model: nn.Module) -> None:
+    """Take up to SMALL_STEM_GAIN (4x) out of the early downsampling, as CIFAR nets do: the stem convolution at
+    stride 1, padded by half its kernel, and where that gained only 2x, the max-pool before the first stage removed. Kernels keep their shapes,
+    so pretrained stems still load. The gain is 4x for resnet, densenet, shufflenet, squeezenet (stride 2 and a
+    max-pool), alexnet and convnext (stride 4; alexnet keeps its max-pools, which then leave a 6x6 map at 63 px,
+    no smaller than its classifier was made for); 2x where there is no early max-pool (mobilenets, efficientnet, regnet: their
+    next 2x is inside the first stage's block) or the stem already has stride 1 (vgg: its first max-pool goes)."""
+    modules = list(model.named_modules())
+    convs = [i for i, (_, m) in enumerate(modules) if isinstance(m, nn.Conv2d)]
+    stem = modules[convs[0]][1]
+    gain = stem.stride[0]
+    stem.stride = (1, 1)
+    stem.padding = tuple(k // 2 for k in stem.kernel_size)  # as CIFAR stems: the first stage sees the whole input
+    early_pools = [(name, m) for name, m in modules[convs[0]:convs[1]] if isinstance(m, nn.MaxPool2d)]
+    if early_pools and gain * 2 <= SMALL_STEM_GAIN:
+        _set_module(model, early_pools[0][0], nn.Identity())
 
 
 def adapt_input(model: nn.Module) -> None:
@@ -71,6 +118,7 @@ def adapt_input(model: nn.Module) -> None:
         grey.weight.copy_(conv.weight.sum(dim=1, keepdim=True))
         if conv.bias is not None:
             grey.bias.copy_(conv.bias)
+    grey.requires_grad_(conv.weight.requires_grad)
     _set_module(model, name, grey)
 
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .augment import augment_batch
-from .catalogue import Recipe
+from .catalogue import Recipe, plan
 
 
 RECALIBRATION_IMAGES = 1024  # batch-norm statistics are exact enough over this many training images
@@ -55,6 +55,7 @@ class TrainOutcome:
     best_epoch: int
     final_accuracy: float
     epochs_run: int
+    batch_size: int  # what plan() chose: the caller's batch size or smaller for small data
     best_state: dict[str, torch.Tensor]  # on the CPU
     images_per_second: float  # training images per second over all epochs (evaluation excluded)
     train_seconds: float
@@ -63,20 +64,23 @@ class TrainOutcome:
 
 @dataclass(frozen=True)
 class Budget:
-    epochs: int
+    epochs: int  # at least this many; catalogue.plan may add epochs to reach the recipe's floor on steps
     max_seconds: float | None = None  # stop after the batch that crosses it, then evaluate
 
 
 def train(model: nn.Module, data: TensorData, recipe: Recipe, budget: Budget, *, batch_size: int,
           device: torch.device, seed: int, pretrained: bool, augment: tuple[str, ...],
           on_epoch: Callable[[EpochReport], None] = lambda report: None) -> TrainOutcome:
+    """Train for the budget as catalogue.plan sets it from `batch_size` (the most the device takes) and the data.
+    A model whose parameters are partly frozen (a linear probe) trains only the rest, its frozen body in eval mode."""
     cuda = device.type == "cuda"
     model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
     n = len(data.x_train)
-    batch_size = min(batch_size, n)
+    batch_size, epochs = plan(recipe, n, budget.epochs, batch_size)
     steps_per_epoch = n // batch_size  # drop the ragged last batch: a batch of one breaks batch norm
+    frozen = frozen_modules(model)
     optimizer = build_optimizer(model, recipe, batch_size, pretrained)
-    schedule = _schedule(optimizer, recipe, steps_per_epoch, budget.epochs)
+    schedule = _schedule(optimizer, recipe, steps_per_epoch, epochs)
     amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     generator = torch.Generator().manual_seed(seed)
@@ -84,9 +88,9 @@ def train(model: nn.Module, data: TensorData, recipe: Recipe, budget: Budget, *,
     trained_images, train_seconds, epoch = 0, 0.0, 0
     start = time.perf_counter()
     out_of_time = False
-    while epoch < budget.epochs and not out_of_time:
+    while epoch < epochs and not out_of_time:
         epoch += 1
-        model.train()
+        train_mode(model, frozen)
         epoch_start = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         order = torch.randperm(n, generator=generator).to(device)
@@ -121,10 +125,25 @@ def train(model: nn.Module, data: TensorData, recipe: Recipe, budget: Budget, *,
         if accuracy > best_accuracy:
             best_accuracy, best_epoch = accuracy, epoch
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        on_epoch(EpochReport(epoch, budget.epochs, mean_loss, accuracy, steps * batch_size / epoch_seconds,
+        on_epoch(EpochReport(epoch, epochs, mean_loss, accuracy, steps * batch_size / epoch_seconds,
                              time.perf_counter() - start))
-    return TrainOutcome(best_accuracy, best_epoch, accuracy, epoch, best_state,
+    return TrainOutcome(best_accuracy, best_epoch, accuracy, epoch, batch_size, best_state,
                         trained_images / train_seconds if train_seconds else 0.0, train_seconds, out_of_time)
+
+
+def frozen_modules(model: nn.Module) -> list[nn.Module]:
+    """The modules of a partly frozen model (a probe) that hold no trainable parameter: its frozen body, which
+    trains in eval mode so it computes the features it is evaluated with (batch norms on their ImageNet
+    statistics, no dropout or stochastic depth). None in a model that trains every parameter."""
+    if all(p.requires_grad for p in model.parameters()):
+        return []
+    return [m for m in model.modules() if not any(p.requires_grad for p in m.parameters())]
+
+
+def train_mode(model: nn.Module, frozen: list[nn.Module]) -> None:
+    model.train()
+    for module in frozen:
+        module.eval()
 
 
 def evaluate(model: nn.Module, data: TensorData, batch_size: int, amp_dtype: torch.dtype | None) -> float:
@@ -143,14 +162,16 @@ def recalibrate_batch_norm(model: nn.Module, data: TensorData, batch_size: int, 
     """Precise batch norm: recompute every batch norm's statistics as the exact average over training images
     under the current weights. The running averages lag the weights by many steps, and a small-data run has only
     tens or hundreds of steps: evaluated with them, a net that trains well can predict one class for everything."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    frozen = frozen_modules(model)
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+             and m not in frozen]  # a probe's frozen norms keep their ImageNet statistics
     if not norms:
         return
     momenta = [m.momentum for m in norms]
     for norm in norms:
         norm.reset_running_stats()
         norm.momentum = None  # cumulative average over the batches below
-    model.train()
+    train_mode(model, frozen)
     cuda = data.x_train.device.type == "cuda"
     images = min(len(data.x_train), RECALIBRATION_IMAGES)
     with torch.no_grad(), torch.autocast(data.x_train.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -166,10 +187,14 @@ def _normalise(batch: torch.Tensor, data: TensorData, cuda: bool) -> torch.Tenso
 
 
 def build_optimizer(model: nn.Module, recipe: Recipe, batch_size: int, pretrained: bool) -> torch.optim.Optimizer:
-    # linear scaling: a batch halved after an out-of-memory error keeps the same lr per image
-    lr = recipe.lr * batch_size / recipe.batch_size * (recipe.finetune_lr_scale if pretrained else 1.0)
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]  # biases and norm scales: decaying them only hurts
+    """The recipe's optimiser over the trainable parameters (all, or a probe's head)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    probe = len(trainable) < len(list(model.parameters()))
+    # fine-tuning takes smaller steps so as not to wreck the pretrained body; a probe's head starts from scratch.
+    # Linear scaling: a smaller batch (small data, or halved after an out-of-memory error) keeps the lr per image.
+    lr = recipe.lr * batch_size / recipe.batch_size * (recipe.finetune_lr_scale if pretrained and not probe else 1.0)
+    decay = [p for p in trainable if p.ndim > 1]
+    no_decay = [p for p in trainable if p.ndim <= 1]  # biases and norm scales: decaying them only hurts
     groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=recipe.momentum, nesterov=True)
