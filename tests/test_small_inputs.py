@@ -147,8 +147,8 @@ def test_a_probe_trains_only_its_head_on_a_frozen_body(small_digits: Path) -> No
     model = build_model(CATALOGUE["resnet18"], Schema(1, 16, 10), pretrained_state=state, probe=True)
     assert [name for name, p in model.named_parameters() if p.requires_grad] == ["fc.weight", "fc.bias"]
     before = {key: value.clone() for key, value in model.state_dict().items()}
-    outcome = train(model, data, CATALOGUE["resnet18"].recipe, Budget(2), batch_size=64, device=CPU, seed=0, pretrained=True,
-                    augment=("crop",))
+    outcome = train(model, data, CATALOGUE["resnet18"].recipe, Budget(2), batch_size=64, device=CPU, seed=0,
+                    pretrained=True, augment=("crop",))
     after = model.state_dict()
     # batch norm statistics included: the body ran in eval mode and recalibration left it alone
     assert all(torch.equal(after[key], value) for key, value in before.items() if not key.startswith("fc."))

@@ -92,11 +92,12 @@ def freeze_all_but(model: nn.Module, head: nn.Module) -> None:
 
 def use_small_input_stem(model: nn.Module) -> None:
     """Take up to SMALL_STEM_GAIN (4x) out of the early downsampling, as CIFAR nets do: the stem convolution at
-    stride 1, padded by half its kernel, and where that gained only 2x, the max-pool before the first stage removed. Kernels keep their shapes,
-    so pretrained stems still load. The gain is 4x for resnet, densenet, shufflenet, squeezenet (stride 2 and a
-    max-pool), alexnet and convnext (stride 4; alexnet keeps its max-pools, which then leave a 6x6 map at 63 px,
-    no smaller than its classifier was made for); 2x where there is no early max-pool (mobilenets, efficientnet, regnet: their
-    next 2x is inside the first stage's block) or the stem already has stride 1 (vgg: its first max-pool goes)."""
+    stride 1, padded by half its kernel, and where that gained only 2x, the max-pool before the first stage
+    removed. Kernels keep their shapes, so pretrained stems still load. The gain is 4x for resnet, densenet,
+    shufflenet and squeezenet (stride 2 and a max-pool), and for alexnet and convnext (stride 4; alexnet keeps its
+    max-pools, which leave a 7 x 7 map at 63 px, what its 6 x 6 classifier input was made for). It is 2x where
+    there is no early max-pool (mobilenets, efficientnet, regnet: their next 2x is inside the first stage's
+    blocks, which stay as they are) and for vgg, whose stem already has stride 1: its first max-pool goes."""
     modules = list(model.named_modules())
     convs = [i for i, (_, m) in enumerate(modules) if isinstance(m, nn.Conv2d)]
     stem = modules[convs[0]][1]
