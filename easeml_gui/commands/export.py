@@ -1,4 +1,5 @@
-"""`easeml-gui export TENANT --out DIR`: the tenant's best model as TorchScript plus a model card.
+"""`easeml-gui export TENANT --out DIR`: the tenant's best model (TorchScript, or skops for a classical learner) plus
+a model card.
 
 The export itself needs torch, so it runs as `python -m easeml_gui.training.export` in a subprocess: the command
 line stays torch-free (a lab admin's laptop may drive remote GPU hosts without torch installed).
@@ -49,6 +50,9 @@ def run_export(args: argparse.Namespace) -> int:
     )
     if out.returncode != 0:
         raise CommandError(out.stderr.strip() or f"the export failed (exit {out.returncode})")
-    print(f"exported {args.tenant}'s best model, {best.arm.name} (validation accuracy {best.details['accuracy']:.4f}), "
-          f"to {args.out}/model.pt with {args.out}/model_card.json")
+    written = json.loads(out.stdout.strip().splitlines()[-1])
+    test = best.details.get("test_accuracy")
+    honest = f", test accuracy {test:.4f}" if test is not None else " (no test split: register with one)"
+    print(f"exported {args.tenant}'s best model, {best.arm.name} (validation accuracy {best.details['accuracy']:.4f}"
+          f"{honest}), to {written['model']} with {written['card']}")
     return 0

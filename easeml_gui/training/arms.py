@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Collection
 
-from .catalogue import CATALOGUE, Schema, candidates
+from .catalogue import CATALOGUE, Schema, candidates, plan
 
 WEIGHT_CHOICES = ("scratch", "imagenet", "both")  # `job add --weights`
 IMAGENET, PROBE = "imagenet", "imagenet-probe"  # the suffixes after "@"
@@ -112,6 +112,8 @@ def training_gflop(arm: ArmSpec, schema: Schema, train_images: int, epochs: int)
     x epochs (x3: forward and backward; a probe runs the frozen body forward only), or the classical learner's
     cost in its samples and features. A prior for the cost model, which learns the seconds per GFLOP online."""
     if arm.network:
+        recipe = CATALOGUE[arm.model].recipe
+        _, epochs = plan(recipe, train_images, epochs, recipe.batch_size)  # small data trains more epochs
         forward = CATALOGUE[arm.model].predicted_gflops(schema.image_size)
         passes = 1.2 if arm.probe else 3.0
         return forward * passes * train_images * epochs

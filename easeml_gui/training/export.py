@@ -1,8 +1,12 @@
-"""`python -m easeml_gui.training.export CHECKPOINT OUT_DIR [--card-extra JSON]`: a trained arm as TorchScript.
+"""`python -m easeml_gui.training.export CHECKPOINT OUT_DIR [--card-extra JSON]`: a trained arm for users.
 
-Writes OUT_DIR/model.pt (TorchScript: float32 NCHW images in [0, 1] at the training size -> class probabilities;
-normalisation is inside) and OUT_DIR/model_card.json (architecture, classes, preprocessing, accuracy, dataset hash,
-where it trained, library versions), so a user loads and runs it with plain torch. Exit 0, or 1 with the reason.
+A network's best.pt becomes TorchScript (below); a classical arm's model.skops is copied with its card
+(training/classical.py: skops, loaded with the card's one-line "usage", never unpickled).
+
+A network: OUT_DIR/model.pt (TorchScript: float32 NCHW images in [0, 1] at the training size -> class
+probabilities; normalisation is inside) and OUT_DIR/model_card.json (architecture, classes, preprocessing,
+validation and test accuracy, dataset hash, where it trained, library versions), so a user loads and runs it with
+plain torch. Prints one JSON line (model, card, architecture, accuracy); exit 0, or 1 with the reason.
 """
 
 from __future__ import annotations
@@ -17,10 +21,14 @@ import torch
 from torch import nn
 
 from .. import __version__
+from .arms import arm_spec
 from .catalogue import CATALOGUE, Schema
+from .classical import MODEL_NAME as CLASSICAL_MODEL_NAME
+from .classical import export_classical
 from .models import build_model, library_versions
 
 MODEL_NAME, CARD_NAME = "model.pt", "model_card.json"
+CLASSICAL_SUFFIX = Path(CLASSICAL_MODEL_NAME).suffix  # a classical arm's checkpoint is its skops model file
 
 
 class Classifier(nn.Module):
@@ -38,9 +46,10 @@ class Classifier(nn.Module):
 
 def export(checkpoint_path: Path, out_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
     checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    spec = CATALOGUE[checkpoint["arm"]]
+    arm = arm_spec(checkpoint["arm"])
+    spec = CATALOGUE[arm.model]
     schema = Schema(checkpoint["channels"], checkpoint["image_size"], len(checkpoint["classes"]))
-    network, _ = build_model(spec, schema, pretrained=False)
+    network = build_model(spec, schema, small_stem=checkpoint.get("small_stem"))
     network.load_state_dict(checkpoint["state_dict"])
     model = Classifier(network, checkpoint["mean"], checkpoint["std"]).eval()
     example = torch.rand(2, schema.channels, schema.image_size, schema.image_size)
@@ -53,8 +62,12 @@ def export(checkpoint_path: Path, out_dir: Path, extra: dict[str, Any]) -> dict[
     card = {
         "format": "easeml-gui model card 1",
         "architecture": spec.name,
+        "arm": arm.name,
         "classes": checkpoint["classes"],
         "accuracy": checkpoint["accuracy"],
+        # on the held-out test split selection never saw (null for datasets registered without one)
+        "test_accuracy": checkpoint.get("test_accuracy"),
+        "test_images": checkpoint.get("test_images", 0),
         "pretrained": checkpoint["pretrained"],
         "dataset_hash": checkpoint["dataset_hash"],
         "preprocessing": {
@@ -81,11 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--card-extra", default="{}", help="JSON merged into the model card (task, device, host)")
     args = parser.parse_args(argv)
     try:
-        card = export(args.checkpoint, args.out_dir, json.loads(args.card_extra))
+        if args.checkpoint.suffix == CLASSICAL_SUFFIX:
+            card = export_classical(args.checkpoint, args.out_dir, json.loads(args.card_extra))
+        else:
+            card = export(args.checkpoint, args.out_dir, json.loads(args.card_extra))
     except (OSError, KeyError, RuntimeError, ValueError) as error:
         print(f"cannot export {args.checkpoint}: {error}", file=sys.stderr)
         return 1
-    print(json.dumps({"model": str(args.out_dir / MODEL_NAME), "card": str(args.out_dir / CARD_NAME),
+    model_name = CLASSICAL_MODEL_NAME if args.checkpoint.suffix == CLASSICAL_SUFFIX else MODEL_NAME
+    print(json.dumps({"model": str(args.out_dir / model_name), "card": str(args.out_dir / CARD_NAME),
                       "architecture": card["architecture"], "accuracy": card["accuracy"]}))
     return 0
 
