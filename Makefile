@@ -33,6 +33,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/store_scale.py
 	$(BIN)/python bench/training_speed.py
 	$(BIN)/python bench/reader_beside_run.py
+	$(BIN)/python bench/cost_prediction.py
+	$(BIN)/python bench/accuracy_vs_peers.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -119,8 +119,9 @@ class Progress:
         for task in self.executor.running():
             epochs = [e for e in self.executor.progress(task.task_id) if e.get("event") == "epoch"]
             for event in epochs[self._epochs_shown.get(task.task_id, 0):]:
-                line = (f"epoch {event['epoch']}/{event['epochs']}  loss {event['loss']:.3f}  val "
-                        f"{event['val_accuracy']:.4f}  {event['images_per_second']:,.0f} img/s")
+                loss = "" if event.get("loss") is None else f"  loss {event['loss']:.3f}"  # none for a classical fit
+                line = (f"epoch {event['epoch']}/{event['epochs']}{loss}  val {event['val_accuracy']:.4f}  "
+                        f"{event['images_per_second']:,.0f} img/s")
                 print(f"{self._stamp()} {task.device:8}   {line}  {task.task_id} {task.tenant}/{task.arm.name}",
                       flush=True)
                 self.remember(task.task_id, line)

@@ -6,15 +6,18 @@ TASK.json (written by an executor):
   optional  device ("cpu" | "cuda" | "cuda:N"; default cpu), seed (0), epochs (the recipe's), max_seconds (none),
             image_size (the dataset's default), batch_size (the recipe's), augment (list, the recipe's: "crop",
             "flip"), threads (CPU threads; torch's default)
-stdout    one JSON object per line: {"event": "start", ...}, {"event": "epoch", "epoch", "epochs", "loss",
-          "val_accuracy", "images_per_second", "seconds"}, {"event": "oom", "batch_size"}, {"event": "end", "state"}
+stdout    one JSON object per line: {"event": "start", ...}, {"event": "epoch", "epoch", "epochs", "loss" (null
+          for a classical fit), "val_accuracy", "images_per_second", "seconds"}, {"event": "oom", "batch_size"},
+          {"event": "end", "state"}
 output    result.json, written atomically (temp file + os.replace): "state" ("done" | "failed" | "cancelled"),
           "accuracy" (best validation accuracy: what selection sees), "test_accuracy" (the selected checkpoint on
           the held-out test split, null when the dataset has none), "seconds" (wall time of the whole task), "error"
-          (null unless failed/cancelled), and: task_id, arm, test_images, final_accuracy, best_epoch, epochs_run, train_seconds,
-          images_per_second, device, device_name, peak_memory_bytes, batch_size, oom_retries, pretrained,
-          image_size, channels, num_classes, dataset_hash, seed, checkpoint, torch, torchvision, python.
-          best.pt (on success): the best epoch's state_dict with what inference needs (classes, preprocessing).
+          (null unless failed/cancelled), and: task_id, arm, test_images, final_accuracy, best_epoch, epochs_run,
+          train_seconds, images_per_second, device, device_name, peak_memory_bytes, batch_size, oom_retries,
+          pretrained, probe, weights_sha256, weights_source, image_size, channels, num_classes, dataset_hash, seed,
+          checkpoint, torch, torchvision, python.
+          best.pt (on success, networks): the best epoch's state_dict with what inference needs (classes,
+          preprocessing, stem); model.skops (classical learners): the fitted pipeline (training/classical.py).
 Exit codes: 0 done; 1 failed (result.json says why); 2 TASK.json unusable (stderr says why, no result.json);
             143 stopped by SIGTERM or SIGINT (result.json state "cancelled").
 Deterministic under its seed on the CPU (same seed, threads and versions: same weights and numbers). On CUDA
@@ -231,7 +234,7 @@ def _train_classical(task: TaskSpec, info: DatasetInfo, image_size: int) -> dict
                    channels=info.stats.channels, dataset_hash=info.content_hash,
                    extra={"test_images": len(info.test), "seed": task.seed})
     # one "epoch" line, so progress displays show the fit's outcome like a network's
-    _emit({"event": "epoch", "epoch": 1, "epochs": 1, "loss": 0.0, "val_accuracy": outcome.val_accuracy,
+    _emit({"event": "epoch", "epoch": 1, "epochs": 1, "loss": None, "val_accuracy": outcome.val_accuracy,
            "images_per_second": len(info.train) / max(outcome.train_seconds, 1e-9), "seconds": outcome.train_seconds})
     return {"accuracy": outcome.val_accuracy, "test_accuracy": outcome.test_accuracy,
             "final_accuracy": outcome.val_accuracy, "best_epoch": 1, "epochs_run": 1, "stopped_by_time": False,

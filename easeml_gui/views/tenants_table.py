@@ -13,7 +13,7 @@ from .lab_snapshot import TenantRow
 from .theme import MUTED, ColourMap, swatch
 
 Qt = QtCore.Qt
-COLUMNS = ("tenant", "weight", "paused", "tasks done", "val accuracy", "test accuracy", "best model")
+COLUMNS = ("tenant", "weight", "paused", "tasks done", "val acc.", "test acc.", "best model")
 TOOLTIPS = (
     "the tenant (its colour in the plots)",
     "share of the lab: a tenant with weight 2 counts twice in the global regret",
@@ -137,7 +137,7 @@ class TenantsTable(QtWidgets.QTableView):
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
         header.setMinimumSectionSize(48)
-        for column, width in enumerate((150, 66, 70, 90, 100, 100)):
+        for column, width in enumerate((140, 62, 68, 92, 76, 80)):
             self.setColumnWidth(column, width)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.selectionModel().selectionChanged.connect(self._selection_changed)
