@@ -168,12 +168,12 @@ def test_squeezenet_learns_digits(digits_dataset: Path) -> None:
 
 def test_the_budget_adds_epochs_to_reach_the_floor_on_steps_and_reports_them(small_digits: Path) -> None:
     data = tensor_data(load_dataset(small_digits), 16)
-    recipe = replace(CATALOGUE["mobilenet_v3_small"].recipe, epochs=2, min_steps=33)
+    recipe = replace(CATALOGUE["mobilenet_v3_small"].recipe, epochs=2, min_steps=15)
     torch.manual_seed(0)
     model = build_model(CATALOGUE["mobilenet_v3_small"], Schema(1, 16, 10))
     reports: list[EpochReport] = []
     outcome = train(model, data, recipe, Budget(2), batch_size=64, device=CPU, seed=0, pretrained=False,
                     augment=("crop",), on_epoch=reports.append)
-    # 180 images: batch 16 (11 steps an epoch), and 3 epochs to reach the floor of 33 steps
-    assert (outcome.batch_size, outcome.epochs_run) == (16, 3)
+    # 180 images: batch 32 (MIN_BATCH: 5 steps an epoch), and 3 epochs to reach the floor of 15 steps
+    assert (outcome.batch_size, outcome.epochs_run) == (32, 3)
     assert [(r.epoch, r.epochs) for r in reports] == [(1, 3), (2, 3), (3, 3)]
