@@ -83,7 +83,8 @@ def test_a_classical_arm_trains_exports_and_loads_with_the_cards_one_liner(lab, 
     assert float(np.mean(predicted == labels)) == pytest.approx(card["test_accuracy"])
 
 
-def test_imported_weights_fine_tune_and_probe_from_that_file(lab, tmp_path, run_cli):
+def test_imported_weights_fine_tune_and_probe_from_that_file(lab, tmp_path, run_cli, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # this test's weights stay its own
     torch.manual_seed(3)
     imported = get_model("mobilenet_v3_small", weights=None).state_dict()  # a lab's own "pretrained" file
     torch.save(imported, tmp_path / "lab-mobilenet.pth")

@@ -19,6 +19,7 @@ import torchvision
 from training_fixtures import digits_dataset, digits_dir, small_digits  # noqa: F401 (fixtures)
 
 from easeml_gui.training.augment import augment_batch
+from easeml_gui.training.catalogue import CATALOGUE, plan
 from easeml_gui.training.datasets import load_dataset
 from easeml_gui.training.decoded import cache_path, decoded_images
 from easeml_gui.training.errors import DatasetError
@@ -55,8 +56,11 @@ def test_three_catalogue_models_learn_digits(digits_dataset: Path, tmp_path: Pat
         assert [e["epoch"] for e in epoch_events] == list(range(1, epochs + 1))
         assert all(e["loss"] > 0 and 0 <= e["val_accuracy"] <= 1 and e["images_per_second"] > 0 for e in epoch_events)
         assert result["accuracy"] == max(e["val_accuracy"] for e in epoch_events)
+        planned, _ = plan(CATALOGUE[arm].recipe, len(load_dataset(digits_dataset).train), epochs,
+                          CATALOGUE[arm].recipe.batch_size)  # small data: smaller batches than the recipe's
         assert (result["device"], result["pretrained"], result["batch_size"], result["oom_retries"]) == ("cpu", False,
-                                                                                                        64, 0)
+                                                                                                        planned, 0)
+        assert result["test_accuracy"] is not None and result["test_images"] == len(load_dataset(digits_dataset).test)
         assert (result["torch"], result["torchvision"]) == (torch.__version__, torchvision.__version__)
         assert result["seconds"] >= result["train_seconds"] > 0 and result["peak_memory_bytes"] > 0
         assert (result["image_size"], result["channels"], result["num_classes"]) == (16, 1, 10)
