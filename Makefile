@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/store_scale.py
 	$(BIN)/python bench/training_speed.py
 	$(BIN)/python bench/reader_beside_run.py
+	$(BIN)/python bench/small_data_training.py
 	$(BIN)/python bench/cost_prediction.py
 	$(BIN)/python bench/accuracy_vs_peers.py
 
