@@ -42,7 +42,7 @@ class WorkerLoop:
         self.setup_seconds = time.perf_counter() - start
         self.spec, self.batch, self.device = CATALOGUE[model_name], batch, device
         torch.manual_seed(0)
-        self.model, _ = build_model(self.spec, info.schema(size), pretrained=False)
+        self.model = build_model(self.spec, info.schema(size))
 
     def epoch(self) -> tuple[int, float]:
         """(images trained, seconds): the trainer's own clock, which leaves out its per-epoch evaluation."""
@@ -72,7 +72,7 @@ class ReferenceLoop:
                                  persistent_workers=self.workers > 0)
         torch.manual_seed(0)
         spec = CATALOGUE[model_name]
-        self.model, _ = build_model(spec, info.schema(size), pretrained=False)
+        self.model = build_model(spec, info.schema(size))
         self.model.to(device).train()
         self.optimizer = build_optimizer(self.model, spec.recipe, batch, pretrained=False)  # the same update cost
         self.device = device
