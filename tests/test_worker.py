@@ -38,7 +38,7 @@ def start_worker(task: dict[str, Any], folder: Path) -> subprocess.Popen[bytes]:
 
 def run_worker(task: dict[str, Any], folder: Path) -> tuple[int, list[dict[str, Any]], dict[str, Any] | None]:
     """Exit code, progress events, result.json (None when absent)."""
-    code = start_worker(task, folder).wait(timeout=300)
+    code = start_worker(task, folder).wait(timeout=900)  # a guard against a hung worker, not a speed check
     events = [json.loads(line) for line in (folder / "stdout").read_text().splitlines()]
     result_file = folder / "out" / "result.json"
     return code, events, json.loads(result_file.read_text()) if result_file.exists() else None
