@@ -13,7 +13,7 @@ SVC on the raw pixels is the reference the issue compares against. One thread by
 more threads mostly wait for each other.
 
     python bench/small_data_training.py [--models mobilenet_v3_small,shufflenet_v2_x1_0] [--configs before,after]
-        [--epochs 10] [--min-steps 600] [--threads 1] [--json OUT]
+        [--epochs 10] [--min-steps 1000] [--threads 1] [--json OUT]
 """
 
 from __future__ import annotations

@@ -65,13 +65,13 @@ def test_every_model_builds_for_grey_input_and_n_classes_at_its_minimum_size(nam
 
 
 def test_small_data_gets_smaller_batches_and_a_floor_on_steps() -> None:
-    recipe = CATALOGUE["resnet18"].recipe  # batch 64, 10 epochs, at least 600 steps and 30 steps an epoch
-    assert (recipe.batch_size, recipe.epochs, recipe.min_steps, recipe.min_epoch_steps) == (64, 10, 600, 30)
+    recipe = CATALOGUE["resnet18"].recipe  # batch 64, 10 epochs, at least 1,000 steps and 30 steps an epoch
+    assert (recipe.batch_size, recipe.epochs, recipe.min_steps, recipe.min_epoch_steps) == (64, 10, 1000, 30)
     assert plan(recipe, 50_000, 10, 64) == (64, 10)  # enough data: the recipe as it is
-    assert plan(recipe, 1000, 10, 64) == (32, 20)  # 31 steps an epoch, 620 in all
-    assert plan(recipe, 240, 10, 64) == (32, 86) == (MIN_BATCH, 86)  # 7 steps an epoch: no smaller batch
-    assert plan(recipe, 1000, 30, 64) == (32, 30)  # more epochs than the floor needs: all of them
-    assert plan(recipe, 1000, 10, 8) == (8, 10)  # a batch halved for memory is never raised; 125 steps an epoch
-    assert plan(recipe, 1000, 10, 48) == (48, 30)  # nor halved below MIN_BATCH: 20 steps an epoch
+    assert plan(recipe, 1000, 10, 64) == (32, 33)  # 31 steps an epoch, 1,023 in all
+    assert plan(recipe, 240, 10, 64) == (32, 143) == (MIN_BATCH, 143)  # 7 steps an epoch: no smaller batch
+    assert plan(recipe, 1000, 40, 64) == (32, 40)  # more epochs than the floor needs: all of them
+    assert plan(recipe, 1000, 10, 8) == (8, 10)  # a batch halved for memory is never raised: 125 steps an epoch
+    assert plan(recipe, 1000, 10, 48) == (48, 50)  # nor halved below MIN_BATCH: 20 steps an epoch
     assert plan(recipe, 1000, 2, 64) == (32, 2)  # fewer epochs than the recipe: a short run on purpose
-    assert plan(recipe, 10, 10, 64) == (10, 600)  # smaller than a batch: one step an epoch
+    assert plan(recipe, 10, 10, 64) == (10, 1000)  # smaller than a batch: one step an epoch
