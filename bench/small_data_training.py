@@ -35,7 +35,7 @@ from easeml_gui.training.datasets import DatasetInfo, register_dataset
 from easeml_gui.training.digits import export_digits
 from easeml_gui.training.models import build_model
 from easeml_gui.training.trainer import Budget, TensorData, evaluate, train
-from easeml_gui.training.worker import _tensor_data
+from easeml_gui.training.network_task import tensor_data
 
 CONFIGS = {"before": (False, False), "stem": (True, False), "budget": (False, True), "after": (True, True)}
 OLD_RECIPES = {"squeezenet1_1": SGD_NO_BN}  # where `before` trained with another recipe
@@ -75,9 +75,9 @@ def run_one(name: str, config: str, info: DatasetInfo, data: TensorData, test: T
 
 def split_tensors(info: DatasetInfo, size: int) -> tuple[TensorData, TensorData]:
     """The worker's training tensors, and the same with the test split in place of validation."""
-    data = _tensor_data(info, size, torch.device("cpu"), use_imagenet_stats=False)
+    data = tensor_data(info, size, torch.device("cpu"), use_imagenet_stats=False)
     test_info = replace(info, val=info.test)
-    test = _tensor_data(test_info, size, torch.device("cpu"), use_imagenet_stats=False)
+    test = tensor_data(test_info, size, torch.device("cpu"), use_imagenet_stats=False)
     return data, replace(data, x_val=test.x_val, y_val=test.y_val)
 
 

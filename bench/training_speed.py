@@ -32,13 +32,13 @@ from easeml_gui.training.datasets import DatasetInfo, register_dataset
 from easeml_gui.training.digits import export_digits
 from easeml_gui.training.models import build_model
 from easeml_gui.training.trainer import Budget, build_optimizer, train
-from easeml_gui.training.worker import _tensor_data
+from easeml_gui.training.network_task import tensor_data
 
 
 class WorkerLoop:
     def __init__(self, info: DatasetInfo, model_name: str, size: int, batch: int, device: torch.device) -> None:
         start = time.perf_counter()
-        self.data = _tensor_data(info, size, device, use_imagenet_stats=False)  # decode + cache, once
+        self.data = tensor_data(info, size, device, use_imagenet_stats=False)  # decode + cache, once
         self.setup_seconds = time.perf_counter() - start
         self.spec, self.batch, self.device = CATALOGUE[model_name], batch, device
         torch.manual_seed(0)

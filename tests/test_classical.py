@@ -256,6 +256,7 @@ def test_a_file_cannot_claim_a_learner_whose_types_it_does_not_match(trained: di
                                                                      digits_32: dict[str, Split],
                                                                      tmp_path: Path) -> None:
     forest = trained["random_forest"]
-    relabelled = ClassicalOutcome(forest.val_accuracy, forest.test_accuracy, forest.train_seconds, forest.model, "svc")
+    relabelled = ClassicalOutcome(forest.val_accuracy, forest.test_accuracy, forest.train_seconds, forest.model, "svc",
+                                  forest.fit_images)
     with pytest.raises(ValueError, match="not an easeml-gui classical model"):
         load_classical(save(tmp_path / MODEL_NAME, relabelled, digits_32))

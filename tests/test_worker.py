@@ -22,8 +22,9 @@ from easeml_gui.training.augment import augment_batch
 from easeml_gui.training.catalogue import CATALOGUE, plan
 from easeml_gui.training.datasets import load_dataset
 from easeml_gui.training.decoded import cache_path, decoded_images
-from easeml_gui.training.errors import DatasetError
-from easeml_gui.training.worker import EXIT_BAD_TASK, EXIT_FAILED, EXIT_TERMINATED, OutOfMemory, with_smaller_batches
+from easeml_gui.training.errors import DatasetError, OutOfMemory
+from easeml_gui.training.network_task import with_smaller_batches
+from easeml_gui.training.wire import EXIT_BAD_TASK, EXIT_FAILED, EXIT_TERMINATED
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,6 +110,25 @@ def test_a_model_too_big_for_the_image_size_fails_with_the_reason(small_digits: 
     assert code == EXIT_FAILED and result["state"] == "failed"
     assert "alexnet needs images of at least 63 px, the task trains at 32 px" in result["error"]
     assert events[-1] == {"event": "end", "state": "failed", "error": result["error"]}
+
+
+def test_a_classical_task_never_imports_torch_and_keeps_a_model_refit_on_train_and_val(
+        small_digits: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "task"
+    folder.mkdir()
+    task = folder / "TASK.json"
+    task.write_text(json.dumps({"task_id": "c", "arm": "svc", "dataset": str(small_digits),
+                                "output_dir": str(folder)}))
+    probe = ("import sys; from easeml_gui.training import worker; code = worker.main(sys.argv[1:]); "
+             "print('torch loaded:', 'torch' in sys.modules); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", probe, str(task)], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert "torch loaded: False" in done.stdout
+    result = json.loads((folder / "result.json").read_text())
+    info = load_dataset(small_digits)
+    assert result["fit_images"] == len(info.train) + len(info.val) and result["checkpoint"] == "model.skops"
+    assert result["accuracy"] > 0.5 and result["test_accuracy"] is not None and "torch" not in result
 
 
 def test_an_unusable_task_file_exits_2_without_a_result(tmp_path: Path) -> None:

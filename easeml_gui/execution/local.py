@@ -1,16 +1,15 @@
 """LocalExecutor: each task is a worker subprocess on this machine, one task per device at a time.
 
 A task runs `python -m easeml_gui.training.worker TASK.json` in its own folder under `work_dir`
-(`<task id>-<attempt>/`: TASK.json, progress.jsonl = the worker's stdout, worker.log = its stderr, result.json,
-best.pt) and in its own process group, so a cancel reaches the whole worker and a Ctrl-C in the terminal that
-started the app does not. Task.config carries what the worker reads from TASK.json (dataset, epochs, image_size,
-max_seconds, batch_size, pretrained, augment, threads; see training/worker.py); the executor adds task_id, arm,
-device, seed and output_dir. A waiter thread per task turns process exits into a queue that `wait` drains.
+(`<task id>-<attempt>/`, holding the files of the wire contract, training/wire.py: the worker's stdout is
+progress.jsonl, its stderr worker.log) and in its own process group, so a cancel reaches the whole worker and a
+Ctrl-C in the terminal that started the app does not. Task.config carries what the worker reads from TASK.json (wire.TaskRequest: dataset,
+epochs, image_size, max_seconds, batch_size, augment, threads); the executor adds task_id, arm, device, seed and
+output_dir. A waiter thread per task turns process exits into a queue that `wait` drains.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import re
@@ -26,12 +25,10 @@ from typing import Any, Sequence
 
 import easeml_gui
 from easeml_gui.engine.types import Task, TaskResult, TaskState
+from easeml_gui.training import wire
 
 from .devices import local_devices
 
-WORKER_MODULE = "easeml_gui.training.worker"
-TASK_NAME, PROGRESS_NAME, LOG_NAME, RESULT_NAME = "TASK.json", "progress.jsonl", "worker.log", "result.json"
-PID_NAME = "worker.pid"  # present while a worker runs: a crashed `run` leaves it behind, naming the orphan
 LOG_TAIL_CHARS = 2000
 
 
@@ -84,14 +81,16 @@ class LocalExecutor:
             folder = self.task_folder(task)
             shutil.rmtree(folder, ignore_errors=True)  # a stale result.json must never be reported as this run's
             folder.mkdir(parents=True)
-            spec = {**task.config, "task_id": task.task_id, "arm": task.arm.name, "device": task.device,
-                    "seed": task.seed, "output_dir": str(folder)}
-            (folder / TASK_NAME).write_text(json.dumps(spec, indent=1))
-            with open(folder / PROGRESS_NAME, "wb") as stdout, open(folder / LOG_NAME, "wb") as stderr:
-                process = subprocess.Popen([self._python, "-m", WORKER_MODULE, str(folder / TASK_NAME)], cwd=folder,
+            request = wire.TaskRequest.from_mapping({**task.config, "task_id": task.task_id, "arm": task.arm.name,
+                                                     "device": task.device, "seed": task.seed,
+                                                     "output_dir": str(folder)})
+            (folder / wire.TASK_FILE).write_text(request.to_json())
+            with open(folder / wire.PROGRESS_FILE, "wb") as stdout, open(folder / wire.LOG_FILE, "wb") as stderr:
+                process = subprocess.Popen([self._python, "-m", wire.WORKER_MODULE, str(folder / wire.TASK_FILE)],
+                                           cwd=folder,
                                            stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                                            env=_worker_env(), start_new_session=True)
-            (folder / PID_NAME).write_text(str(process.pid))
+            wire.write_pid(folder, process.pid)
             self._runs[task.task_id] = _Run(task, folder, process, time.monotonic())
         threading.Thread(target=self._reap, args=(task.task_id, process), daemon=True,
                          name=f"reap-{task.task_id}").start()
@@ -136,14 +135,7 @@ class LocalExecutor:
             run = self._runs.get(task_id)
         if run is None:
             return []
-        lines = (run.folder / PROGRESS_NAME).read_text(errors="replace").splitlines()
-        events = []
-        for line in lines:
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                continue  # the last line may be half-written
-        return events
+        return wire.read_events(run.folder / wire.PROGRESS_FILE)[0]
 
     def close(self) -> None:
         """Cancel every running task and wait for the workers to exit; their results are not reported."""
@@ -168,14 +160,14 @@ class LocalExecutor:
         """Workers a killed `run` left running (one run per store, so any live worker here is an orphan): stop
         them before new ones start, or the re-run of an interrupted task would share its device with the orphan.
         A pid is trusted only while /proc shows it running the worker on that very folder (pids get reused)."""
-        for pid_file in self._work_dir.glob(f"*/{PID_NAME}"):
+        for pid_file in self._work_dir.glob(f"*/{wire.PID_FILE}"):
             try:
                 pid = int(pid_file.read_text())
                 command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except (OSError, ValueError):
                 pid_file.unlink(missing_ok=True)  # gone, or unreadable: nothing to stop
                 continue
-            if WORKER_MODULE.encode() in command and str(pid_file.parent / TASK_NAME).encode() in command:
+            if wire.is_worker_command(command, pid_file.parent):
                 _stop_group(pid, self._grace)
             pid_file.unlink(missing_ok=True)
 
@@ -188,16 +180,16 @@ class LocalExecutor:
             run = self._runs.pop(task_id)
         if run.killer is not None:
             run.killer.cancel()
-        (run.folder / PID_NAME).unlink(missing_ok=True)
+        wire.remove_pid(run.folder)
         task, seconds = run.task, time.monotonic() - run.started  # device time includes the worker's start-up
         common = dict(task_id=task.task_id, tenant=task.tenant, arm=task.arm, device=task.device, cost=seconds)
-        result = _read_json(run.folder / RESULT_NAME)
+        result = wire.read_result(run.folder)
         details = {**result, "exit_code": run.process.returncode, "folder": str(run.folder)}
         if run.cancelled:
             return TaskResult(state=TaskState.CANCELLED, error="cancelled", details=details, **common)
         if run.process.returncode == 0 and result.get("state") == "done":
             return TaskResult(state=TaskState.DONE, quality=float(result["accuracy"]), details=details, **common)
-        tail = _tail(run.folder / LOG_NAME)
+        tail = _tail(run.folder / wire.LOG_FILE)
         reason = result.get("error") or f"the worker exited with code {run.process.returncode}: {tail or 'no output'}"
         return TaskResult(state=TaskState.FAILED, error=reason, details={**details, "log_tail": tail}, **common)
 
@@ -239,14 +231,6 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
     except (OSError, IndexError):
         return False
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _tail(path: Path) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -43,6 +44,12 @@ def decoded_images(info: DatasetInfo, image_size: int) -> np.ndarray:
         images[i] = decode_image(data, channels, image_size)
     _save_atomic(path, images)
     return images
+
+
+def split_rows(info: DatasetInfo, images: np.ndarray, paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The decoded images of `paths` (a split; `images` in manifest order) and their int64 labels."""
+    index = {entry.path: i for i, entry in enumerate(info.manifest)}
+    return images[[index[p] for p in paths]], np.asarray(info.labels(paths), dtype=np.int64)
 
 
 def _save_atomic(path: Path, images: np.ndarray) -> None:

@@ -18,13 +18,10 @@ from torch import nn
 
 from .augment import augment_batch
 from .catalogue import Recipe, plan
+from .errors import TrainingError
 
 
 RECALIBRATION_IMAGES = 1024  # batch-norm statistics are exact enough over this many training images
-
-
-class TrainingError(Exception):
-    """Training could not produce a model (diverged, ...); str(error) says why and what to try."""
 
 
 @dataclass(frozen=True)

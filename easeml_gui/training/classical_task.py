@@ -1,0 +1,40 @@
+"""A worker's classical task: one scikit-learn fit on the pixels, no epochs, saved as skops (never a pickle).
+
+Validation accuracy (what selection sees) comes from the fit on the training split; the model kept, and scored on
+the test split, is then refit on train + validation (training/classical.py says why that is sound). Torch-free.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .arms import CLASSICAL_MAX_SIZE, ArmSpec
+from .classical import MODEL_NAME, save_classical, train_classical
+from .datasets import DatasetInfo
+from .decoded import decoded_images, split_rows
+from .wire import TaskRequest, emit
+
+
+def train_classical_arm(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_size: int) -> dict[str, Any]:
+    """Fit, write model.skops into the task folder, return the result fields (training/worker.py lists them)."""
+    image_size = min(image_size, CLASSICAL_MAX_SIZE)  # what the learner sees: decoding larger only costs memory
+    images = decoded_images(info, image_size)
+    train_set, val_set = split_rows(info, images, info.train), split_rows(info, images, info.val)
+    test_set = split_rows(info, images, info.test) if info.test else (None, None)
+    emit("start", arm=arm.name, device="cpu", image_size=image_size, train_images=len(info.train),
+         val_images=len(info.val))
+    outcome = train_classical(arm.model, *train_set, *val_set, *test_set, seed=request.seed, threads=request.threads,
+                              refit=True)
+    save_classical(Path(request.output_dir) / MODEL_NAME, outcome, classes=list(info.classes), image_size=image_size,
+                   channels=info.stats.channels, dataset_hash=info.content_hash,
+                   extra={"test_images": len(info.test), "seed": request.seed, "fit_images": outcome.fit_images})
+    images_per_second = len(info.train) / max(outcome.train_seconds, 1e-9)
+    # one "epoch" line, so progress displays show the fit's outcome like a network's
+    emit("epoch", epoch=1, epochs=1, loss=None, val_accuracy=outcome.val_accuracy,
+         images_per_second=images_per_second, seconds=outcome.train_seconds)
+    return {"accuracy": outcome.val_accuracy, "test_accuracy": outcome.test_accuracy,
+            "final_accuracy": outcome.val_accuracy, "best_epoch": 1, "epochs_run": 1, "stopped_by_time": False,
+            "train_seconds": outcome.train_seconds, "images_per_second": images_per_second,
+            "batch_size": len(info.train), "oom_retries": 0, "pretrained": False, "probe": False,
+            "image_size": image_size, "fit_images": outcome.fit_images, "checkpoint": MODEL_NAME}

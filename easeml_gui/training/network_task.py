@@ -1,0 +1,165 @@
+"""A worker's network task: train a catalogue model with torch, keep its best epoch, score it on the test split.
+
+The worker (training/worker.py) imports this module only for network arms, so classical tasks never load torch.
+On the CPU training is deterministic under the seed (same threads and versions: same weights and numbers); on CUDA
+cuDNN autotuning is kept for speed, so GPU runs are close, not bitwise equal.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from .arms import ArmSpec
+from .atomic import write_atomically
+from .catalogue import CATALOGUE, small_input
+from .datasets import DatasetInfo
+from .decoded import decoded_images, split_rows
+from .errors import OutOfMemory
+from .models import build_model, library_versions
+from .trainer import Budget, EpochReport, TensorData, TrainOutcome, evaluate, train
+from .weights import load_pretrained_state
+from .weights_registry import weights_for
+from .wire import TaskRequest, emit
+
+CHECKPOINT_NAME = "best.pt"
+MAX_OOM_RETRIES = 3  # halve the batch at most this often before giving up
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+T = TypeVar("T")
+
+
+def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_size: int) -> dict[str, Any]:
+    """Train, write best.pt into the task folder, return the result fields (training/worker.py lists them)."""
+    device = torch.device(request.device)
+    _configure_torch(device, request.threads)
+    recipe = CATALOGUE[arm.model].recipe
+    epochs, batch = request.epochs or recipe.epochs, request.batch_size or recipe.batch_size
+    augment = request.augment if request.augment is not None else recipe.augment
+    weights = weights_for(arm.model) if arm.pretrained else None
+    state = load_pretrained_state(arm.model) if arm.pretrained else None  # once: every attempt starts from it
+    data = tensor_data(info, image_size, device, use_imagenet_stats=arm.pretrained)
+    schema = info.schema(image_size)
+
+    def attempt(batch_size: int) -> tuple[TrainOutcome, nn.Module]:
+        torch.manual_seed(request.seed)  # each attempt starts from the same weights
+        model = build_model(CATALOGUE[arm.model], schema, pretrained_state=state, probe=arm.probe)
+        emit("start", arm=arm.name, device=str(device), batch_size=batch_size, pretrained=arm.pretrained,
+              image_size=image_size, train_images=len(info.train), val_images=len(info.val))
+        outcome = train(model, data, recipe, Budget(epochs, request.max_seconds), batch_size=batch_size,
+                        device=device, seed=request.seed, pretrained=arm.pretrained, augment=augment,
+                        on_epoch=_emit_epoch)
+        return outcome, model
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    (outcome, model), _, retries = with_smaller_batches(attempt, batch,
+                                                        on_retry=lambda size: emit("oom", batch_size=size))
+    test_accuracy = _test_accuracy(model, outcome, data, _test_tensors(info, image_size, device), outcome.batch_size)
+    _save_checkpoint(Path(request.output_dir), arm, info, image_size, data, outcome, test_accuracy)
+    return {"accuracy": outcome.best_accuracy, "test_accuracy": test_accuracy,
+            "final_accuracy": outcome.final_accuracy, "best_epoch": outcome.best_epoch,
+            "epochs_run": outcome.epochs_run, "stopped_by_time": outcome.stopped_by_time,
+            "train_seconds": outcome.train_seconds, "images_per_second": outcome.images_per_second,
+            **_cuda_facts(device),
+            "batch_size": outcome.batch_size, "oom_retries": retries, "pretrained": arm.pretrained,
+            "probe": arm.probe, "weights_sha256": weights.sha256 if weights else None,
+            "weights_source": weights.source if weights else None, "checkpoint": CHECKPOINT_NAME,
+            **library_versions()}
+
+
+def _configure_torch(device: torch.device, threads: int | None) -> None:
+    torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
+    torch.set_flush_denormal(True)  # tiny weights late in a run must not slow CPU arithmetic tenfold
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def _test_accuracy(model: nn.Module, outcome: TrainOutcome, data: TensorData,
+                   test: tuple[torch.Tensor, torch.Tensor] | None, batch_size: int) -> float | None:
+    """The selected (best-validation) weights on the test split, which selection never saw."""
+    if test is None:
+        return None
+    model.load_state_dict(outcome.best_state)
+    return evaluate(model, replace(data, x_val=test[0], y_val=test[1]), batch_size * 2, None)
+
+
+def with_smaller_batches(attempt: Callable[[int], T], batch_size: int, on_retry: Callable[[int], None],
+                         max_retries: int = MAX_OOM_RETRIES) -> tuple[T, int, int]:
+    """Run attempt(batch_size); on CUDA out-of-memory retry with half the batch. Returns (value, batch, retries)."""
+    retries = 0
+    while True:
+        try:
+            return attempt(batch_size), batch_size, retries
+        except torch.OutOfMemoryError as error:
+            message = str(error).splitlines()[0] if str(error) else "out of memory"
+        # outside the except block: the traceback's frames (and their tensors) are released before emptying caches
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if retries == max_retries or batch_size == 1:
+            raise OutOfMemory(f"out of device memory at batch size {batch_size} after {retries} retries with "
+                              f"smaller batches ({message}); use a smaller model or image size, or a device with "
+                              "more free memory")
+        batch_size, retries = max(1, batch_size // 2), retries + 1
+        on_retry(batch_size)
+
+
+def tensor_data(info: DatasetInfo, image_size: int, device: torch.device, use_imagenet_stats: bool) -> TensorData:
+    """The train and validation splits as tensors on `device`, with the normalisation the model trains with."""
+    images = decoded_images(info, image_size)
+    x_train, y_train = _tensors(info, images, info.train)
+    channels = info.stats.channels
+    if use_imagenet_stats:  # pretrained weights expect ImageNet's statistics (their mean over RGB for grey)
+        mean = torch.tensor(IMAGENET_MEAN if channels == 3 else [sum(IMAGENET_MEAN) / 3])
+        std = torch.tensor(IMAGENET_STD if channels == 3 else [sum(IMAGENET_STD) / 3])
+    else:
+        pixels = x_train.transpose(0, 1).reshape(channels, -1).float() / 255.0
+        mean, std = pixels.mean(dim=1), pixels.std(dim=1).clamp_min(1e-3)
+    x_val, y_val = _tensors(info, images, info.val)
+    return TensorData(x_train=x_train.to(device), y_train=y_train.to(device), x_val=x_val.to(device),
+                      y_val=y_val.to(device), mean=mean.view(1, -1, 1, 1).to(device),
+                      std=std.view(1, -1, 1, 1).to(device))
+
+
+def _test_tensors(info: DatasetInfo, image_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
+    if not info.test:
+        return None
+    return _tensors(info, decoded_images(info, image_size), info.test, device)
+
+
+def _tensors(info: DatasetInfo, images: np.ndarray, paths: Sequence[str], device: torch.device | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = split_rows(info, images, paths)
+    x_tensor, y_tensor = torch.from_numpy(x), torch.from_numpy(y)
+    return (x_tensor, y_tensor) if device is None else (x_tensor.to(device), y_tensor.to(device))
+
+
+def _save_checkpoint(folder: Path, arm: ArmSpec, info: DatasetInfo, image_size: int, data: TensorData,
+                     outcome: TrainOutcome, test_accuracy: float | None) -> None:
+    checkpoint = {"arm": arm.name, "state_dict": outcome.best_state, "classes": list(info.classes),
+                  "image_size": image_size, "channels": info.stats.channels,
+                  "mean": data.mean.flatten().tolist(), "std": data.std.flatten().tolist(),
+                  "accuracy": outcome.best_accuracy, "test_accuracy": test_accuracy, "test_images": len(info.test),
+                  "epoch": outcome.best_epoch, "pretrained": arm.pretrained, "small_stem": small_input(image_size),
+                  "dataset_hash": info.content_hash}
+    write_atomically(folder / CHECKPOINT_NAME, lambda out: torch.save(checkpoint, out))
+
+
+def _emit_epoch(report: EpochReport) -> None:
+    emit("epoch", **vars(report))
+
+
+def _cuda_facts(device: torch.device) -> dict[str, Any]:
+    """The GPU's name and the task's peak memory on it (the worker reports the CPU and process memory otherwise)."""
+    if device.type != "cuda":
+        return {}
+    return {"device_name": torch.cuda.get_device_name(device),
+            "peak_memory_bytes": int(torch.cuda.max_memory_allocated(device))}
