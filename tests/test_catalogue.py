@@ -69,9 +69,10 @@ def test_small_data_gets_smaller_batches_and_a_floor_on_steps() -> None:
     assert (recipe.batch_size, recipe.epochs, recipe.min_steps, recipe.min_epoch_steps) == (64, 10, 1000, 30)
     assert plan(recipe, 50_000, 10, 64) == (64, 10)  # enough data: the recipe as it is
     assert plan(recipe, 1000, 10, 64) == (32, 33)  # 31 steps an epoch, 1,023 in all
-    assert plan(recipe, 240, 10, 64) == (32, 143) == (MIN_BATCH, 143)  # 7 steps an epoch: no smaller batch
+    assert plan(recipe, 800, 10, 64) == (32, 40) == (MIN_BATCH, 40)  # 25 steps an epoch: no smaller batch
+    assert plan(recipe, 120, 10, 64) == (32, 50)  # 3 steps an epoch: the floor's epochs capped at 5x the recipe's
     assert plan(recipe, 1000, 40, 64) == (32, 40)  # more epochs than the floor needs: all of them
     assert plan(recipe, 1000, 10, 8) == (8, 10)  # a batch halved for memory is never raised: 125 steps an epoch
     assert plan(recipe, 1000, 10, 48) == (48, 50)  # nor halved below MIN_BATCH: 20 steps an epoch
     assert plan(recipe, 1000, 2, 64) == (32, 2)  # fewer epochs than the recipe: a short run on purpose
-    assert plan(recipe, 10, 10, 64) == (10, 1000)  # smaller than a batch: one step an epoch
+    assert plan(recipe, 10, 10, 64) == (10, 50)  # smaller than a batch: one step an epoch, capped

@@ -54,6 +54,7 @@ class Recipe:
     finetune_lr_scale: float = 0.1  # lr multiplier when starting from pretrained weights (not for a probe's head)
     min_steps: int = 1000  # optimiser steps a run of the recipe's epochs gets at least (see plan's comment)
     min_epoch_steps: int = 30  # smaller batches, down to MIN_BATCH, until an epoch has this many steps
+    max_epochs_factor: int = 5  # the floor never asks for more than this many times the recipe's epochs
 
 
 # Small-data recipes that train from scratch in a few epochs: SGD for plain conv nets, AdamW for the nets with
@@ -128,6 +129,9 @@ def default_image_size(short_side: float) -> int:
 # (bench/small_data_training.py): mobilenet_v3_small validates at 0.914 after 160 steps, 0.928 after 330, 0.961
 # after 627, 0.983 after 1,221; shufflenet_v2_x1_0 0.972 after 160 and 0.978 after 627; squeezenet1_1 0.97 after
 # 627. A floor of 1,000 steps gets most of that at 1.7x the cost of 600.
+# Tiny data would need hundreds of epochs to reach the floor (120 images: 334 epochs of 3 steps, 13 minutes of
+# mobilenet_v3_small here): Recipe.max_epochs_factor caps it, so a task on tiny data costs at most a few times a
+# recipe's run on it, and a lab's budget goes to trying more models instead of memorising 120 images.
 # Below MIN_BATCH a batch's statistics (batch norm's) get noisy and each image costs more (mobilenet_v3_small at
 # 16 px, one CPU thread: 10.5 ms an image at batch 16, 8.7 at 32, 7.7 at 64): tiny data gets its steps from the
 # floor instead.
@@ -139,11 +143,12 @@ def plan(recipe: Recipe, n_train: int, epochs: int, batch_size: int) -> tuple[in
 
     The batch is `batch_size` (the most that fits the device) halved while an epoch would have fewer than
     recipe.min_epoch_steps steps, down to MIN_BATCH. A run of at least the recipe's epochs then gets at least
-    recipe.min_steps steps; a run asked for fewer epochs than the recipe is a deliberately short one (a quick look,
-    a test) and gets exactly those."""
+    recipe.min_steps steps, up to recipe.max_epochs_factor times the recipe's epochs; a run asked for fewer epochs
+    than the recipe is a deliberately short one (a quick look, a test) and gets exactly those."""
     batch = min(batch_size, n_train)
     while batch // 2 >= MIN_BATCH and n_train // batch < recipe.min_epoch_steps:
         batch //= 2
     if epochs < recipe.epochs:
         return batch, epochs
-    return batch, max(epochs, math.ceil(recipe.min_steps / (n_train // batch)))
+    floor = min(math.ceil(recipe.min_steps / (n_train // batch)), recipe.epochs * recipe.max_epochs_factor)
+    return batch, max(epochs, floor)
