@@ -37,6 +37,7 @@ class LabEvents:
     on_tick: Callable[[], None] = lambda: None  # once per pass of the loop (about every `poll` seconds)
     on_resume: Callable[[Task], None] = lambda task: None  # a task decided before a restart starts (again)
     on_idle: Callable[[], None] = lambda: None  # work is left, but no tenant may get it now (paused, over quota)
+    on_adopt: Callable[[Task], None] = lambda task: None  # a task an earlier run started still runs: re-attached
 
 
 def lab_prior(store: LabReader, jobs: list[JobRecord]) -> tuple[Prior, CostModel, dict[str, int]]:
@@ -138,12 +139,14 @@ class LiveLab:
                                         WorkCostModel())
         self._jobs: dict[str, JobRecord] = {}
         self._work: dict[int, JobWork | None] = {}  # job id -> job_work, computed once
-        self.scheduler = Scheduler(self.selection, self.executor, SchedulerHooks(self._decided, self._submitting, self._ended))
-        backlog = self.store.recover()  # tasks a crash interrupted: back to queued, to run again first
+        self.scheduler = Scheduler(self.selection, self.executor,
+                                   SchedulerHooks(self._decided, self._submitting, self._started, self._ended))
         for job in jobs:
             self._add_job(job)
+        adopted = self._adopt()
+        backlog = self.store.recover(adopted)  # tasks a crash interrupted and nobody runs: queued, to run first
         self._resumed = {record.task_id for record in backlog}  # announced again when they start
-        self._resume(backlog)
+        self._resume(backlog, adopted)
         for tenant in list(self._jobs):
             self._finish_if_complete(tenant)  # a crash came between a job's last result and marking it done
         self._last_refresh = self.clock()
@@ -177,10 +180,24 @@ class LiveLab:
             gflop = work.gflop[arms.index(record.arm.name)]
             self.selection.observe_cost(record.arm.name, work.samples, gflop, record.device, record.cost)
 
-    def _resume(self, backlog: list[TaskRecord]) -> None:
+    def _adopt(self) -> set[str]:
+        """Offer the executor the tasks an earlier run left running, of jobs still run: those it still finds
+        running (or ended unseen) are watched again instead of run twice. Their workers must be told apart from
+        any other leftovers of the executor, which it stops."""
+        current = {job.id for job in self._jobs.values()}
+        wanted = [(replace(record.to_task(), arm=Arm(record.arm.name, self._column[record.arm.name])),
+                   record.location) for record in self.store.tasks(TaskState.RUNNING)
+                  if record.location is not None and record.job in current]
+        adopted = self.executor.adopt(wanted)
+        for task, _ in wanted:
+            if task.task_id in adopted:
+                self.events.on_adopt(task)
+        return adopted
+
+    def _resume(self, backlog: list[TaskRecord], adopted: set[str]) -> None:
         """Replay, in decision order, what earlier runs decided: outcomes into the GPs, interrupted tasks into
-        the backlog. The selection then stands where an uninterrupted run would, so the seed implies the same
-        decisions from here on."""
+        the backlog, adopted ones as pending. The selection then stands where an uninterrupted run would, so the
+        seed implies the same decisions from here on."""
         interrupted = {record.task_id for record in backlog}
         tasks = sorted(self.store.tasks(), key=lambda t: _task_number(t.task_id))
         self.scheduler.next_task_number = max((_task_number(t.task_id) for t in tasks), default=0) + 1
@@ -197,7 +214,9 @@ class LiveLab:
                 self._learn_cost(record, jobs)
                 continue
             arm = Arm(record.arm.name, self._column[record.arm.name])
-            if record.task_id in interrupted:
+            if record.task_id in adopted:
+                self.selection.restore_pending(record.tenant, arm)  # its result comes through wait() as usual
+            elif record.task_id in interrupted:
                 self.selection.restore_pending(record.tenant, arm)
                 self.scheduler.backlog.append(replace(record.to_task(), arm=arm))
             elif record.state is TaskState.DONE:
@@ -228,6 +247,9 @@ class LiveLab:
         self.store.task_state(task, TaskState.RUNNING)
         if task.task_id in self._resumed:
             self.events.on_resume(task)
+
+    def _started(self, task: Task) -> None:
+        self.store.task_location(task.task_id, self.executor.location(task.task_id))
 
     def _ended(self, result: TaskResult, observation: Observation | None) -> None:
         self.store.record_result(result, observation)

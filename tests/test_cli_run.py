@@ -80,7 +80,8 @@ def test_run_trains_every_model_then_export_gives_a_torchscript_model(lab, tmp_p
     assert abs(correct / len(val) - card["accuracy"]) <= 0.02
 
 
-def test_a_crash_mid_training_loses_nothing_and_the_next_run_finishes(lab):
+def crash_mid_training(lab: Path) -> int:
+    """Start `run`, kill -9 it while its first worker trains; returns the worker's pid."""
     run = easeml(lab, "run")
     deadline = time.monotonic() + 120
     line = ""
@@ -91,23 +92,49 @@ def test_a_crash_mid_training_loses_nothing_and_the_next_run_finishes(lab):
     run.send_signal(signal.SIGKILL)
     run.wait()
     with LabStore.open_readonly(lab) as store:
-        assert [t.state for t in store.tasks()] == [TaskState.RUNNING]  # what the crash left behind
-    orphan = int(Path("tasks/t000001-1/worker.pid").read_text())
-    assert running(orphan)  # kill -9 of `run` leaves its worker training
-    again = easeml(lab, "run")
-    while "start t000001" not in (line := again.stdout.readline()) and line:
-        pass
-    assert "again: a restart found it unfinished; attempt 2" in line
-    assert not running(orphan)  # stopped before the task's second attempt started on the same device
+        [task] = store.tasks()
+        assert task.state is TaskState.RUNNING  # what the crash left behind, with where it runs
+        assert task.location.folder == str(Path("tasks/t000001-1").absolute()) and task.location.host is None
+    assert task.location.pid == int(Path("tasks/t000001-1/worker.pid").read_text())
+    return task.location.pid
+
+
+def finish(again: subprocess.Popen, lab: Path) -> list:
     stdout, stderr = again.communicate(timeout=300)
     assert again.returncode == 0, stderr
     with LabStore.open_readonly(lab) as store:
         tasks = store.tasks()
         assert {t.state for t in tasks} == {TaskState.DONE}
-        assert tasks[0].task_id == "t000001" and tasks[0].attempt == 2  # the interrupted task ran again first
         observations = store.observations()
         assert len(observations) == len({o.arm.name for o in observations}) == 2  # no duplicate
         assert all(j.state.value == "done" for j in store.jobs())
+    return tasks
+
+
+def test_a_crash_mid_training_re_attaches_to_the_still_running_worker_and_trains_nothing_twice(lab):
+    worker = crash_mid_training(lab)
+    assert running(worker)  # kill -9 of `run` leaves its worker training
+    again = easeml(lab, "run")
+    while "t000001" not in (line := again.stdout.readline()) and line:
+        pass
+    assert "re-attached to t000001 alice/" in line and "not run twice" in line
+    assert running(worker) or (Path("tasks/t000001-1/result.json")).exists()  # left alone: it was not stopped
+    tasks = finish(again, lab)
+    assert tasks[0].task_id == "t000001" and tasks[0].attempt == 1  # the first attempt's own result counted
+    assert not Path("tasks/t000001-2").exists()
+
+
+def test_a_crash_that_took_the_worker_too_runs_the_task_again_first(lab):
+    worker = crash_mid_training(lab)
+    os.killpg(worker, signal.SIGKILL)  # the machine rebooted, say: no worker, no result
+    while running(worker):
+        time.sleep(0.05)
+    again = easeml(lab, "run")
+    while "start t000001" not in (line := again.stdout.readline()) and line:
+        pass
+    assert "again: a restart found it unfinished; attempt 2" in line
+    tasks = finish(again, lab)
+    assert tasks[0].task_id == "t000001" and tasks[0].attempt == 2  # the interrupted task ran again first
 
 
 def test_a_dataset_changed_on_disk_is_caught_before_training(lab, tmp_path, run_cli):

@@ -15,25 +15,31 @@ import pytest
 from training_fixtures import small_digits  # noqa: F401 (a fixture)
 
 from easeml_gui.engine.ports import Executor
-from easeml_gui.engine.types import Arm, Task, TaskResult, TaskState
+from easeml_gui.engine.types import Arm, Task, TaskLocation, TaskResult, TaskState
 from easeml_gui.execution.local import LocalExecutor
 
 
 @dataclass
 class Case:
     executor: Executor
+    reopen: Callable[[], Executor]  # a second executor on the same devices and work folder (a restarted `run`)
     arm: Arm
     quick: Mapping[str, Any]  # Task.config of a task that succeeds
     slow: Mapping[str, Any]  # ... of a task that runs long enough to be cancelled
+    bounded: Mapping[str, Any]  # ... of a task that succeeds after running a few seconds
     failing: Mapping[str, Any]  # ... of a task that fails
+    nowhere: TaskLocation  # where no task of this executor lives
     limit: float  # seconds to wait for one task's result before the test fails
 
 
 def local_case(tmp_path: Path, dataset: Path) -> Case:
     base = {"dataset": str(dataset), "image_size": 16}
-    return Case(executor=LocalExecutor(tmp_path / "tasks", grace_seconds=5), arm=Arm("mobilenet_v3_small", 0),
-                quick={**base, "epochs": 1}, slow={**base, "epochs": 10_000},
-                failing={**base, "dataset": str(tmp_path / "no-such-dataset")}, limit=180)
+    work = tmp_path / "tasks"
+    return Case(executor=LocalExecutor(work, grace_seconds=5), reopen=lambda: LocalExecutor(work, grace_seconds=5),
+                arm=Arm("mobilenet_v3_small", 0), quick={**base, "epochs": 1}, slow={**base, "epochs": 10_000},
+                bounded={**base, "epochs": 10_000, "max_seconds": 3},
+                failing={**base, "dataset": str(tmp_path / "no-such-dataset")},
+                nowhere=TaskLocation(folder=str(work / "never-started-1")), limit=180)
 
 
 FACTORIES: dict[str, Callable[[Path, Path], Case]] = {"local": local_case}
@@ -53,14 +59,15 @@ def task(case: Case, task_id: str, config: Mapping[str, Any], device: str | None
                 seed=0, config=config)
 
 
-def collect(case: Case, count: int) -> list[TaskResult]:
+def collect(case: Case, count: int, executor: Executor | None = None) -> list[TaskResult]:
     """Wait until `count` results came back (failing the test after case.limit seconds per result)."""
+    executor = executor or case.executor
     results: list[TaskResult] = []
     deadline = time.monotonic() + case.limit * count
     while len(results) < count:
         remaining = deadline - time.monotonic()
         assert remaining > 0, f"only {len(results)} of {count} results after {case.limit * count:.0f} s"
-        results += case.executor.wait(timeout=min(remaining, 5.0))
+        results += executor.wait(timeout=min(remaining, 5.0))
     return results
 
 
@@ -121,3 +128,47 @@ def test_every_submitted_task_is_reported_exactly_once(case: Case) -> None:
     assert len(results) == 3 and states == {"mix-quick": TaskState.DONE, "mix-bad": TaskState.FAILED,
                                             "mix-slow": TaskState.CANCELLED}
     assert case.executor.wait(timeout=0.5) == []
+
+
+def test_a_detached_task_goes_on_and_a_new_executor_adopts_and_reports_it_once(case: Case) -> None:
+    submitted = task(case, "detached-1", case.bounded)
+    case.executor.submit(submitted)
+    where = case.executor.location("detached-1")
+    assert where is not None and where.folder
+    case.executor.detach()
+    assert list(case.executor.running()) == [] and case.executor.wait(timeout=0.2) == []
+    again = case.reopen()
+    try:
+        assert again.adopt([(submitted, where)]) == {"detached-1"}
+        assert list(again.running()) == [submitted] and again.location("detached-1") == where
+        [result] = collect(case, 1, again)
+        assert result.task_id == "detached-1" and result.state is TaskState.DONE and result.cost > 0
+        assert again.wait(timeout=0.5) == []
+    finally:
+        getattr(again, "close", lambda: None)()
+
+
+def test_a_task_that_is_gone_is_not_adopted_and_its_device_stays_free(case: Case) -> None:
+    again = case.reopen()
+    try:
+        assert again.adopt([(task(case, "gone-1", case.quick), case.nowhere)]) == set()
+        assert list(again.running()) == []
+        again.submit(task(case, "after-1", case.quick))  # the device is free for new work
+        [result] = collect(case, 1, again)
+        assert result.state is TaskState.DONE
+    finally:
+        getattr(again, "close", lambda: None)()
+
+
+def test_progress_events_are_read_from_an_offset_each_once(case: Case) -> None:
+    case.executor.submit(task(case, "events-1", case.bounded))
+    seen: list[dict[str, Any]] = []
+    offset = 0
+    while case.executor.running():
+        events, offset = case.executor.events("events-1", offset)
+        seen += events
+        case.executor.wait(timeout=0.3)
+    kinds = [e["event"] for e in seen]
+    assert kinds[0] == "start" and "epoch" in kinds and kinds.count("start") == 1
+    epochs = [e["epoch"] for e in seen if e["event"] == "epoch"]
+    assert epochs == sorted(set(epochs))  # none read twice

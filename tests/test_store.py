@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from easeml_gui.engine.types import (
-    Arm, Decision, Observation, Task, TaskResult, TaskState, Tenant, TenantScore,
+    Arm, Decision, Observation, Task, TaskLocation, TaskResult, TaskState, Tenant, TenantScore,
 )
 from easeml_gui.store import JOB_KEY, JobState, LabStore, StoreError, schema, schema_version
 
@@ -445,6 +445,21 @@ def test_recover_requeues_interrupted_tasks(store: LabStore) -> None:
     store.record_result(TaskResult("running", "alice", ARMS[1], "cpu", TaskState.DONE, 0.9, 1.0),
                         Observation("alice", ARMS[1], 0.9, 1.0, 2.0))
     assert sorted(o.quality for o in store.observations()) == [0.6, 0.9]
+
+
+def test_a_task_records_where_it_runs_and_recover_keeps_the_adopted_ones_running(store: LabStore) -> None:
+    job, _ = lab(store)
+    adopted, gone = task_for(job, ARMS[0], "adopted"), task_for(job, ARMS[1], "gone")
+    for task in (adopted, gone):
+        store.task_state(task, TaskState.RUNNING)
+    store.task_location("adopted", TaskLocation(folder="/lab/tasks/adopted-1", pid=4242))
+    assert store.task("adopted").location == TaskLocation(folder="/lab/tasks/adopted-1", host=None, pid=4242)
+    assert store.task("gone").location is None
+    with pytest.raises(StoreError, match="unknown task 'nope'"):
+        store.task_location("nope", TaskLocation(folder="/x"))
+    assert [r.task_id for r in store.recover(adopted={"adopted"})] == ["gone"]
+    assert [r.task_id for r in store.tasks(state=TaskState.RUNNING)] == ["adopted"]
+    assert store.task("adopted").attempt == 1 and store.task("gone").attempt == 2
 
 
 def test_recover_after_a_killed_process(db_path: Path) -> None:

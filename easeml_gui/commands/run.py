@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..engine.policies import get_policy, policy_names
+from ..engine.ports import Executor
 from ..engine.types import Decision, Observation, Task, TaskResult, TaskState
 from ..execution.local import LocalExecutor
 from ..live_lab import LabEvents, LiveLab, latest_jobs
@@ -29,13 +30,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="run the lab: train the models the engine picks until every job is done",
         description="Runs the lab until every job is done or --max-tasks tasks ended. Ctrl-C stops handing out "
         "tasks and lets running ones finish (a second Ctrl-C cancels them; SIGTERM cancels them at once); a crash "
-        "loses no finished work, and the next `run` resumes where this one stopped.",
+        "loses no finished work, and the next `run` resumes where this one stopped, re-attaching to tasks that "
+        "are still training instead of training them again.",
     )
     p.add_argument("--devices", default="local", help="local (every GPU here, else the CPU); SSH hosts come later")
     p.add_argument("--max-tasks", type=positive_int, default=None, help="stop after this many tasks ended")
     p.add_argument("--policy", default="default", help=f"one of: {', '.join(policy_names())}")
-    p.add_argument("--on-interrupt", choices=("finish", "cancel"), default="finish",
-                   help="what Ctrl-C does with running tasks (default: let them finish)")
+    p.add_argument("--on-interrupt", choices=("finish", "cancel", "detach"), default="finish",
+                   help="what Ctrl-C does with running tasks: let them finish (default), cancel them, or detach "
+                   "(they go on training; the next `run` re-attaches to them)")
     p.add_argument("--seed", type=int, default=0, help="the engine's seed (tie-breaking, random policies)")
     p.set_defaults(handler=run_lab)
 
@@ -77,6 +80,9 @@ def verify_datasets(store: LabStore) -> None:
             raise CommandError(f"dataset {name}: {error}") from None
 
 
+ON_INTERRUPT = {"finish": "finish", "cancel": "are cancelled", "detach": "go on; the next run re-attaches"}
+
+
 def open_executor(spec: str, data_dir: Path) -> LocalExecutor:
     if spec != "local":
         raise UsageError(f"--devices {spec!r}: only 'local' is supported in this version (SSH hosts are not yet)")
@@ -87,13 +93,13 @@ class Progress:
     """One line per decision, per epoch of a running task, and per ended task, with the lab's state: plain text
     that reads well live and in a log file."""
 
-    def __init__(self, lab_state: Callable[[], str], executor: LocalExecutor,
+    def __init__(self, lab_state: Callable[[], str], executor: Executor,
                  remember: Callable[[str, str], None]) -> None:
         self.lab_state = lab_state
         self.executor = executor
         self.remember = remember  # (task id, latest progress line): kept in the store, where the GUI reads it
         self.start = time.monotonic()
-        self._epochs_shown: dict[str, int] = {}
+        self._offsets: dict[str, int] = {}  # per running task: how far its progress events were read
 
     def _stamp(self) -> str:
         seconds = int(time.monotonic() - self.start)
@@ -104,6 +110,10 @@ class Progress:
         print(f"{self._stamp()} {task.device:8} start {task.task_id} {decision.tenant}/{decision.arm.name}  (expects "
               f"{chosen.mean:.3f} ± {chosen.sigma:.3f} vs best {chosen.best:.3f}, ~{chosen.predicted_cost:.0f} s; "
               f"{decision.policy} score {chosen.acquisition:.3g})", flush=True)
+
+    def adopt(self, task: Task) -> None:
+        print(f"{self._stamp()} {task.device:8} re-attached to {task.task_id} {task.tenant}/{task.arm.name}  (an "
+              "earlier run started it and it is still training: not run twice)", flush=True)
 
     def resume(self, task: Task) -> None:
         print(f"{self._stamp()} {task.device:8} start {task.task_id} {task.tenant}/{task.arm.name}  (again: a "
@@ -117,18 +127,18 @@ class Progress:
     def tick(self) -> None:
         """The epochs running tasks finished since the last tick (the worker's progress lines)."""
         for task in self.executor.running():
-            epochs = [e for e in self.executor.progress(task.task_id) if e.get("event") == "epoch"]
-            for event in epochs[self._epochs_shown.get(task.task_id, 0):]:
+            events, self._offsets[task.task_id] = self.executor.events(task.task_id,
+                                                                      self._offsets.get(task.task_id, 0))
+            for event in (e for e in events if e.get("event") == "epoch"):
                 loss = "" if event.get("loss") is None else f"  loss {event['loss']:.3f}"  # none for a classical fit
                 line = (f"epoch {event['epoch']}/{event['epochs']}{loss}  val {event['val_accuracy']:.4f}  "
                         f"{event['images_per_second']:,.0f} img/s")
                 print(f"{self._stamp()} {task.device:8}   {line}  {task.task_id} {task.tenant}/{task.arm.name}",
                       flush=True)
                 self.remember(task.task_id, line)
-            self._epochs_shown[task.task_id] = len(epochs)
 
     def result(self, result: TaskResult, observation: Observation | None) -> None:
-        self._epochs_shown.pop(result.task_id, None)
+        self._offsets.pop(result.task_id, None)
         if result.state is TaskState.DONE:
             what = f"done   accuracy {result.quality:.4f} in {result.cost:.0f}s"
         elif result.state is TaskState.FAILED:
@@ -164,13 +174,17 @@ def run_lab(args: argparse.Namespace) -> int:
 
         progress = Progress(lab_state, executor, lambda task_id, line: store.task_progress(task_id, log_tail=line))
         events = LabEvents(progress.decision, progress.result, progress.job_done, progress.tick, progress.resume,
-                           progress.idle)
+                           progress.idle, progress.adopt)
         lab = LiveLab(store, executor, args.policy, args.seed, events)
         print(f"running {len(lab.selection.records)} job(s) on {', '.join(executor.devices())} with policy "
-              f"{args.policy}; Ctrl-C stops (running tasks {'finish' if args.on_interrupt == 'finish' else 'are cancelled'})")
+              f"{args.policy}; Ctrl-C stops (running tasks {ON_INTERRUPT[args.on_interrupt]})")
         with stop_requests() as stops:
             ended = lab.run(args.max_tasks, should_stop=lambda: bool(stops))
-            if stops:
+            if stops and args.on_interrupt == "detach" and stops[0] == signal.SIGINT:
+                print(f"\nstopping: {len(executor.running())} running task(s) go on training; the next `run` "
+                      "re-attaches to them", file=sys.stderr, flush=True)
+                executor.detach()
+            elif stops:
                 cancel = args.on_interrupt == "cancel" or stops[0] == signal.SIGTERM
                 print(f"\nstopping: {'cancelling' if cancel else 'waiting for'} {len(executor.running())} running "
                       f"task(s){'' if cancel else '; Ctrl-C again cancels them'}", file=sys.stderr, flush=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
-from .types import Decision, Observation, Task, TaskResult, TaskState
+from .types import Decision, Observation, Task, TaskLocation, TaskResult, TaskState
 
 
 class Clock(Protocol):
@@ -36,7 +36,32 @@ class Executor(Clock, Protocol):
         ...
 
     def running(self) -> Sequence[Task]:
-        """Tasks submitted and not yet reported by `wait`."""
+        """Tasks submitted (or adopted) and not yet reported by `wait`."""
+        ...
+
+    def location(self, task_id: str) -> TaskLocation | None:
+        """Where a running task lives, known once `submit` returned; None where tasks cannot outlive the executor
+        (the simulator's)."""
+        ...
+
+    def adopt(self, tasks: Sequence[tuple[Task, TaskLocation]]) -> set[str]:
+        """Take over tasks an earlier run (or connection) started and did not see end; returns the ids adopted.
+
+        Called once, before the first `submit`, with every task the lab wants back. An adopted task is running()
+        and reported by `wait` exactly once, like a submitted one, also when it ended while nobody watched (its
+        result is in its folder). A task that is gone (no process, no result) is not adopted: the caller
+        re-queues it. Work of this executor that is not in `tasks` (a worker of a task the lab no longer wants)
+        is stopped, so it never shares a device with new work.
+        """
+        ...
+
+    def events(self, task_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """A running task's progress events after `offset` (0: from its start) and the offset to read from next
+        time, so a display reads each event once (training/wire.py lists the events)."""
+        ...
+
+    def detach(self) -> None:
+        """Stop watching without cancelling: running tasks go on, and the next run adopts them."""
         ...
 
 
@@ -45,6 +70,10 @@ class Store(Protocol):
 
     def task_state(self, task: Task, state: TaskState) -> None:
         """Record a task transition before it is acted upon (queued -> running -> done|failed|cancelled)."""
+        ...
+
+    def task_location(self, task_id: str, location: TaskLocation | None) -> None:
+        """Record where a task just started lives (None: nowhere a later run could find it)."""
         ...
 
     def record_result(self, result: TaskResult, observation: Observation | None) -> None:

@@ -16,6 +16,7 @@ class SchedulerHooks:
 
     on_decision: Callable[[Decision, Task], None] = lambda decision, task: None
     on_submit: Callable[[Task], None] = lambda task: None  # just before the executor starts it
+    on_started: Callable[[Task], None] = lambda task: None  # just after: the executor knows where it lives
     on_result: Callable[[TaskResult, Observation | None], None] = lambda result, observation: None
 
 
@@ -40,9 +41,7 @@ class Scheduler:
             if max_new is not None and started >= max_new:
                 break
             if self.backlog:
-                task = replace(self.backlog.pop(0), device=device)
-                self.hooks.on_submit(task)
-                self.executor.submit(task)
+                self._start(replace(self.backlog.pop(0), device=device))
                 started += 1
                 continue
             decision = self.selection.ask(device, self.executor.now())
@@ -59,11 +58,15 @@ class Scheduler:
             )
             self.next_task_number += 1
             self.hooks.on_decision(decision, task)
-            self.hooks.on_submit(task)  # persisted as running before it runs
-            self.executor.submit(task)
+            self._start(task)
             decisions.append(decision)
             started += 1
         return decisions
+
+    def _start(self, task: Task) -> None:
+        self.hooks.on_submit(task)  # persisted as running before it runs
+        self.executor.submit(task)
+        self.hooks.on_started(task)
 
     def collect(self, timeout: float | None = None) -> list[TaskResult]:
         results = self.executor.wait(timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from .policies import BASELINES, DEFAULT_POLICY, get_policy
 from .prior import CostModel, fit_prior
 from .scheduler import Scheduler, SchedulerHooks
 from .selection import ModelSelection
-from .types import Arm, Job, Task, TaskResult, TaskState, Tenant
+from .types import Arm, Job, Task, TaskLocation, TaskResult, TaskState, Tenant
 
 
 class SimulatedExecutor:
@@ -47,6 +48,18 @@ class SimulatedExecutor:
         heapq.heappush(self._events, (self._clock + duration, self._sequence, task))
         self._sequence += 1
         self._running[task.task_id] = task
+
+    def location(self, task_id: str) -> TaskLocation | None:
+        return None  # simulated tasks live in this object only
+
+    def adopt(self, tasks: Sequence[tuple[Task, TaskLocation]]) -> set[str]:
+        return set()  # nothing outlives a simulation: every interrupted task runs again
+
+    def events(self, task_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        return [], offset  # a simulated task has no progress between its start and its end
+
+    def detach(self) -> None:
+        pass
 
     def cancel(self, task_id: str) -> None:
         task = self._running.pop(task_id, None)

@@ -61,6 +61,16 @@ class Task:
 
 
 @dataclass(frozen=True)
+class TaskLocation:
+    """Where a started task lives, recorded in the store when it starts, so that a later run (or the same run
+    after a dropped connection) finds it again, and can re-attach to it or stop it."""
+
+    folder: str  # the task folder on its host (the wire contract's files: training/wire.py)
+    host: str | None = None  # a registered host's name; None: this machine
+    pid: int | None = None  # the worker's pid there, which leads its own process group
+
+
+@dataclass(frozen=True)
 class TaskResult:
     """What an executor reports when a task ends. quality is None unless state is DONE."""
 

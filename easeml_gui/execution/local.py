@@ -2,10 +2,12 @@
 
 A task runs `python -m easeml_gui.training.worker TASK.json` in its own folder under `work_dir`
 (`<task id>-<attempt>/`, holding the files of the wire contract, training/wire.py: the worker's stdout is
-progress.jsonl, its stderr worker.log) and in its own process group, so a cancel reaches the whole worker and a
-Ctrl-C in the terminal that started the app does not. Task.config carries what the worker reads from TASK.json (wire.TaskRequest: dataset,
-epochs, image_size, max_seconds, batch_size, augment, threads); the executor adds task_id, arm, device, seed and
-output_dir. A waiter thread per task turns process exits into a queue that `wait` drains.
+progress.jsonl, its stderr worker.log) and in its own session and process group, so a cancel reaches the whole
+worker, a Ctrl-C in the terminal that started the app does not, and the worker outlives a `run` that crashed or
+detached: the next run adopts it (its pid file names it; /proc confirms it is still that worker) instead of
+training it twice. Task.config carries what the worker reads from TASK.json (wire.TaskRequest: dataset, epochs,
+image_size, max_seconds, batch_size, augment, threads); the executor adds task_id, arm, device, seed and
+output_dir. A waiter thread per task turns worker exits into a queue that `wait` drains.
 """
 
 from __future__ import annotations
@@ -24,22 +26,36 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import easeml_gui
-from easeml_gui.engine.types import Task, TaskResult, TaskState
+from easeml_gui.engine.types import Task, TaskLocation, TaskResult, TaskState
 from easeml_gui.training import wire
 
 from .devices import local_devices
 
 LOG_TAIL_CHARS = 2000
+ADOPTED_POLL_SECONDS = 0.2  # an adopted worker is another process's child: its end is seen by polling /proc
 
 
 @dataclass
 class _Run:
     task: Task
     folder: Path
-    process: subprocess.Popen[bytes]
+    pid: int  # leads the worker's process group
     started: float  # monotonic
+    process: subprocess.Popen[bytes] | None  # None for an adopted worker, which this process did not start
     cancelled: bool = False
     killer: threading.Timer | None = field(default=None)
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        return _runs_worker(self.pid, self.folder)
+
+    def wait(self) -> None:
+        if self.process is not None:
+            self.process.wait()
+            return
+        while _runs_worker(self.pid, self.folder):
+            time.sleep(ADOPTED_POLL_SECONDS)
 
 
 class LocalExecutor:
@@ -55,7 +71,7 @@ class LocalExecutor:
         self._runs: dict[str, _Run] = {}
         self._ended: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
-        self._stop_orphans()
+        self._adopted_once = False
 
     # --- Executor protocol -------------------------------------------------------------------------------------
 
@@ -69,13 +85,45 @@ class LocalExecutor:
         with self._lock:
             return [run.task for run in self._runs.values()]
 
+    def location(self, task_id: str) -> TaskLocation | None:
+        with self._lock:
+            run = self._runs.get(task_id)
+        return None if run is None else TaskLocation(folder=str(run.folder), pid=run.pid)
+
+    def adopt(self, tasks: Sequence[tuple[Task, TaskLocation]]) -> set[str]:
+        """Watch again the workers of `tasks` that still run here (or ended with a result nobody reported), and
+        stop every other worker left in work_dir: one run per store, so those are orphans of a killed run."""
+        wanted = {Path(where.folder): (task, where) for task, where in tasks
+                  if where.host is None and Path(where.folder).parent == self._work_dir}
+        adopted: list[_Run] = []
+        with self._lock:
+            self._adopted_once = True
+            self._stop_orphans(keep=set(wanted))
+            for folder, (task, where) in wanted.items():
+                pid = where.pid or wire.read_pid(folder)
+                alive = pid is not None and _runs_worker(pid, folder)
+                ended_unseen = not alive and bool(wire.read_result(folder).get("state"))
+                if pid is None or not (alive or ended_unseen) or task.task_id in self._runs:
+                    continue  # gone: the caller re-queues it
+                if task.device not in self._devices or self._busy(task.device):
+                    _stop_group(pid, self._grace)  # its device is no longer this executor's to use
+                    continue
+                run = _Run(task, folder, pid, time.monotonic(), process=None)
+                self._runs[task.task_id] = run
+                adopted.append(run)
+        for run in adopted:
+            self._watch(run)
+        return {run.task.task_id for run in adopted}
+
     def submit(self, task: Task) -> None:
+        if not self._adopted_once:
+            self.adopt([])  # a first run on this folder: nothing to adopt, but leftovers must not share devices
         with self._lock:
             if task.device not in self._devices:
                 raise ValueError(f"unknown device {task.device!r}; this executor has {', '.join(self._devices)}")
             if task.task_id in self._runs:
                 raise ValueError(f"task {task.task_id!r} is already running")
-            busy = next((run.task.task_id for run in self._runs.values() if run.task.device == task.device), None)
+            busy = self._busy(task.device)
             if busy is not None:
                 raise ValueError(f"device {task.device} is busy with task {busy!r}; wait for it first")
             folder = self.task_folder(task)
@@ -87,13 +135,12 @@ class LocalExecutor:
             (folder / wire.TASK_FILE).write_text(request.to_json())
             with open(folder / wire.PROGRESS_FILE, "wb") as stdout, open(folder / wire.LOG_FILE, "wb") as stderr:
                 process = subprocess.Popen([self._python, "-m", wire.WORKER_MODULE, str(folder / wire.TASK_FILE)],
-                                           cwd=folder,
-                                           stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                                           cwd=folder, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                                            env=_worker_env(), start_new_session=True)
             wire.write_pid(folder, process.pid)
-            self._runs[task.task_id] = _Run(task, folder, process, time.monotonic())
-        threading.Thread(target=self._reap, args=(task.task_id, process), daemon=True,
-                         name=f"reap-{task.task_id}").start()
+            run = _Run(task, folder, process.pid, time.monotonic(), process)
+            self._runs[task.task_id] = run
+        self._watch(run)
 
     def wait(self, timeout: float | None = None) -> list[TaskResult]:
         with self._lock:
@@ -108,7 +155,7 @@ class LocalExecutor:
                 ended.append(self._ended.get_nowait())
             except queue.Empty:
                 break
-        return [self._report(task_id) for task_id in ended]
+        return [result for result in map(self._report, ended) if result is not None]
 
     def cancel(self, task_id: str) -> None:
         """Stop a running task (SIGTERM, then SIGKILL after the grace period). Unknown or reported ids are ignored."""
@@ -117,25 +164,32 @@ class LocalExecutor:
             if run is None or run.cancelled:
                 return
             run.cancelled = True
-            if run.process.poll() is None:
-                _signal_group(run.process, signal.SIGTERM)
-                run.killer = threading.Timer(self._grace, _signal_group, (run.process, signal.SIGKILL))
+            if run.alive():
+                _signal_group(run, signal.SIGTERM)
+                run.killer = threading.Timer(self._grace, _signal_group, (run, signal.SIGKILL))
                 run.killer.daemon = True
                 run.killer.start()
+
+    def events(self, task_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        with self._lock:
+            run = self._runs.get(task_id)
+        if run is None:
+            return [], offset
+        return wire.read_events(run.folder / wire.PROGRESS_FILE, offset)
+
+    def detach(self) -> None:
+        """Forget the running workers without stopping them; their pid files stay for the next run to adopt."""
+        with self._lock:
+            for run in self._runs.values():
+                if run.killer is not None:
+                    run.killer.cancel()
+            self._runs.clear()
 
     # --- beyond the protocol -----------------------------------------------------------------------------------
 
     def task_folder(self, task: Task) -> Path:
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", task.task_id)  # ids are data, never a path
         return self._work_dir / f"{safe}-{task.attempt}"
-
-    def progress(self, task_id: str) -> list[dict[str, Any]]:
-        """The JSON-lines events a running task has printed so far (for a progress display)."""
-        with self._lock:
-            run = self._runs.get(task_id)
-        if run is None:
-            return []
-        return wire.read_events(run.folder / wire.PROGRESS_FILE)[0]
 
     def close(self) -> None:
         """Cancel every running task and wait for the workers to exit; their results are not reported."""
@@ -144,7 +198,7 @@ class LocalExecutor:
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:
-            run.process.wait()
+            run.wait()
             if run.killer is not None:
                 run.killer.cancel()
 
@@ -156,41 +210,51 @@ class LocalExecutor:
 
     # --- internals ---------------------------------------------------------------------------------------------
 
-    def _stop_orphans(self) -> None:
-        """Workers a killed `run` left running (one run per store, so any live worker here is an orphan): stop
-        them before new ones start, or the re-run of an interrupted task would share its device with the orphan.
-        A pid is trusted only while /proc shows it running the worker on that very folder (pids get reused)."""
+    def _busy(self, device: str) -> str | None:
+        return next((run.task.task_id for run in self._runs.values() if run.task.device == device), None)
+
+    def _stop_orphans(self, keep: set[Path]) -> None:
+        """Stop the workers left in work_dir other than those in `keep`, before new ones start, or a task's
+        re-run would share its device with its orphan."""
         for pid_file in self._work_dir.glob(f"*/{wire.PID_FILE}"):
-            try:
-                pid = int(pid_file.read_text())
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except (OSError, ValueError):
-                pid_file.unlink(missing_ok=True)  # gone, or unreadable: nothing to stop
+            folder = pid_file.parent
+            if folder in keep:
                 continue
-            if wire.is_worker_command(command, pid_file.parent):
+            pid = wire.read_pid(folder)
+            if pid is not None and _runs_worker(pid, folder):
                 _stop_group(pid, self._grace)
-            pid_file.unlink(missing_ok=True)
+            wire.remove_pid(folder)
 
-    def _reap(self, task_id: str, process: subprocess.Popen[bytes]) -> None:
-        process.wait()
-        self._ended.put(task_id)
+    def _watch(self, run: _Run) -> None:
+        def reap() -> None:
+            run.wait()
+            self._ended.put(run.task.task_id)
 
-    def _report(self, task_id: str) -> TaskResult:
+        threading.Thread(target=reap, daemon=True, name=f"reap-{run.task.task_id}").start()
+
+    def _report(self, task_id: str) -> TaskResult | None:
         with self._lock:
-            run = self._runs.pop(task_id)
+            run = self._runs.pop(task_id, None)
+        if run is None:
+            return None  # detached meanwhile: the next run reports it
         if run.killer is not None:
             run.killer.cancel()
         wire.remove_pid(run.folder)
-        task, seconds = run.task, time.monotonic() - run.started  # device time includes the worker's start-up
+        task, result = run.task, wire.read_result(run.folder)
+        seconds = time.monotonic() - run.started  # device time includes the worker's start-up
+        if run.process is None:  # adopted: it started before this executor saw it
+            seconds = max(seconds, float(result.get("seconds") or 0.0))
+        exit_code = None if run.process is None else run.process.returncode
         common = dict(task_id=task.task_id, tenant=task.tenant, arm=task.arm, device=task.device, cost=seconds)
-        result = wire.read_result(run.folder)
-        details = {**result, "exit_code": run.process.returncode, "folder": str(run.folder)}
+        details = {**result, "exit_code": exit_code, "folder": str(run.folder)}
         if run.cancelled:
             return TaskResult(state=TaskState.CANCELLED, error="cancelled", details=details, **common)
-        if run.process.returncode == 0 and result.get("state") == "done":
+        if exit_code in (0, None) and result.get("state") == wire.DONE:
             return TaskResult(state=TaskState.DONE, quality=float(result["accuracy"]), details=details, **common)
         tail = _tail(run.folder / wire.LOG_FILE)
-        reason = result.get("error") or f"the worker exited with code {run.process.returncode}: {tail or 'no output'}"
+        reason = result.get("error") or (f"the worker exited with code {exit_code}: {tail or 'no output'}"
+                                         if exit_code is not None else
+                                         f"the worker ended without a result: {tail or 'no output'}")
         return TaskResult(state=TaskState.FAILED, error=reason, details={**details, "log_tail": tail}, **common)
 
 
@@ -203,11 +267,20 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    if process.poll() is not None:
+def _runs_worker(pid: int, folder: Path) -> bool:
+    """Whether `pid` is alive and still the worker of `folder` (pids get reused; a zombie is not alive)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return wire.is_worker_command(command, folder) and not _is_zombie(pid)
+
+
+def _signal_group(run: _Run, signum: int) -> None:
+    if not run.alive():
         return
     try:
-        os.killpg(process.pid, signum)  # the worker leads its own session, so its group id is its pid
+        os.killpg(run.pid, signum)  # the worker leads its own session, so its group id is its pid
     except ProcessLookupError:
         pass  # it ended in between
 

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..engine.types import Arm, Job, Task, TaskState, Tenant, TenantScore
+from ..engine.types import Arm, Job, Task, TaskLocation, TaskState, Tenant, TenantScore
 
 # Keys of Task.config / Job.config the store reads: the job a task belongs to, and the SSH host it runs on.
 JOB_KEY = "job"
@@ -157,8 +157,8 @@ class TaskRecord:
     started: float | None
     ended: float | None
     attempt: int
-    worker_pid: int | None  # of the latest attempt (after recover(): of the interrupted one, to kill an orphan)
-    remote_dir: str | None  # of the latest attempt (after recover(): where to re-attach)
+    worker_pid: int | None  # of the latest attempt (TaskLocation.pid)
+    remote_dir: str | None  # the latest attempt's task folder on its host (TaskLocation.folder; local ones too)
     log_tail: str | None
     error: str | None
     cost: float
@@ -173,6 +173,13 @@ class TaskRecord:
             attempt=row["attempt"], worker_pid=row["worker_pid"], remote_dir=row["remote_dir"],
             log_tail=row["log_tail"], error=row["error"], cost=row["cost"], details=_json(row["details"]),
         )
+
+    @property
+    def location(self) -> TaskLocation | None:
+        """Where the latest attempt lives (recorded when it started), None when it never said."""
+        if self.remote_dir is None:
+            return None
+        return TaskLocation(folder=self.remote_dir, host=self.host, pid=self.worker_pid)
 
     def to_task(self) -> Task:
         """The task to submit again (e.g. after recover()), with its stored attempt number."""

@@ -3,9 +3,9 @@ and recovery after a crash."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Collection
 
-from ..engine.types import Decision, Observation, Task, TaskResult, TaskState
+from ..engine.types import Decision, Observation, Task, TaskLocation, TaskResult, TaskState
 from .errors import StoreError
 from .reader import LabReader
 from .records import HOST_KEY, JOB_KEY, TaskRecord, scores_to_json, to_json
@@ -19,7 +19,6 @@ _NEXT: dict[TaskState | None, frozenset[TaskState]] = {
     TaskState.QUEUED: frozenset({TaskState.RUNNING, TaskState.FAILED, TaskState.CANCELLED}),
     TaskState.RUNNING: frozenset({TaskState.FAILED, TaskState.CANCELLED}),
 }
-_UNFINISHED = (TaskState.QUEUED.value, TaskState.RUNNING.value)
 
 
 class RunLog(LabReader):
@@ -86,6 +85,18 @@ class RunLog(LabReader):
             if changes:
                 self._update("tasks", ("task_id", task_id), changes)
 
+    def task_location(self, task_id: str, location: TaskLocation | None) -> None:
+        """Where the running attempt lives: its host (None: this machine), task folder and worker pid."""
+        if location is None:
+            return
+        with self._write():
+            if self._task_row(task_id) is None:
+                raise StoreError(f"unknown task {task_id!r}")
+            if location.host is not None:
+                self._named_row("host", location.host)
+            self._update("tasks", ("task_id", task_id), {"host": location.host, "remote_dir": location.folder,
+                                                         "worker_pid": location.pid})
+
     def record_result(self, result: TaskResult, observation: Observation | None) -> None:
         """Persist a task's end and, when DONE, its observation, in one transaction: both or neither.
 
@@ -132,18 +143,20 @@ class RunLog(LabReader):
                 "explanation": scores_to_json(decision.scores), "task_id": task_id,
             })
 
-    def recover(self) -> list[TaskRecord]:
-        """On start of a run: re-queue every task a previous (crashed) run left queued or running; return them.
+    def recover(self, adopted: Collection[str] = ()) -> list[TaskRecord]:
+        """On start of a run: re-queue every task a previous run left running, except those the executor adopted
+        (still running, or ended unseen: `wait` reports them); return the tasks now queued, to run first.
 
-        Call it only from the process that runs the lab, before it starts. A task that was running gets
-        attempt + 1 and error "interrupted"; its worker_pid and remote_dir are kept, so the executor can kill
-        an orphaned local worker or re-attach to a detached remote one. Afterwards no task is running.
+        Call it only from the process that runs the lab, before it starts, after offering the running tasks
+        (tasks(TaskState.RUNNING)) to the executor. A re-queued task gets attempt + 1 and error "interrupted"; its
+        worker_pid and remote_dir are kept until its next attempt starts. Afterwards only adopted tasks run.
         """
+        keep = sorted(set(adopted))
         with self._write():
             self._conn.execute(
                 "UPDATE tasks SET state = 'queued', attempt = attempt + 1, started = NULL, "
                 "error = 'interrupted: the run that started this attempt ended before it finished' "
-                "WHERE state = 'running'"
+                f"WHERE state = 'running' AND task_id NOT IN ({', '.join('?' * len(keep))})", keep
             )
-            rows = self._rows("SELECT * FROM tasks WHERE state IN (?, ?) ORDER BY created, rowid", _UNFINISHED)
+            rows = self._rows("SELECT * FROM tasks WHERE state = 'queued' ORDER BY created, rowid")
         return [TaskRecord.from_row(r) for r in rows]
