@@ -79,12 +79,13 @@ def resolve(text: str, ssh_config: Path = DEFAULT_SSH_CONFIG) -> Endpoint:
     user, host, port = parse_address(text)
     config = ssh_config.expanduser()
     options = _lookup(host, config)
-    for option in ("proxyjump", "proxycommand"):
+    for option, spelled in (("proxyjump", "ProxyJump"), ("proxycommand", "ProxyCommand")):
         if options.get(option, "none").lower() != "none":
+            jump = options[option] if option == "proxyjump" else "JUMP_HOST"
             raise AddressError(
-                f"{host!r} is reached through {option} {options[option]!r} in {config}; easeml-gui cannot connect "
-                "through a jump host yet. Forward a port instead (e.g. `ssh -N -L 2222:TARGET:22 JUMP`) and add the "
-                "host with --address localhost:2222"
+                f"{host!r} is reached through {spelled} {options[option]!r} in {config}; easeml-gui cannot connect "
+                f"through a jump host yet. Forward a port instead (`ssh -N -L 2222:{options.get('hostname', host)}:"
+                f"{options.get('port', 22)} {jump}`) and add the host with --address localhost:2222"
             )
     where = f"{config}, Host {host}"
     keys = [str(Path(k).expanduser()) for k in options.get("identityfile", [])]

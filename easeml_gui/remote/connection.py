@@ -6,7 +6,9 @@ decrypted."""
 from __future__ import annotations
 
 import getpass
+import logging
 import socket
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,9 @@ from .errors import LoginFailed, RemoteError, Unreachable
 from .trust import HostKeyChanged, HostKeyUnknown, HostTrust, RejectUnknown
 
 TIMEOUT_S = 10.0
+# Our errors say what failed and what to do; without a handler, logging's last resort would also print paramiko's
+# transport-thread tracebacks (e.g. "Error reading SSH protocol banner") on the user's terminal.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 DEFAULT_SSH_DIR = Path("~/.ssh")
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")  # what ssh tries when no key is named
 
@@ -114,6 +119,7 @@ def connect(trust: HostTrust, credentials: Credentials | None,
     client = paramiko.SSHClient()
     trust.install(client)
     client.set_missing_host_key_policy(RejectUnknown(trust))
+    start = time.monotonic()
     try:
         try:
             client.connect(endpoint.host, endpoint.port, username=user, timeout=timeout, banner_timeout=timeout,
@@ -130,19 +136,23 @@ def connect(trust: HostTrust, credentials: Credentials | None,
                 f"authorized_keys on the host, or name the right one with --key PATH{skipped}",
                 status="login refused: no key was accepted") from None
         except Exception as error:  # sockets, timeouts, SSH protocol errors: the host is not there for us
-            raise _unreachable(trust, error, timeout) from None
+            # The transport thread keeps the first cause (e.g. the banner timeout); connect() may only report
+            # its consequence ("No existing session") when its own wait ran out at the same moment.
+            transport = client.get_transport()
+            cause = (transport.get_exception() if transport is not None else None) or error
+            raise _unreachable(trust, cause, timeout, timed_out=time.monotonic() - start >= timeout) from None
         yield client
     finally:
         client.close()
 
 
-def _unreachable(trust: HostTrust, error: Exception, timeout: float) -> Unreachable:
+def _unreachable(trust: HostTrust, error: Exception, timeout: float, timed_out: bool) -> Unreachable:
     where = f"{trust.name} ({trust.endpoint.display()})"
     if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
         why, hint = "connection refused", "is sshd running there, and is the port right?"
     elif isinstance(error, socket.gaierror):
         why, hint = f"cannot resolve the host name {trust.endpoint.host!r}", "check the address (host set is not it: remove and add the host again)"
-    elif isinstance(error, (socket.timeout, TimeoutError)) or "banner" in str(error).lower():
+    elif timed_out or isinstance(error, (socket.timeout, TimeoutError)) or "banner" in str(error).lower():
         why, hint = f"timed out after {timeout:g} s", "check that the host is up and that the address and port are an SSH server's"
     else:
         why, hint = str(error) or type(error).__name__, "check the address and that an SSH server answers there"
