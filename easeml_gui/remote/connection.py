@@ -130,7 +130,7 @@ def connect(trust: HostTrust, credentials: Credentials | None,
             raise HostKeyChanged(trust, error.key, error.expected_key) from None
         except paramiko.AuthenticationException:
             skipped = "".join(f"; {p} is encrypted: add it to ssh-agent (ssh-add {p})"
-                              for p in getattr(strategy, "skipped", ()))
+                              for p in (strategy.skipped if isinstance(strategy, _OurKeys) else ()))
             raise LoginFailed(
                 f"{user}@{endpoint.display()} refused every key tried; put your public key into ~{user}/.ssh/"
                 f"authorized_keys on the host, or name the right one with --key PATH{skipped}",
