@@ -68,6 +68,7 @@ def test_remote_commands_quote_every_word() -> None:
 
 def test_the_host_commands_load_no_torch_or_qt() -> None:
     """An admin's laptop drives hosts without torch: the host commands and the SSH side never import it."""
-    code = "import sys, easeml_gui.commands.hosts\nprint(sorted(m for m in ('torch', 'PySide6', 'pyqtgraph') if m in sys.modules))"
+    code = ("import sys, easeml_gui.commands.hosts\n"
+            "print(sorted(m for m in ('torch', 'PySide6', 'pyqtgraph') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"

@@ -101,7 +101,8 @@ def test_a_changed_host_key_is_refused_loudly(cli, sshd, client_key, tmp_path):
 
 def test_a_key_in_known_hosts_counts_as_trusted_and_the_file_is_never_written(cli, sshd, client_key, ssh_home):
     known = ssh_home / ".ssh" / "known_hosts"
-    known.write_text(f"[127.0.0.1]:{sshd.port} " + " ".join(sshd.host_key.with_suffix(".pub").read_text().split()[:2]) + "\n")
+    key_type, blob = sshd.host_key.with_suffix(".pub").read_text().split()[:2]
+    known.write_text(f"[127.0.0.1]:{sshd.port} {key_type} {blob}\n")
     subprocess.run(["ssh-keygen", "-H", "-f", str(known)], check=True, capture_output=True)  # hashed, as ssh writes
     before = known.read_bytes()
     cli("host", "add", "box", "--address", sshd.address, "--key", client_key, "--python", NO_TORCH_PYTHON)

@@ -106,4 +106,5 @@ def _lookup(host: str, path: Path) -> dict:
     try:
         return dict(paramiko.SSHConfig.from_path(str(path)).lookup(host))
     except Exception as error:  # paramiko raises a variety (bad syntax, Match exec without invoke, ...)
-        raise AddressError(f"cannot read {path}: {error}; fix that file or give the address as user@host:port") from None
+        raise AddressError(f"cannot read {path}: {error}; fix that file or give the address as user@host:port"
+                           ) from None

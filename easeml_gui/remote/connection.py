@@ -22,11 +22,12 @@ from .errors import LoginFailed, RemoteError, Unreachable
 from .trust import HostKeyChanged, HostKeyUnknown, HostTrust, RejectUnknown
 
 TIMEOUT_S = 10.0
+DEFAULT_SSH_DIR = Path("~/.ssh")
+DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")  # what ssh tries when no key is named
+
 # Our errors say what failed and what to do; without a handler, logging's last resort would also print paramiko's
 # transport-thread tracebacks (e.g. "Error reading SSH protocol banner") on the user's terminal.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
-DEFAULT_SSH_DIR = Path("~/.ssh")
-DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")  # what ssh tries when no key is named
 
 AskPassphrase = Callable[[Path], str]
 
@@ -151,9 +152,11 @@ def _unreachable(trust: HostTrust, error: Exception, timeout: float, timed_out: 
     if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
         why, hint = "connection refused", "is sshd running there, and is the port right?"
     elif isinstance(error, socket.gaierror):
-        why, hint = f"cannot resolve the host name {trust.endpoint.host!r}", "check the address (host set is not it: remove and add the host again)"
+        why = f"cannot resolve the host name {trust.endpoint.host!r}"
+        hint = "check the name; to change a host's address, remove the host and add it again"
     elif timed_out or isinstance(error, (socket.timeout, TimeoutError)) or "banner" in str(error).lower():
-        why, hint = f"timed out after {timeout:g} s", "check that the host is up and that the address and port are an SSH server's"
+        why = f"timed out after {timeout:g} s"
+        hint = "check that the host is up and that its address and port are an SSH server's"
     else:
         why, hint = str(error) or type(error).__name__, "check the address and that an SSH server answers there"
     return Unreachable(f"{where} is unreachable: {why}; {hint}", status=f"unreachable: {why}")

@@ -129,7 +129,8 @@ def _rank(index: int, host: HostRecord) -> int:
 def _why_no_cuda(report: Mapping[str, Any]) -> str:
     if report["cuda"].get("error"):
         return report["cuda"]["error"]
-    return "a CPU-only build" if report.get("torch_cuda_build") is None else f"built for CUDA {report['torch_cuda_build']}"
+    build = report.get("torch_cuda_build")
+    return "a CPU-only build" if build is None else f"built for CUDA {build}"
 
 
 def _gib(mib: int) -> str:

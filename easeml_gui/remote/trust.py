@@ -52,8 +52,11 @@ class HostTrust:
         keys = [TrustedKey(key_of(p), p.source) for p in pins]
         pinned_types = {k.key.get_name() for k in keys}
         path = known_hosts.expanduser()
-        # HostKeys reads hashed entries too; a line it cannot parse is skipped, as ssh does.
-        found = paramiko.HostKeys(str(path)).lookup(known_hosts_name(endpoint)) if path.is_file() else None
+        try:
+            # HostKeys reads hashed entries too; a line it cannot parse is skipped, as ssh does.
+            found = paramiko.HostKeys(str(path)).lookup(known_hosts_name(endpoint)) if path.is_file() else None
+        except OSError as error:
+            raise RemoteError(f"cannot read {path} ({error.strerror}); check its permissions") from None
         for key_type, key in (found or {}).items():
             if key_type not in pinned_types:
                 keys.append(TrustedKey(key, KeySource.KNOWN_HOSTS))

@@ -232,7 +232,8 @@ class Registry(LabReader):
             if replace:
                 db.execute("DELETE FROM host_keys WHERE host = ?", (name,))
             db.execute(
-                "INSERT INTO host_keys (host, key_type, key_base64, fingerprint, source, trusted) VALUES (?, ?, ?, ?, ?, ?)"
+                "INSERT INTO host_keys (host, key_type, key_base64, fingerprint, source, trusted)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (host, key_type) DO UPDATE SET key_base64 = excluded.key_base64,"
                 " fingerprint = excluded.fingerprint, source = excluded.source, trusted = excluded.trusted",
                 (name, key_type, key_base64, fingerprint, KeySource(source).value, self._clock()))
