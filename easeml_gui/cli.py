@@ -14,6 +14,7 @@ from .commands import simulate as simulate_commands
 from .commands import datasets as dataset_commands
 from .commands import demo as demo_commands
 from .commands import export as export_commands
+from .commands import hosts as host_commands
 from .commands import log as log_commands
 from .commands import run as run_commands
 from .commands import tenants as tenant_commands
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_commands.add_parsers(sub)
     tenant_commands.add_parsers(sub)
     dataset_commands.add_parsers(sub)
+    host_commands.add_parsers(sub)
     demo_commands.add_parsers(sub)
     run_commands.add_parsers(sub)
     export_commands.add_parsers(sub)

@@ -8,8 +8,8 @@ from ..engine.types import Arm, Decision, Observation, TaskState, Tenant
 from .base import StoreBase
 from .errors import StoreError
 from .records import (
-    DatasetRecord, DecisionLogEntry, HistoryMatrix, HostRecord, JobRecord, JobState, TaskRecord, chosen_prediction,
-    scores_from_json, tenant_from_row,
+    DatasetRecord, DecisionLogEntry, HistoryMatrix, HostRecord, JobRecord, JobState, PinnedKey, TaskRecord,
+    chosen_prediction, scores_from_json, tenant_from_row,
 )
 from .summary import UpperBounds, global_regret_estimate, history_matrix
 
@@ -70,6 +70,13 @@ class LabReader(StoreBase):
     def host(self, name: str) -> HostRecord:
         with self._read():
             return HostRecord.from_row(self._named_row("host", name))
+
+    def host_keys(self, name: str) -> list[PinnedKey]:
+        """The public keys pinned for host `name`, oldest first: what its connections trust."""
+        with self._read():
+            self._named_row("host", name)
+            rows = self._rows("SELECT * FROM host_keys WHERE host = ? ORDER BY trusted, key_type", (name,))
+        return [PinnedKey.from_row(r) for r in rows]
 
     def jobs(self, state: JobState | None = None, tenant: str | None = None) -> list[JobRecord]:
         """Jobs in creation order, optionally only those in `state` and/or of `tenant`."""

@@ -127,19 +127,48 @@ class HostRecord:
     user: str | None
     port: int
     key_path: str | None
-    host_key_fingerprint: str | None  # SHA256 fingerprint the admin accepted; None = not trusted yet
+    host_key_fingerprint: str | None  # SHA256 fingerprint the admin accepted last; None = not trusted yet
     last_probe: Mapping[str, Any] | None
     probed: float | None
     created: float
     archived: float | None
+    python: str = "python3"  # the interpreter that runs the worker on the host (a path or a name on its PATH)
+    gpus: tuple[int, ...] | None = None  # the GPUs (nvidia-smi indexes) tasks may use, in order; None = all
+    share_busy_gpus: bool = False  # whether a GPU that other users' processes hold may still get a task
+    ssh_alias: str | None = None  # the ~/.ssh/config alias `address` was resolved from
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "HostRecord":
+        gpus = _json(row["gpus"])
         return cls(
             name=row["name"], address=row["address"], user=row["user"], port=row["port"], key_path=row["key_path"],
             host_key_fingerprint=row["host_key_fingerprint"], last_probe=_json(row["last_probe"]),
-            probed=row["probed"], created=row["created"], archived=row["archived"],
+            probed=row["probed"], created=row["created"], archived=row["archived"], python=row["python"],
+            gpus=None if gpus is None else tuple(gpus), share_busy_gpus=bool(row["share_busy_gpus"]),
+            ssh_alias=row["ssh_alias"],
         )
+
+
+class KeySource(str, enum.Enum):
+    ACCEPTED = "accepted"  # the admin saw its fingerprint and accepted it
+    KNOWN_HOSTS = "known_hosts"  # the user's ~/.ssh/known_hosts already held it
+
+
+@dataclass(frozen=True)
+class PinnedKey:
+    """A host public key trusted for one host: the key itself (type + base64 blob, as known_hosts writes it)."""
+
+    host: str
+    key_type: str  # e.g. ssh-ed25519
+    key_base64: str
+    fingerprint: str  # SHA256:..., as ssh-keygen -lf prints it
+    source: KeySource
+    trusted: float
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "PinnedKey":
+        return cls(host=row["host"], key_type=row["key_type"], key_base64=row["key_base64"],
+                   fingerprint=row["fingerprint"], source=KeySource(row["source"]), trusted=row["trusted"])
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from ..engine.types import Arm, Tenant
 from .errors import StoreError
 from .names import validate_name
 from .reader import NAMED_TABLES, LabReader
-from .records import DatasetRecord, HostRecord, JobRecord, JobState, tenant_from_row, to_json
+from .records import DatasetRecord, HostRecord, JobRecord, JobState, KeySource, tenant_from_row, to_json
 
 # What would lose its meaning if a name were deleted: (table, column) pairs that refer to it.
 _HISTORY = {
@@ -48,15 +48,19 @@ class Registry(LabReader):
             raise StoreError(f"{kind} {name!r} is archived; add a new {kind} instead")
         return row
 
+    def _history(self, kind: str, name: str) -> dict[str, int]:
+        """How many rows of each table refer to `name` (only the tables that do)."""
+        uses = {
+            table: self._row(f"SELECT count(*) AS n FROM {table} WHERE {column} = ?", (name,))["n"]
+            for table, column in _HISTORY[kind]
+        }
+        return {t: n for t, n in uses.items() if n}
+
     def _delete(self, kind: str, name: str) -> None:
         """Delete an entry without history; refuse (pointing to archive) when something refers to it."""
         with self._write() as db:
             self._named_row(kind, name)
-            uses = {
-                table: self._row(f"SELECT count(*) AS n FROM {table} WHERE {column} = ?", (name,))["n"]
-                for table, column in _HISTORY[kind]
-            }
-            used = {t: n for t, n in uses.items() if n}
+            used = self._history(kind, name)
             if used:
                 what = ", ".join(f"{n} {t}" for t, n in used.items())
                 raise StoreError(
@@ -167,7 +171,9 @@ class Registry(LabReader):
     # --- hosts -------------------------------------------------------------------------------------------------
 
     def add_host(self, name: str, address: str, *, user: str | None = None, port: int = 22,
-                 key_path: str | None = None) -> HostRecord:
+                 key_path: str | None = None, python: str = "python3", ssh_alias: str | None = None) -> HostRecord:
+        """Register an SSH host (not trusted yet: pin its key with pin_host_key). `address`: the host name or IP to
+        connect to; `ssh_alias`: the ~/.ssh/config alias it was resolved from, if any."""
         if not address or address.startswith("-") or any(c.isspace() for c in address):
             raise StoreError(f"invalid host address {address!r}: give a host name or IP, e.g. gpu1.lab.example")
         if not 1 <= int(port) <= 65535:
@@ -176,19 +182,61 @@ class Registry(LabReader):
             validate_name("user", user)
         row = {"name": name, "address": address, "user": user, "port": int(port), "key_path": key_path,
                "host_key_fingerprint": None, "last_probe": None, "probed": None, "created": self._clock(),
-               "archived": None}
+               "archived": None, "python": _python(python), "gpus": None, "share_busy_gpus": 0,
+               "ssh_alias": ssh_alias}
         with self._write() as db:
             self._new_name("host", name)
             db["hosts"].insert(row)
             return HostRecord.from_row(row)
 
+    def set_host(self, name: str, *, gpus: Sequence[int] | None = None, all_gpus: bool = False,
+                 share_busy_gpus: bool | None = None, python: str | None = None) -> HostRecord:
+        """Change which GPUs tasks may use (`gpus`, in the order to fill them; `all_gpus` = every GPU again),
+        whether GPUs other users' processes hold may be shared, or the host's python. A running lab picks it up."""
+        changes: dict[str, Any] = {}
+        if gpus is not None and all_gpus:
+            raise StoreError("give either a list of GPUs or all GPUs, not both")
+        if gpus is not None:
+            changes["gpus"] = to_json(_gpu_list(gpus))
+        if all_gpus:
+            changes["gpus"] = None
+        if share_busy_gpus is not None:
+            changes["share_busy_gpus"] = int(bool(share_busy_gpus))
+        if python is not None:
+            changes["python"] = _python(python)
+        with self._write() as db:
+            self._active_row("host", name)
+            if changes:
+                db["hosts"].update(name, changes)
+            return self.host(name)
+
     def trust_host(self, name: str, fingerprint: str) -> HostRecord:
-        """Record the SHA256 host-key fingerprint the admin saw and accepted."""
+        """Record the SHA256 host-key fingerprint the admin saw and accepted (shown in lists; connections trust
+        only the keys pinned with pin_host_key, which records it too)."""
         if not fingerprint.startswith("SHA256:"):
             raise StoreError(f"expected an OpenSSH SHA256 fingerprint (SHA256:...), got {fingerprint!r}")
         with self._write() as db:
             self._active_row("host", name)
             db["hosts"].update(name, {"host_key_fingerprint": fingerprint})
+            return self.host(name)
+
+    def pin_host_key(self, name: str, key_type: str, key_base64: str, fingerprint: str, *,
+                     source: KeySource = KeySource.ACCEPTED, replace: bool = False) -> HostRecord:
+        """Trust one public key of host `name` from now on. A second key type adds a pin beside the first;
+        `replace` drops every earlier pin first (a re-trust after a changed key: the old keys are not the host's
+        any more, and a stale one would be offered first and refused)."""
+        if not key_type or not key_base64 or any(c.isspace() for c in key_type + key_base64):
+            raise StoreError(f"invalid host key {key_type!r} {key_base64[:20]!r}...: expected a type and a base64 blob")
+        with self._write() as db:
+            self.trust_host(name, fingerprint)
+            if replace:
+                db.execute("DELETE FROM host_keys WHERE host = ?", (name,))
+            db.execute(
+                "INSERT INTO host_keys (host, key_type, key_base64, fingerprint, source, trusted)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (host, key_type) DO UPDATE SET key_base64 = excluded.key_base64,"
+                " fingerprint = excluded.fingerprint, source = excluded.source, trusted = excluded.trusted",
+                (name, key_type, key_base64, fingerprint, KeySource(source).value, self._clock()))
             return self.host(name)
 
     def record_probe(self, name: str, probe: Mapping[str, Any]) -> HostRecord:
@@ -198,9 +246,35 @@ class Registry(LabReader):
             db["hosts"].update(name, {"last_probe": to_json(probe), "probed": self._clock()})
             return self.host(name)
 
+    def remove_host(self, name: str) -> dict[str, int]:
+        """Take a host out of the lab: deleted (with its pinned keys) when no task ran on it, else archived so the
+        tasks keep naming it. Returns the history that kept it archived ({} when it was deleted)."""
+        with self._write():
+            self._active_row("host", name)
+            used = self._history("host", name)
+            if used:
+                self.archive_host(name)
+            else:
+                self.delete_host(name)
+            return used
+
     def archive_host(self, name: str) -> None:
         self._archive("host", name)
 
     def delete_host(self, name: str) -> None:
-        """Delete a host no task ran on (else StoreError: archive it)."""
+        """Delete a host no task ran on (else StoreError: archive it); its pinned keys go with it."""
         self._delete("host", name)
+
+
+def _python(python: str) -> str:
+    # Always passed to the host's shell as one quoted word; this only refuses what cannot be a program path.
+    if not python or python.startswith("-") or any(c in python for c in "\n\r\x00"):
+        raise StoreError(f"invalid python {python!r}: give the interpreter's path on the host, e.g. /usr/bin/python3")
+    return python
+
+
+def _gpu_list(gpus: Sequence[int]) -> list[int]:
+    indexes = [int(g) for g in gpus]
+    if not indexes or any(g < 0 for g in indexes) or len(set(indexes)) != len(indexes):
+        raise StoreError(f"invalid GPU list {list(gpus)}: give distinct GPU numbers from 0 (as nvidia-smi counts them)")
+    return indexes

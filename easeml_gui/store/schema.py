@@ -166,9 +166,32 @@ _V2: tuple[str, ...] = (
         ORDER BY t.created, t.rowid LIMIT 1)""",
 )
 
+# v3: what remote hosts need beyond an address. The python that runs the worker there; which GPUs may be used, in
+# the order to fill them (JSON list of nvidia-smi indexes, NULL = all); whether a GPU that other users' processes
+# hold may still get a task; the ~/.ssh/config alias the address was resolved from (shown, never re-resolved:
+# the pinned keys belong to the address it gave). host_keys pins the host's public keys themselves, not only a
+# fingerprint, so a connection can prefer the pinned key type and compare the whole key; one row per key type,
+# as known_hosts keeps them.
+_V3: tuple[str, ...] = (
+    "ALTER TABLE hosts ADD COLUMN python TEXT NOT NULL DEFAULT 'python3'",
+    "ALTER TABLE hosts ADD COLUMN gpus TEXT CHECK (gpus IS NULL OR json_valid(gpus))",
+    "ALTER TABLE hosts ADD COLUMN share_busy_gpus INTEGER NOT NULL DEFAULT 0 CHECK (share_busy_gpus IN (0, 1))",
+    "ALTER TABLE hosts ADD COLUMN ssh_alias TEXT",
+    """
+    CREATE TABLE host_keys (
+        host TEXT NOT NULL REFERENCES hosts (name) ON DELETE CASCADE,
+        key_type TEXT NOT NULL,
+        key_base64 TEXT NOT NULL,
+        fingerprint TEXT NOT NULL CHECK (fingerprint LIKE 'SHA256:%'),
+        source TEXT NOT NULL CHECK (source IN ('accepted', 'known_hosts')),
+        trusted REAL NOT NULL,
+        PRIMARY KEY (host, key_type)
+    ) WITHOUT ROWID""",
+)
+
 Migration = Sequence[str]
 
-MIGRATIONS: list[Migration] = [_V1, _V2]
+MIGRATIONS: list[Migration] = [_V1, _V2, _V3]
 
 
 def schema_version() -> int:

@@ -1,0 +1,110 @@
+"""Where a host is: `[user@]host[:port]` (IPv6 in brackets), or an alias from ~/.ssh/config."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from .errors import AddressError
+
+DEFAULT_SSH_CONFIG = Path("~/.ssh/config")
+
+# Allow-lists: what passes is a DNS name, an IPv4 or an IPv6 address (zone index allowed), never an ssh option.
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})")
+_IPV6 = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[A-Za-z0-9._-]+)?")
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
+_FORM = "[user@]host[:port] (IPv6 in brackets: [::1]:2222) or an alias from ~/.ssh/config"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An SSH server to connect to: what goes into the store's hosts row."""
+
+    host: str  # DNS name or IP, no brackets
+    port: int = 22
+    user: str | None = None  # None: the local user name, as ssh does
+    key_path: str | None = None  # an IdentityFile from ~/.ssh/config
+    alias: str | None = None  # the ~/.ssh/config alias this was resolved from
+
+    def display(self) -> str:
+        """`user@host:port` as the user would type it (IPv6 bracketed when a port follows)."""
+        host = f"[{self.host}]" if ":" in self.host and self.port != 22 else self.host
+        return (f"{self.user}@" if self.user else "") + host + (f":{self.port}" if self.port != 22 else "")
+
+
+def parse_address(text: str) -> tuple[str | None, str, int | None]:
+    """Split `[user@]host[:port]` into (user, host, port); port None when not given. Raises AddressError."""
+    user, at, rest = text.rpartition("@")
+    port_text = None
+    if rest.startswith("["):
+        host, bracket, tail = rest[1:].partition("]")
+        if not bracket or (tail and not tail.startswith(":")):
+            raise AddressError(f"invalid address {text!r}: write an IPv6 address in brackets, e.g. [fe80::1]:22")
+        port_text = tail[1:] if tail else None
+    elif rest.count(":") >= 2:  # a bare IPv6 address: it cannot carry a port
+        host = rest
+    else:
+        host, colon, port_text = rest.partition(":")
+        port_text = port_text if colon else None
+    return (_user(user, text) if at else None), _host(host, text), _port(port_text, text)
+
+
+def _user(user: str, where: str) -> str:
+    if not _USER.fullmatch(user):
+        raise AddressError(f"invalid user {user!r} in {where!r}: use letters, digits, . _ -; form: {_FORM}")
+    return user
+
+
+def _host(host: str, where: str) -> str:
+    if not (_NAME.fullmatch(host) or _IPV6.fullmatch(host)):
+        raise AddressError(f"invalid host {host!r} in {where!r}: give a host name or IP address; form: {_FORM}")
+    return host
+
+
+def _port(text: str | None, where: str) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise AddressError(f"invalid port {text!r} in {where!r}: use 1 to 65535")
+    return int(text)
+
+
+def resolve(text: str, ssh_config: Path = DEFAULT_SSH_CONFIG) -> Endpoint:
+    """Parse `text` and apply ~/.ssh/config to its host as ssh does (HostName, User, Port, IdentityFile); a user
+    or port written in `text` wins over the config's. Refuses what it cannot honour (ProxyJump, ProxyCommand)
+    rather than connecting somewhere the user did not mean."""
+    user, host, port = parse_address(text)
+    config = ssh_config.expanduser()
+    options = _lookup(host, config)
+    for option, spelled in (("proxyjump", "ProxyJump"), ("proxycommand", "ProxyCommand")):
+        if options.get(option, "none").lower() != "none":
+            jump = options[option] if option == "proxyjump" else "JUMP_HOST"
+            raise AddressError(
+                f"{host!r} is reached through {spelled} {options[option]!r} in {config}; easeml-gui cannot connect "
+                f"through a jump host yet. Forward a port instead (`ssh -N -L 2222:{options.get('hostname', host)}:"
+                f"{options.get('port', 22)} {jump}`) and add the host with --address localhost:2222"
+            )
+    where = f"{config}, Host {host}"
+    keys = [str(Path(k).expanduser()) for k in options.get("identityfile", [])]
+    hostname = _host(options.get("hostname", host), where)
+    return Endpoint(
+        host=hostname,
+        port=port or _port(options.get("port"), where) or 22,
+        user=user or (_user(options["user"], where) if "user" in options else None),
+        # ssh tries every IdentityFile; one key is recorded: the first that exists here
+        key_path=next((k for k in keys if Path(k).is_file()), keys[0] if keys else None),
+        alias=host if hostname != host or options.keys() & {"user", "port", "identityfile"} else None,
+    )
+
+
+def _lookup(host: str, path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        return dict(paramiko.SSHConfig.from_path(str(path)).lookup(host))
+    except Exception as error:  # paramiko raises a variety (bad syntax, Match exec without invoke, ...)
+        raise AddressError(f"cannot read {path}: {error}; fix that file or give the address as user@host:port"
+                           ) from None
