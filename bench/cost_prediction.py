@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from easeml_gui.commands.datasets import add_job_for, register_in_store
+from easeml_gui.lab import datasets, jobs
 from easeml_gui.engine.types import Decision, Observation, Task, TaskResult, TaskState
 from easeml_gui.execution.local import LocalExecutor
 from easeml_gui.live_lab import LabEvents, LiveLab
@@ -56,9 +56,9 @@ def build_lab(root: Path) -> LabStore:
     store = LabStore(root / "lab.sqlite")
     for name, (classes, per_class) in TENANTS.items():
         source = export_digits(root / "source" / name, classes, per_class)
-        info = register_in_store(store, name, source, root)
+        datasets.register(store, name, source, root)
         store.add_tenant(name)
-        add_job_for(store, name, name, info.schema(IMAGE_SIZE), MODELS, epochs=EPOCHS, augment=["crop"])
+        jobs.add(store, name, name, models=MODELS, epochs=EPOCHS, image_size=IMAGE_SIZE, augment=["crop"])
     return store
 
 

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from . import __version__
 from .commands import CommandError, UsageError
+from .lab.errors import LabError
 from .commands import simulate as simulate_commands
 from .commands import datasets as dataset_commands
 from .commands import demo as demo_commands
@@ -62,7 +63,7 @@ def run_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         return args.handler(args)
     except UsageError as error:
         parser.error(str(error))  # exits 2 with the usage line
-    except CommandError as error:
+    except (CommandError, LabError) as error:
         print(f"easeml-gui {args.command}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -3,31 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import shutil
 from pathlib import Path
-from typing import Any
 
-from ..engine.types import Arm
-from ..store import JobRecord, LabStore, StoreError, validate_name
-from ..training.arms import ARM_INDEX, CLASSICAL, IMAGENET, PROBE, WEIGHT_CHOICES, UnknownArm, arm_spec, job_arms
-from ..training.catalogue import AUGMENTATIONS, CATALOGUE, Schema, candidates
-from ..training.datasets import DatasetInfo, register_dataset
-from ..training.errors import DatasetError
-from ..training.weights_registry import WeightsEntry, WeightsError, pretrained_available
-from . import CommandError, UsageError, positive_int
-from .tenants import reader, writer
-
-DEFAULT_EPOCHS = 10  # a job of classical learners only: epochs mean nothing to them, the store wants a number
+from ..lab import datasets, jobs
+from ..lab.stores import open_reader, open_writer
+from ..training.arms import CLASSICAL, IMAGENET, PROBE, WEIGHT_CHOICES
+from ..training.catalogue import AUGMENTATIONS, CATALOGUE, candidates
+from . import positive_int
 
 
 def _augmentations(text: str) -> list[str]:
-    names = [] if text.strip() == "none" else [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in AUGMENTATIONS]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown augmentation {', '.join(unknown)}; use any of "
-                                         f"{', '.join(AUGMENTATIONS)}, or none")
-    return names
+    """--augment's list (the lab checks the names): "crop,flip", or "none" for no augmentation."""
+    return [] if text.strip() == "none" else [name.strip() for name in text.split(",") if name.strip()]
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -71,48 +58,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     jadd.set_defaults(handler=run_job_add)
 
 
-def register_in_store(store: LabStore, name: str, source: Path, data_dir: Path, **options: Any) -> DatasetInfo:
-    """Validate `source`, copy it to the managed data folder and record it; on any failure nothing stays behind."""
-    dest = data_dir / "datasets" / name
-    try:
-        info = register_dataset(source, dest, **options)
-    except DatasetError as error:
-        raise CommandError(str(error)) from None
-    record = info.to_dict()
-    try:
-        store.add_dataset(name, str(dest), info.content_hash, manifest=record["manifest"], stats=record["stats"],
-                          split=record["split"])
-    except StoreError:
-        shutil.rmtree(dest, ignore_errors=True)  # not half-registered: the files go with the failed record
-        raise
-    return info
-
-
-def add_job_for(store: LabStore, tenant: str, dataset: str, schema: Schema, names: list[str], *,
-                epochs: int | None = None, augment: list[str] | None = None, seed: int = 0) -> JobRecord:
-    """A job over the arms `names`, each network trained `epochs` (default: the longest recipe of them) with
-    `augment` (default: each model's recipe)."""
-    arms = [Arm(name, ARM_INDEX[name]) for name in names]
-    config = {} if augment is None else {"augment": augment}  # the worker reads it from TASK.json
-    recipes = [CATALOGUE[spec.model].recipe.epochs for spec in map(arm_spec, names) if spec.network]
-    return store.add_job(tenant, dataset, arms, epochs=epochs or max(recipes, default=DEFAULT_EPOCHS),
-                         image_size=schema.image_size, seed=seed, schema=dataclasses.asdict(schema), config=config)
-
-
 def run_dataset_add(args: argparse.Namespace) -> int:
-    try:
-        validate_name("dataset", args.name)
-    except StoreError as error:
-        raise CommandError(str(error)) from None
-    if not 0 < args.val_fraction < 1:
-        raise UsageError("--val-fraction must be between 0 and 1, e.g. 0.2")
-    if not 0 <= args.test_fraction < 1 - args.val_fraction:
-        raise UsageError("--test-fraction must be at least 0 and leave images to train on beside --val-fraction, "
-                         "e.g. 0.2")
-    with writer(args.db) as store:
-        if any(d.name.lower() == args.name.lower() for d in store.datasets(include_archived=True)):
-            raise CommandError(f"dataset {args.name!r} already exists; choose another name")
-        info = register_in_store(store, args.name, args.path, args.data_dir, skip_bad=args.skip_bad,
+    with open_writer(args.db) as store:
+        info = datasets.register(store, args.name, args.path, args.data_dir, skip_bad=args.skip_bad,
                                  val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed)
     print(f"registered dataset {args.name}: {info.summary()}")
     for path, reason in info.skipped:
@@ -124,77 +72,26 @@ def run_dataset_add(args: argparse.Namespace) -> int:
 
 
 def run_dataset_list(args: argparse.Namespace) -> int:
-    with reader(args.db) as store:
-        datasets = store.datasets()
-    if not datasets:
+    with open_reader(args.db) as store:
+        registered = store.datasets()
+    if not registered:
         print("no datasets yet; add one with `easeml-gui dataset add PATH --name NAME`")
         return 0
     print(f"{'name':20} {'classes':>7} {'images':>7}  {'hash':12}  path")
-    for d in datasets:
+    for d in registered:
         print(f"{d.name:20} {len(d.stats['classes']):7d} {d.stats['images']:7d}  {d.content_hash[:12]}  {d.path}")
     return 0
 
 
 def run_job_add(args: argparse.Namespace) -> int:
-    with writer(args.db) as store:
-        try:
-            dataset = store.dataset(args.dataset)
-        except StoreError as error:
-            raise CommandError(str(error)) from None
-        info = DatasetInfo.from_dict(
-            {"content_hash": dataset.content_hash, "manifest": dataset.manifest, "stats": dataset.stats,
-             "split": dataset.split}, root=dataset.path,
-        )
-        schema = info.schema(args.image_size)
-        names = _chosen_arms(args.models, schema) if args.models else _default_arms(schema, args.weights)
-        job = add_job_for(store, args.tenant, args.dataset, schema, names, epochs=args.epochs, augment=args.augment,
-                          seed=args.seed)
+    models = args.models.split(",") if args.models else None
+    with open_writer(args.db) as store:
+        new = jobs.add(store, args.tenant, args.dataset, models=models, weights=args.weights, epochs=args.epochs,
+                       image_size=args.image_size, augment=args.augment, seed=args.seed)
+    job, schema = new.job, new.schema
     print(f"job {job.id}: tenant {job.tenant} on {job.dataset} ({schema.num_classes} classes, {schema.channels} channel(s), "
-          f"{schema.image_size} px), {len(names)} models: {', '.join(names)}")
-    if not info.test:
+          f"{schema.image_size} px), {len(new.arms)} models: {', '.join(new.arms)}")
+    if not new.dataset.test:
         print(f"  {job.dataset} has no test split, so results report validation accuracy only; register the data "
               "again (`dataset add`, default --test-fraction 0.2) for an honest test accuracy")
     return 0
-
-
-def _chosen_arms(models: str, schema: Schema) -> list[str]:
-    """`--models`: every name an arm that fits the schema, with ImageNet weights where it needs them."""
-    names = [m.strip() for m in models.split(",") if m.strip()]
-    try:
-        specs = [arm_spec(name) for name in names]
-    except UnknownArm as error:
-        raise UsageError(str(error)) from None
-    too_small = [spec for spec in specs if not spec.fits(schema)]
-    if too_small:
-        raise CommandError(
-            f"{', '.join(s.name for s in too_small)} cannot take {schema.image_size} px images (minimum sizes: "
-            + ", ".join(f"{s.name} {CATALOGUE[s.model].min_size}" for s in too_small) + "); raise --image-size or "
-            "drop them")
-    have = _weights_the_lab_has()
-    missing = sorted({spec.model for spec in specs if spec.pretrained and spec.model not in have})
-    if missing:
-        raise CommandError(f"the lab has no ImageNet weights for {', '.join(missing)}; get them with `easeml-gui "
-                           f"weights fetch {' '.join(missing)}` (or `weights import FILE --model ARCH` offline), or "
-                           "train those from scratch")
-    return names
-
-
-def _default_arms(schema: Schema, weights: str) -> list[str]:
-    """Without --models: every arm that fits, as --weights says, where the lab has the weights they need."""
-    have = _weights_the_lab_has()
-    if weights != "scratch" and not have:
-        raise CommandError(f"--weights {weights}: the lab has no ImageNet weights yet; get them with `easeml-gui "
-                           "weights fetch` (or `weights import FILE --model ARCH` offline), or use --weights scratch")
-    names = job_arms(schema, weights, pretrained_available=have)
-    if not any(arm_spec(name).network for name in names):
-        which = "with ImageNet weights the lab has " if weights == IMAGENET else ""
-        raise CommandError(f"no catalogue network {which}takes {schema.image_size} px images; raise --image-size"
-                           + (" or get weights for more architectures" if weights == IMAGENET else ""))
-    return names
-
-
-def _weights_the_lab_has() -> dict[str, WeightsEntry]:
-    try:
-        return pretrained_available()
-    except WeightsError as error:  # a damaged registry: say so rather than pretend the lab has no weights
-        raise CommandError(str(error)) from None

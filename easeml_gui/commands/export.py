@@ -16,7 +16,7 @@ from pathlib import Path
 from ..engine.types import TaskState
 from ..store import StoreError
 from . import CommandError
-from .tenants import reader
+from ..lab.stores import open_reader
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    with reader(args.db) as store:
+    with open_reader(args.db) as store:
         try:
             store.tenant(args.tenant)
         except StoreError as error:

@@ -16,7 +16,7 @@ from ..remote.errors import RemoteError
 from ..remote.trust import changed_warning, fingerprint_line
 from ..store import HostRecord, KeySource
 from . import CommandError, UsageError
-from .tenants import reader, writer
+from ..lab.stores import open_reader, open_writer
 
 _ADD_HELP = """Register an SSH host. It does not connect: run `easeml-gui host trust NAME` next (it shows the host's
 key fingerprint to compare and pins it), then `easeml-gui host probe NAME`. ADDRESS is [user@]host[:port]
@@ -97,7 +97,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_host_add(args: argparse.Namespace) -> int:
-    with writer(args.db) as store:
+    with open_writer(args.db) as store:
         try:
             host = hosts.add(store, args.name, args.address, key=args.key, python=args.python,
                              ssh_config=args.ssh_config)
@@ -110,7 +110,7 @@ def run_host_add(args: argparse.Namespace) -> int:
 
 
 def run_host_trust(args: argparse.Namespace) -> int:
-    with writer(args.db) as store:
+    with open_writer(args.db) as store:
         try:
             trust, scan = hosts.scan(store, args.name, timeout=args.timeout)
         except RemoteError as error:
@@ -163,7 +163,7 @@ def _ask_passphrase(path: Path) -> str:
 
 
 def run_host_probe(args: argparse.Namespace) -> int:
-    with writer(args.db) as store:
+    with open_writer(args.db) as store:
         result = hosts.probe(store, args.name, timeout=args.timeout,
                              ask_passphrase=_ask_passphrase if sys.stdin.isatty() else None)
     if args.json:
@@ -188,7 +188,7 @@ def run_host_probe(args: argparse.Namespace) -> int:
 
 
 def run_host_list(args: argparse.Namespace) -> int:
-    with reader(args.db) as store:
+    with open_reader(args.db) as store:
         listed = store.hosts()
     if not listed:
         print("no hosts yet; add one with `easeml-gui host add NAME --address [user@]host[:port]`")
@@ -206,7 +206,7 @@ def run_host_list(args: argparse.Namespace) -> int:
 
 
 def run_host_remove(args: argparse.Namespace) -> int:
-    with writer(args.db) as store:
+    with open_writer(args.db) as store:
         kept = store.remove_host(args.name)
     if kept:
         history = ", ".join(f"{n} {table}" for table, n in kept.items())
@@ -221,7 +221,7 @@ def run_host_set(args: argparse.Namespace) -> int:
     if args.gpus is None and not args.all_gpus and args.share_busy_gpus is None and args.python is None:
         raise UsageError("say what to change: --gpus 0,2, --all-gpus, --share-busy-gpus / --no-share-busy-gpus "
                          "or --python PATH")
-    with writer(args.db) as store:
+    with open_writer(args.db) as store:
         host = store.set_host(args.name, gpus=args.gpus, all_gpus=args.all_gpus,
                               share_busy_gpus=args.share_busy_gpus, python=args.python)
     gpus = "all GPUs" if host.gpus is None else "GPUs " + ",".join(map(str, host.gpus)) + " in that order"

@@ -8,7 +8,7 @@ import json
 import time
 
 from ..store.records import DecisionLogEntry
-from .tenants import reader
+from ..lab.stores import open_reader
 
 ERROR_CHARS = 100  # of a failure's message on its line (the store keeps it whole)
 
@@ -21,7 +21,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_log(args: argparse.Namespace) -> int:
-    with reader(args.db) as store:
+    with open_reader(args.db) as store:
         entries = store.decision_log(args.tenant)
     if args.json:
         print(json.dumps([entry.to_json() for entry in entries], indent=2))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import fcntl
 import signal
 import sys
 import time
@@ -15,13 +14,13 @@ from ..engine.policies import get_policy, policy_names
 from ..engine.ports import Executor
 from ..engine.types import Decision, Observation, Task, TaskResult, TaskState
 from ..execution.local import LocalExecutor
+from ..lab import datasets
+from ..lab.runs import run_lock
 from ..live_lab import LabEvents, LiveLab, latest_jobs
-from ..store import JobRecord, JobState, LabStore
+from ..store import JobRecord
 from ..store.summary import global_regret_estimate
-from ..training.datasets import verify_dataset
-from ..training.errors import DatasetError
-from . import CommandError, UsageError, positive_int
-from .tenants import writer
+from . import UsageError, positive_int
+from ..lab.stores import open_writer
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -44,18 +43,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 @contextmanager
-def run_lock(db: Path) -> Iterator[None]:
-    """One `run` per store: a second one would re-queue the first one's running tasks."""
-    lock_path = db.with_name(db.name + ".run.lock")
-    with open(lock_path, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise CommandError(f"another `easeml-gui run` is using {db}; stop it first (one run per lab)") from None
-        yield
-
-
-@contextmanager
 def stop_requests() -> Iterator[list[int]]:
     """Ctrl-C (SIGINT) and SIGTERM become entries in the yielded list instead of exceptions, so a stop never lands
     in the middle of a store write or a worker's start; the loop looks at the list between steps. SIGINT is
@@ -68,16 +55,6 @@ def stop_requests() -> Iterator[list[int]]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def verify_datasets(store: LabStore) -> None:
-    """Before training: every active job's dataset must be what was registered (content hash)."""
-    names = {job.dataset for job in store.jobs(JobState.ACTIVE)}
-    for name in sorted(names):
-        try:
-            verify_dataset(store.dataset(name).path)
-        except DatasetError as error:
-            raise CommandError(f"dataset {name}: {error}") from None
 
 
 ON_INTERRUPT = {"finish": "finish", "cancel": "are cancelled", "detach": "go on; the next run re-attaches"}
@@ -157,11 +134,11 @@ def run_lab(args: argparse.Namespace) -> int:
         get_policy(args.policy)
     except KeyError as error:
         raise UsageError(str(error.args[0])) from None
-    with writer(args.db) as store, run_lock(args.db):
+    with open_writer(args.db) as store, run_lock(args.db):
         if not latest_jobs(store):
             print("no active jobs: add one with `easeml-gui job add --tenant NAME --dataset NAME`")
             return 0
-        verify_datasets(store)
+        datasets.verify_active(store)
         executor = open_executor(args.devices, args.data_dir)
 
         def lab_state() -> str:

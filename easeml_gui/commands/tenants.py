@@ -4,34 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator
 
-from ..live_lab import lab_upper_bounds
-from ..store import LabReader, LabStore, StoreError
-from . import CommandError, UsageError
-
-
-@contextmanager
-def writer(db: Path) -> Iterator[LabStore]:
-    try:
-        db.parent.mkdir(parents=True, exist_ok=True)
-        with LabStore(db) as store:
-            yield store
-    except StoreError as error:
-        raise CommandError(str(error)) from None
-
-
-@contextmanager
-def reader(db: Path) -> Iterator[LabReader]:
-    if not db.exists():
-        raise CommandError(f"no lab store at {db}; create one with `easeml-gui tenant add NAME` or `easeml-gui demo`")
-    try:
-        with LabStore.open_readonly(db) as store:
-            yield store
-    except StoreError as error:
-        raise CommandError(str(error)) from None
+from ..lab import tenants
+from ..lab.stores import open_reader, open_writer
+from . import UsageError
 
 
 def _weight(text: str) -> float:
@@ -71,23 +47,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_tenant_add(args: argparse.Namespace) -> int:
-    quota = None if args.quota_hours is None else args.quota_hours * 3600.0
-    with writer(args.db) as store:
-        tenant = store.add_tenant(args.name, args.weight, quota)
+    with open_writer(args.db) as store:
+        tenant = tenants.add(store, args.name, args.weight, args.quota_hours)
     print(f"added tenant {tenant.name} (weight {tenant.weight:g}"
-          + (f", quota {args.quota_hours:g} h" if quota else "") + f") to {args.db}")
+          + (f", quota {args.quota_hours:g} h" if args.quota_hours else "") + f") to {args.db}")
     return 0
 
 
 def run_tenant_list(args: argparse.Namespace) -> int:
-    with reader(args.db) as store:
-        tenants = store.tenants()
+    with open_reader(args.db) as store:
+        registered = store.tenants()
         used = store.used_seconds()
-    if not tenants:
+    if not registered:
         print("no tenants yet; add one with `easeml-gui tenant add NAME`")
         return 0
     print(f"{'name':20} {'weight':>7} {'quota (h)':>10} {'used (h)':>9}  state")
-    for t in tenants:
+    for t in registered:
         quota = "-" if t.quota_seconds is None else f"{t.quota_seconds / 3600:g}"
         print(f"{t.name:20} {t.weight:7g} {quota:>10} {used.get(t.name, 0.0) / 3600:9.2f}  {'paused' if t.paused else 'active'}")
     return 0
@@ -96,27 +71,24 @@ def run_tenant_list(args: argparse.Namespace) -> int:
 def run_tenant_set(args: argparse.Namespace) -> int:
     if args.weight is None and args.quota_hours is None and not args.no_quota:
         raise UsageError("say what to change: --weight W, --quota-hours H or --no-quota")
-    with writer(args.db) as store:
-        tenant = store.tenant(args.name)  # unknown names fail here, before anything changes
-        if args.weight is not None:
-            tenant = store.update_tenant(args.name, weight=args.weight)
-        if args.quota_hours is not None or args.no_quota:
-            tenant = store.set_quota(args.name, None if args.no_quota else args.quota_hours * 3600.0)
+    with open_writer(args.db) as store:
+        tenant = tenants.change(store, args.name, weight=args.weight, quota_hours=args.quota_hours,
+                                no_quota=args.no_quota)
     quota = "no quota" if tenant.quota_seconds is None else f"quota {tenant.quota_seconds / 3600:g} h"
     print(f"tenant {tenant.name}: weight {tenant.weight:g}, {quota}")
     return 0
 
 
 def run_tenant_pause(args: argparse.Namespace) -> int:
-    with writer(args.db) as store:
-        store.update_tenant(args.name, paused=args.paused)
+    with open_writer(args.db) as store:
+        tenants.set_paused(store, args.name, args.paused)
     print(f"tenant {args.name} {'paused: it gets no new tasks' if args.paused else 'resumed'}")
     return 0
 
 
 def run_status(args: argparse.Namespace) -> int:
-    with reader(args.db) as store:
-        status = store.status(lab_upper_bounds(store))
+    with open_reader(args.db) as store:
+        status = tenants.status(store)
     if args.json:
         print(json.dumps(status, indent=2))
         return 0

@@ -1,0 +1,54 @@
+"""Datasets as a lab's admin handles them: register a folder or archive (validated, copied into the managed data
+folder, recorded; all or nothing), list them, read one back as the training side sees it, verify it on disk."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..store import DatasetRecord, JobState, LabReader, LabStore, validate_name
+from ..training.datasets import DatasetInfo, register_dataset, verify_dataset
+from .errors import LabError, as_lab_error
+
+
+def register(store: LabStore, name: str, source: Path, data_dir: Path, *, skip_bad: bool = False,
+             val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0) -> DatasetInfo:
+    """Validate `source`, copy it to `data_dir`/datasets/`name` and record it. On any failure nothing stays
+    behind: no record, no files. skip_bad leaves out unreadable images (listed in info.skipped) instead."""
+    with as_lab_error():
+        validate_name("dataset", name)
+    if not 0 < val_fraction < 1:
+        raise LabError(f"the validation fraction must be between 0 and 1 (e.g. 0.2), not {val_fraction:g}")
+    if not 0 <= test_fraction < 1 - val_fraction:
+        raise LabError(f"the test fraction must be at least 0 and leave images to train on beside the validation "
+                       f"fraction {val_fraction:g} (e.g. 0.2), not {test_fraction:g}")
+    if any(d.name.lower() == name.lower() for d in store.datasets(include_archived=True)):
+        raise LabError(f"dataset {name!r} already exists; choose another name")
+    dest = data_dir / "datasets" / name
+    with as_lab_error():
+        info = register_dataset(source, dest, skip_bad=skip_bad, val_fraction=val_fraction,
+                                test_fraction=test_fraction, seed=seed)
+        record = info.to_dict()
+        try:
+            store.add_dataset(name, str(dest), info.content_hash, manifest=record["manifest"],
+                              stats=record["stats"], split=record["split"])
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)  # not half-registered: the files go with the failed record
+            raise
+    return info
+
+
+def info_of(record: DatasetRecord) -> DatasetInfo:
+    """A registered dataset as the training side reads it (classes, splits, schema), from the store alone."""
+    return DatasetInfo.from_dict({"content_hash": record.content_hash, "manifest": record.manifest,
+                                  "stats": record.stats, "split": record.split}, root=record.path)
+
+
+def verify_active(store: LabReader) -> None:
+    """Before training: every active job's dataset must still be what was registered (content hash)."""
+    for name in sorted({job.dataset for job in store.jobs(JobState.ACTIVE)}):
+        try:
+            with as_lab_error():
+                verify_dataset(store.dataset(name).path)
+        except LabError as error:
+            raise LabError(f"dataset {name}: {error}") from None

@@ -1,0 +1,23 @@
+"""The one error the lab layer raises: a failure the user can fix (str(error) says what is wrong and what to do).
+The command line prints it and exits 1; the window shows it in a dialog."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from ..store import StoreError
+from ..training.errors import DatasetError
+
+
+class LabError(Exception):
+    """A lab operation failed for a reason the user can fix; nothing was changed."""
+
+
+@contextmanager
+def as_lab_error() -> Iterator[None]:
+    """The store's and the datasets' refusals (already worded for the user) as LabError."""
+    try:
+        yield
+    except (StoreError, DatasetError) as error:
+        raise LabError(str(error)) from None

@@ -1,0 +1,92 @@
+"""Jobs as a lab's admin gives them: a tenant's model selection over the arms that fit a dataset (or the ones
+named), with epochs, image size and augmentation; pretrained arms only where the lab has their weights."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..engine.types import Arm
+from ..store import JobRecord, LabStore
+from ..training.arms import ARM_INDEX, IMAGENET, UnknownArm, arm_spec, job_arms
+from ..training.catalogue import AUGMENTATIONS, CATALOGUE, Schema
+from ..training.datasets import DatasetInfo
+from ..training.weights_registry import WeightsEntry, WeightsError, pretrained_available
+from .datasets import info_of
+from .errors import LabError, as_lab_error
+
+DEFAULT_EPOCHS = 10  # a job of classical learners only: epochs mean nothing to them, the store wants a number
+
+
+@dataclass(frozen=True)
+class NewJob:
+    job: JobRecord
+    arms: list[str]
+    dataset: DatasetInfo
+    schema: Schema
+
+
+def add(store: LabStore, tenant: str, dataset: str, *, models: Sequence[str] | None = None,
+        weights: str = "scratch", epochs: int | None = None, image_size: int | None = None,
+        augment: Sequence[str] | None = None, seed: int = 0) -> NewJob:
+    """A job over `models` (arm names), or without them every arm that fits as `weights` says ("scratch",
+    "imagenet", "both"; classical learners always join). Each network trains `epochs` (default: the longest
+    recipe of them) with `augment` (default: each model's recipe)."""
+    with as_lab_error():
+        info = info_of(store.dataset(dataset))
+    unknown = sorted(set(augment or ()) - set(AUGMENTATIONS))
+    if unknown:
+        raise LabError(f"unknown augmentation {', '.join(unknown)}; use any of {', '.join(AUGMENTATIONS)}, or none")
+    schema = info.schema(image_size)
+    names = chosen_arms(models, schema) if models else default_arms(schema, weights)
+    arms = [Arm(name, ARM_INDEX[name]) for name in names]
+    config = {} if augment is None else {"augment": list(augment)}  # the worker reads it from TASK.json
+    recipes = [CATALOGUE[spec.model].recipe.epochs for spec in map(arm_spec, names) if spec.network]
+    with as_lab_error():
+        job = store.add_job(tenant, dataset, arms, epochs=epochs or max(recipes, default=DEFAULT_EPOCHS),
+                            image_size=schema.image_size, seed=seed, schema=dataclasses.asdict(schema), config=config)
+    return NewJob(job, names, info, schema)
+
+
+def chosen_arms(models: Sequence[str], schema: Schema) -> list[str]:
+    """Named arms: every one must exist, fit the schema, and have its ImageNet weights where it needs them."""
+    names = [m.strip() for m in models if m.strip()]
+    try:
+        specs = [arm_spec(name) for name in names]
+    except UnknownArm as error:
+        raise LabError(str(error)) from None
+    too_small = [spec for spec in specs if not spec.fits(schema)]
+    if too_small:
+        raise LabError(
+            f"{', '.join(s.name for s in too_small)} cannot take {schema.image_size} px images (minimum sizes: "
+            + ", ".join(f"{s.name} {CATALOGUE[s.model].min_size}" for s in too_small) + "); raise the image size or "
+            "drop them")
+    have = weights_the_lab_has()
+    missing = sorted({spec.model for spec in specs if spec.pretrained and spec.model not in have})
+    if missing:
+        raise LabError(f"the lab has no ImageNet weights for {', '.join(missing)}; get them with `easeml-gui "
+                       f"weights fetch {' '.join(missing)}` (or `weights import FILE --model ARCH` offline), or "
+                       "train those from scratch")
+    return names
+
+
+def default_arms(schema: Schema, weights: str) -> list[str]:
+    """Every arm that fits, as `weights` says, where the lab has the weights they need."""
+    have = weights_the_lab_has()
+    if weights != "scratch" and not have:
+        raise LabError(f"weights {weights}: the lab has no ImageNet weights yet; get them with `easeml-gui "
+                       "weights fetch` (or `weights import FILE --model ARCH` offline), or train from scratch")
+    names = job_arms(schema, weights, pretrained_available=have)
+    if not any(arm_spec(name).network for name in names):
+        which = "with ImageNet weights the lab has " if weights == IMAGENET else ""
+        raise LabError(f"no catalogue network {which}takes {schema.image_size} px images; raise the image size"
+                       + (" or get weights for more architectures" if weights == IMAGENET else ""))
+    return names
+
+
+def weights_the_lab_has() -> dict[str, WeightsEntry]:
+    try:
+        return pretrained_available()
+    except WeightsError as error:  # a damaged registry: say so rather than pretend the lab has no weights
+        raise LabError(str(error)) from None
