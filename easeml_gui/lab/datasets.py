@@ -7,14 +7,18 @@ import shutil
 from pathlib import Path
 
 from ..store import DatasetRecord, JobState, LabReader, LabStore, validate_name
-from ..training.datasets import DatasetInfo, register_dataset, verify_dataset
-from .errors import LabError, as_lab_error
+from ..training.datasets import (CancelCallback, DatasetInfo, ProgressCallback, RegistrationCancelled,
+                                 UnusableFiles, register_dataset, verify_dataset)
+from .errors import BadImages, Cancelled, LabError, as_lab_error
 
 
 def register(store: LabStore, name: str, source: Path, data_dir: Path, *, skip_bad: bool = False,
-             val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0) -> DatasetInfo:
+             val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0,
+             progress: ProgressCallback | None = None, cancel: CancelCallback | None = None) -> DatasetInfo:
     """Validate `source`, copy it to `data_dir`/datasets/`name` and record it. On any failure nothing stays
-    behind: no record, no files. skip_bad leaves out unreadable images (listed in info.skipped) instead."""
+    behind: no record, no files. skip_bad leaves out unreadable images (listed in info.skipped) instead; without
+    it they are refused as BadImages. `progress(done, total, stage)` reports each file; `cancel()` returning
+    True stops at the next file (Cancelled, nothing registered)."""
     with as_lab_error():
         validate_name("dataset", name)
     if not 0 < val_fraction < 1:
@@ -26,8 +30,13 @@ def register(store: LabStore, name: str, source: Path, data_dir: Path, *, skip_b
         raise LabError(f"dataset {name!r} already exists; choose another name")
     dest = data_dir / "datasets" / name
     with as_lab_error():
-        info = register_dataset(source, dest, skip_bad=skip_bad, val_fraction=val_fraction,
-                                test_fraction=test_fraction, seed=seed)
+        try:
+            info = register_dataset(source, dest, skip_bad=skip_bad, val_fraction=val_fraction,
+                                    test_fraction=test_fraction, seed=seed, progress=progress, cancel=cancel)
+        except RegistrationCancelled as stop:
+            raise Cancelled(str(stop)) from None
+        except UnusableFiles as refusal:
+            raise BadImages(str(refusal), refusal.bad) from None
         record = info.to_dict()
         try:
             store.add_dataset(name, str(dest), info.content_hash, manifest=record["manifest"],
@@ -52,3 +61,13 @@ def verify_active(store: LabReader) -> None:
                 verify_dataset(store.dataset(name).path)
         except LabError as error:
             raise LabError(f"dataset {name}: {error}") from None
+
+
+def samples(record: DatasetRecord, per_class: int = 4) -> dict[str, list[Path]]:
+    """A few image files of each class of a registered dataset (the first in manifest order), for a preview."""
+    picked: dict[str, list[Path]] = {name: [] for name in record.stats.get("classes", [])}
+    for path, _size, _sha, label in record.manifest.get("files", []):
+        chosen = picked.setdefault(label, [])
+        if len(chosen) < per_class:
+            chosen.append(Path(record.path) / path)
+    return picked

@@ -4,7 +4,7 @@ The command line prints it and exits 1; the window shows it in a dialog."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from ..store import StoreError
 from ..training.errors import DatasetError
@@ -12,6 +12,19 @@ from ..training.errors import DatasetError
 
 class LabError(Exception):
     """A lab operation failed for a reason the user can fix; nothing was changed."""
+
+
+class Cancelled(LabError):
+    """The user stopped the operation before it ended; nothing was changed."""
+
+
+class BadImages(LabError):
+    """A dataset's class folders hold files that are not usable images; `bad` lists (path, reason) for each.
+    Registering again with skip_bad leaves them out."""
+
+    def __init__(self, message: str, bad: Sequence[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.bad = tuple(bad)
 
 
 @contextmanager

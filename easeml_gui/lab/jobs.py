@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..engine.types import Arm
-from ..store import JobRecord, LabStore
-from ..training.arms import ARM_INDEX, IMAGENET, UnknownArm, arm_spec, job_arms
+from ..store import JobRecord, LabReader, LabStore
+from ..training.arms import (ARM_INDEX, CLASSICAL, IMAGENET, ArmSpec, UnknownArm, arm_spec, job_arms,
+                             training_gflop)
 from ..training.catalogue import AUGMENTATIONS, CATALOGUE, Schema
 from ..training.datasets import DatasetInfo
 from ..training.weights_registry import WeightsEntry, WeightsError, pretrained_available
@@ -17,6 +18,23 @@ from .datasets import info_of
 from .errors import LabError, as_lab_error
 
 DEFAULT_EPOCHS = 10  # a job of classical learners only: epochs mean nothing to them, the store wants a number
+
+
+@dataclass(frozen=True)
+class ArmChoice:
+    """An arm a job on a dataset could try, with what it is and its predicted training cost (GFLOP: the cost
+    model's prior, before the lab measured anything)."""
+
+    name: str
+    description: str
+    gflop: float
+
+
+@dataclass(frozen=True)
+class Fitting:
+    arms: list[ArmChoice]
+    image_size: int  # the size the arms were matched at (the dataset's default when none was asked for)
+    recipe_epochs: int  # the longest recipe among the networks: a job's default epochs
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,28 @@ def add(store: LabStore, tenant: str, dataset: str, *, models: Sequence[str] | N
         job = store.add_job(tenant, dataset, arms, epochs=epochs or max(recipes, default=DEFAULT_EPOCHS),
                             image_size=schema.image_size, seed=seed, schema=dataclasses.asdict(schema), config=config)
     return NewJob(job, names, info, schema)
+
+
+def fitting(store: LabReader, dataset: str, *, image_size: int | None = None, weights: str = "scratch") -> Fitting:
+    """The arms a job on `dataset` gets by default (what `job add` without --models would try), cheapest first."""
+    with as_lab_error():
+        info = info_of(store.dataset(dataset))
+    schema = info.schema(image_size)
+    names = default_arms(schema, weights)
+    specs = [arm_spec(name) for name in names]
+    recipes = [CATALOGUE[spec.model].recipe.epochs for spec in specs if spec.network]
+    epochs = max(recipes, default=DEFAULT_EPOCHS)
+    choices = [ArmChoice(spec.name, _describe(spec), training_gflop(spec, schema, len(info.train), epochs))
+               for spec in specs]
+    return Fitting(sorted(choices, key=lambda c: c.gflop), schema.image_size, epochs)
+
+
+def _describe(spec: ArmSpec) -> str:
+    if not spec.network:
+        return CLASSICAL[spec.model].description
+    if spec.probe:
+        return f"{spec.model}: a new head on frozen ImageNet features"
+    return f"{spec.model}, fine-tuned from ImageNet weights" if spec.pretrained else f"{spec.model}, from scratch"
 
 
 def chosen_arms(models: Sequence[str], schema: Schema) -> list[str]:

@@ -1,26 +1,136 @@
-"""What starting a lab run needs beyond the live lab itself: one run per store."""
+"""A lab run as the window and the terminal share it: one run per store (a lock that names its process), started
+as a background process of its own, stopped the way Ctrl-C stops it (running tasks finish) or cancelled (SIGTERM).
+"""
 
 from __future__ import annotations
 
 import fcntl
+import os
+import signal
+import subprocess
+import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from .errors import LabError
+
+LOG_TAIL_BYTES = 4096
 
 
 def lock_path(db: Path) -> Path:
     return db.with_name(db.name + ".run.lock")
 
 
+def log_path(db: Path) -> Path:
+    """Where a run started from the window writes what it prints (a terminal's run prints to the terminal)."""
+    return db.with_name(db.name + ".run.log")
+
+
 @contextmanager
 def run_lock(db: Path) -> Iterator[None]:
     """One `run` per store, held while the run lives: a second one would re-queue the first one's running tasks.
-    The lock is the kernel's (flock), so a crashed run never leaves it taken."""
-    with open(lock_path(db), "w") as handle:
+    The lock is the kernel's (flock), so a crashed run never leaves it taken. The holder writes its pid into the
+    lock file, so the window can show and stop a run started from a terminal."""
+    # Opened without truncating: a refused second run must not erase the holder's pid.
+    fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LabError(f"another `easeml-gui run` is using {db}; stop it first (one run per lab)") from None
-        yield
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)  # the lab stopped: nobody to signal any more
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@dataclass(frozen=True)
+class RunState:
+    pid: int | None  # the process running the lab, None when no run holds the store
+    log_tail: str = ""  # the last lines a run started from the window printed
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+
+def running_pid(db: Path) -> int | None:
+    """The pid of the run that holds `db`'s lock now, or None."""
+    try:
+        text = lock_path(db).read_text().strip()
+    except OSError:
+        return None
+    if not text.isdigit() or not _alive(int(text)):
+        return None
+    # A live pid could be a stale one reused by another process after a crash: the lock tells. Probing with a
+    # shared lock only ever succeeds when no run holds it, so a real run is never disturbed.
+    try:
+        fd = os.open(lock_path(db), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return int(text)
+    finally:
+        os.close(fd)
+    return None
+
+
+def state(db: Path) -> RunState:
+    return RunState(running_pid(db), _tail(log_path(db)))
+
+
+def start(db: Path, data_dir: Path | None = None, python: str = sys.executable) -> subprocess.Popen:
+    """`easeml-gui --db DB run` as a background process in a session of its own, so closing the window (or
+    its terminal) does not stop training. Its output goes to log_path(db). Refused while a run holds the store."""
+    if running_pid(db) is not None:
+        raise LabError(f"a run is already using {db}; stop it first (one run per lab)")
+    command = [python, "-m", "easeml_gui", "--db", str(db)]
+    if data_dir is not None:
+        command += ["--data-dir", str(data_dir)]
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path(db), "w", encoding="utf-8") as log:
+        return subprocess.Popen([*command, "run"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def stop(db: Path, cancel: bool = False) -> int:
+    """Ask the run on `db` to stop: as Ctrl-C does (no new tasks, running ones finish), or with `cancel` as
+    SIGTERM does (running tasks are cancelled). Returns the pid signalled."""
+    pid = running_pid(db)
+    if pid is None:
+        raise LabError("no run is using this lab; start one first")
+    try:
+        os.kill(pid, signal.SIGTERM if cancel else signal.SIGINT)
+    except ProcessLookupError:
+        raise LabError("the run ended before it could be stopped") from None
+    except PermissionError:
+        raise LabError(f"the run (process {pid}) belongs to another user; stop it from that user's terminal") from None
+    return pid
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - LOG_TAIL_BYTES))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""

@@ -25,7 +25,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -41,6 +41,39 @@ READABLE_FORMATS = (1, 2)  # a format-1 manifest has no test split: its tasks re
 VAL_NAMES = ("val", "validation", "valid")
 TEST_NAMES = ("test", "testing")
 _LISTED = 8  # names quoted in one error message before "and N more"
+
+# Optional callbacks of register_dataset, called from the thread that registers: progress(done, total, stage)
+# with stage "extracting" (total 0: not known ahead), "checking" or "copying"; cancel() -> True stops the
+# registration at the next file (extraction itself runs to its end first).
+ProgressCallback = Callable[[int, int, str], None]
+CancelCallback = Callable[[], bool]
+
+
+class RegistrationCancelled(DatasetError):
+    """cancel() asked to stop; nothing was registered."""
+
+
+class UnusableFiles(DatasetError):
+    """Files in class folders that are not usable images; `bad` lists (relative path, reason) for each, so a
+    caller can show them all and offer skip_bad."""
+
+    def __init__(self, message: str, bad: Sequence[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.bad = tuple(bad)
+
+
+class _Steps:
+    """Reports each file's step to the callbacks and stops when asked to."""
+
+    def __init__(self, progress: ProgressCallback | None, cancel: CancelCallback | None) -> None:
+        self._progress = progress
+        self._cancel = cancel
+
+    def report(self, done: int, total: int, stage: str) -> None:
+        if self._cancel is not None and self._cancel():
+            raise RegistrationCancelled("the registration was cancelled; nothing was registered")
+        if self._progress is not None:
+            self._progress(done, total, stage)
 
 
 @dataclass(frozen=True)
@@ -145,7 +178,8 @@ def content_hash(entries: Iterable[FileEntry]) -> str:
 
 
 def scan_dataset(folder: Path | str, *, skip_bad: bool = False, val_fraction: float = 0.2,
-                 test_fraction: float = 0.2, seed: int = 0, limits: Limits = Limits()) -> DatasetInfo:
+                 test_fraction: float = 0.2, seed: int = 0, limits: Limits = Limits(),
+                 steps: _Steps | None = None) -> DatasetInfo:
     """Validate a dataset folder in place and describe it. Raises DatasetError saying what is wrong.
 
     test_fraction 0 registers no test split (tasks then report no test accuracy)."""
@@ -159,7 +193,7 @@ def scan_dataset(folder: Path | str, *, skip_bad: bool = False, val_fraction: fl
     class_dirs = _class_dirs(train_dir or root)  # an empty class folder still counts: as a class with no images
     given = {name: held for name, held in (("val", val_dir), ("test", test_dir)) if held is not None}
     found = _files(class_dirs, root) + [f for held in given.values() for f in _files(_class_dirs(held), root)]
-    entries, facts, skipped = _inspect(found, limits, skip_bad)
+    entries, facts, skipped = _inspect(found, limits, skip_bad, steps or _Steps(None, None))
     entries.sort(key=lambda entry: entry.path)
     classes, counts = _check_classes([d.name for d in class_dirs], found, entries, root, limits)
     parts = _split(entries, classes, train_dir, given, {"val": val_fraction, "test": test_fraction}, seed)
@@ -170,11 +204,13 @@ def scan_dataset(folder: Path | str, *, skip_bad: bool = False, val_fraction: fl
 
 
 def register_dataset(source: Path | str, dest: Path | str, *, skip_bad: bool = False, val_fraction: float = 0.2,
-                     test_fraction: float = 0.2, seed: int = 0, limits: Limits = Limits()) -> DatasetInfo:
+                     test_fraction: float = 0.2, seed: int = 0, limits: Limits = Limits(),
+                     progress: ProgressCallback | None = None, cancel: CancelCallback | None = None) -> DatasetInfo:
     """Validate `source` (folder or archive) and copy it into the new folder `dest` with its manifest.json.
 
     Everything happens in a hidden staging folder beside `dest` that is renamed into place only on success,
-    so a failure (or a bad input) leaves nothing behind. Only the manifest's files are copied.
+    so a failure, a bad input or a cancel (RegistrationCancelled) leaves nothing behind. Only the manifest's
+    files are copied. `progress` and `cancel`: see ProgressCallback and CancelCallback.
     """
     source, dest = Path(source), Path(dest)
     if not source.exists():
@@ -184,15 +220,18 @@ def register_dataset(source: Path | str, dest: Path | str, *, skip_bad: bool = F
     dest.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.incoming-", dir=dest.parent))
     try:
+        steps = _Steps(progress, cancel)
         options = dict(skip_bad=skip_bad, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
-                       limits=limits)
+                       limits=limits, steps=steps)
         if source.is_dir():
             scanned = scan_dataset(source, **options)
         else:
+            steps.report(0, 0, "extracting")
             extract_archive(source, stage / "extracted", limits)
             scanned = scan_dataset(stage / "extracted", **options)
         info = replace(scanned, root=str(dest))
-        _copy_files(scanned, stage / "data")
+        _copy_files(scanned, stage / "data", steps)
+        steps.report(len(scanned.manifest), len(scanned.manifest), "copying")  # a cancel now still leaves nothing
         _write_json_atomic(stage / "data" / MANIFEST_NAME, info.to_dict())
         try:
             os.rename(stage / "data", dest)
@@ -304,10 +343,11 @@ def _files(class_dirs: list[Path], root: Path) -> list[_Found]:
     return found
 
 
-def _inspect(found: list[_Found], limits: Limits, skip_bad: bool
+def _inspect(found: list[_Found], limits: Limits, skip_bad: bool, steps: _Steps
              ) -> tuple[list[FileEntry], list[ImageFacts], list[tuple[str, str]]]:
     entries, facts, bad = [], [], []
-    for item in found:
+    for done, item in enumerate(found):
+        steps.report(done, len(found), "checking")
         try:
             data = item.path.read_bytes()
         except OSError as error:
@@ -322,8 +362,8 @@ def _inspect(found: list[_Found], limits: Limits, skip_bad: bool
     if bad and not skip_bad:
         listed = "; ".join(f"{path}: {reason}" for path, reason in bad[:_LISTED])
         more = f"; and {len(bad) - _LISTED} more" if len(bad) > _LISTED else ""
-        raise DatasetError(f"{len(bad)} files in class folders are not usable images: {listed}{more}. Remove or fix "
-                           "them, or skip them (skip_bad / --skip-bad) to register the dataset without them")
+        raise UnusableFiles(f"{len(bad)} files in class folders are not usable images: {listed}{more}. Remove or "
+                            "fix them, or skip them (skip_bad / --skip-bad) to register the dataset without them", bad)
     return entries, facts, bad
 
 
@@ -400,9 +440,10 @@ def _stats(facts: list[ImageFacts]) -> ImageStats:
 
 # --- registering -----------------------------------------------------------------------------------------------
 
-def _copy_files(info: DatasetInfo, target: Path) -> None:
+def _copy_files(info: DatasetInfo, target: Path, steps: _Steps) -> None:
     """Copy the manifest's files into `target`, checking each copy against its hash (the source may be changing)."""
-    for entry in info.manifest:
+    for done, entry in enumerate(info.manifest):
+        steps.report(done, len(info.manifest), "copying")
         data = (Path(info.root) / entry.path).read_bytes()
         if hashlib.sha256(data).hexdigest() != entry.sha256:
             raise DatasetError(f"{entry.path} changed while the dataset was being registered; try again once "
