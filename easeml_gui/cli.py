@@ -14,6 +14,7 @@ from .lab.errors import LabError
 from .commands import simulate as simulate_commands
 from .commands import datasets as dataset_commands
 from .commands import demo as demo_commands
+from .commands import desktop as desktop_commands
 from .commands import export as export_commands
 from .commands import hosts as host_commands
 from .commands import log as log_commands
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_commands.add_parsers(sub)
     log_commands.add_parsers(sub)
     weights_commands.add_parsers(sub)
+    desktop_commands.add_parsers(sub)
     return parser
 
 
