@@ -18,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_command(parser, args)
     from .app import run_app
 
-    return run_app(args.db or default_db(), args.screenshot, args.demo)
+    return run_app(args.db or default_db(), args.screenshot, args.demo, args.data_dir)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The desktop app's composition root: the QApplication, the lab source (store file or demo), the poller thread
 and the main window. `easeml-gui` without a sub-command calls run_app().
 
-The GUI only reads the store (a read-only connection in the poller's thread); it never writes in this version.
+The poller thread reads the store (read-only); every write goes through a controller on the window's thread
+pool; a lab run is a process of its own (`easeml-gui run`), which the run controller starts, watches and stops.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets  # PySide6 before pyqtgraph (imported by the views)
 
+from .controllers.lab_run import RunController
+from .controllers.operations import Runner
+from .controllers.registry import RegistryController
 from .views.demo_lab import DemoSource
 from .views.lab_poller import LabPollerThread
 from .views.lab_source import StoreSource
@@ -43,20 +47,31 @@ def application() -> QtWidgets.QApplication:
     return app
 
 
-def build_window(db_path: Path, demo: bool = False, refresh_ms: int = REFRESH_MS) -> MainWindow:
+def build_window(db_path: Path, demo: bool = False, refresh_ms: int = REFRESH_MS,
+                 data_dir: Path | None = None) -> MainWindow:
     """The main window on the store at `db_path` (or on a simulated demo lab when `demo` and there is no store),
-    with its poller thread started. In demo mode the Simulate tab also starts a short comparison."""
-    db_path = Path(db_path)
+    with its poller thread and controllers started. Managed datasets go to `data_dir` (default: beside the store,
+    as the command line does). In demo mode the Simulate tab also starts a short comparison."""
+    db_path = Path(db_path).absolute()  # the run process and the store's records must not depend on the cwd
+    data_dir = Path(data_dir).absolute() if data_dir is not None else db_path.parent
     use_demo = demo and not db_path.exists()
     source = DemoSource() if use_demo else StoreSource(db_path)
     title = f"easeml-gui — {db_path.name}" + (" (demo lab)" if use_demo else "")
-    window = MainWindow(title, str(db_path))
+    runner = Runner()
+    registry = RegistryController(runner, db_path, data_dir)
+    run = RunController(runner, db_path, data_dir, watch_ms=refresh_ms)
+    window = MainWindow(title, str(db_path), registry, run)
+    runner.setParent(window)
     poller = LabPollerThread(source, refresh_ms)
     poller.poller.snapshotReady.connect(window.show_snapshot)
     poller.poller.unavailable.connect(window.show_unavailable)
     window.refreshRequested.connect(poller.refresh_now)
+    # Shut down in reverse: the run watch first, then the poller, then the pool (it waits for running work).
+    window.on_shutdown(runner.shutdown)
     window.on_shutdown(poller.stop)
+    window.on_shutdown(run.shutdown)
     window.poller = poller
+    window.runner = runner
     poller.start()
     if demo:
         window.simulate.configure(**DEMO_SIMULATION)
@@ -98,7 +113,7 @@ def _no_display() -> bool:
     )
 
 
-def run_app(db_path: Path, screenshot: Path | None = None, demo: bool = False) -> int:
+def run_app(db_path: Path, screenshot: Path | None = None, demo: bool = False, data_dir: Path | None = None) -> int:
     """Open the desktop app on the store at `db_path`; with `screenshot`, build the window offscreen, let it
     settle, save a PNG of it and return 0 (1 when the PNG cannot be written)."""
     if screenshot is None and _no_display():
@@ -110,7 +125,7 @@ def run_app(db_path: Path, screenshot: Path | None = None, demo: bool = False) -
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         QtCore.qInstallMessageHandler(_quiet_offscreen)
     app = application()
-    window = build_window(Path(db_path), demo)
+    window = build_window(Path(db_path), demo, data_dir=data_dir)
     if screenshot is None:
         screen = app.primaryScreen()
         if screen is not None:  # fit small screens; 1440 x 900 where there is room

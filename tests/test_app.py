@@ -124,8 +124,9 @@ def test_a_real_store_shows_tenants_counts_plots_and_why(open_window, qtbot, lab
     assert window.windowTitle() == "easeml-gui — easeml.sqlite"
     assert window.lab.currentWidget() is window.lab.dashboard
     assert [cell(window, r, 0) for r in range(2)] == ["alice", "bob"]
-    assert [cell(window, 0, c) for c in range(7)] == ["alice", "1", "—", "2", "0.900", "0.880", "mobilenet_v3_small"]
-    assert [cell(window, 1, c) for c in range(7)] == ["bob", "2", "paused", "1", "0.700", "0.680", "resnet18"]
+    assert [cell(window, 0, c) for c in range(8)] == ["alice", "1", "—", "2", "1 min", "0.900", "0.880",
+                                                      "mobilenet_v3_small"]
+    assert [cell(window, 1, c) for c in range(8)] == ["bob", "2", "paused", "1", "35 s", "0.700", "0.680", "resnet18"]
     counts = window.lab_status.counts_text()
     for text in ("1 queued", "1 running", "3 done", "1 failed"):
         assert text in counts
@@ -147,7 +148,7 @@ def test_a_real_store_shows_tenants_counts_plots_and_why(open_window, qtbot, lab
 
     # The lab moves on (another writer): the window follows on its own.
     finish(store, jobs["bob"], "t7", ARMS[1], 0.95, clock)
-    qtbot.waitUntil(lambda: cell(window, 1, 4) == "0.950", timeout=5000)
+    qtbot.waitUntil(lambda: cell(window, 1, 5) == "0.950", timeout=5000)
     assert "4 done" in window.lab_status.counts_text()
 
     # Selecting a tenant makes its curve stand out.

@@ -27,6 +27,23 @@ class TenantRow:
     best_accuracy: float | None  # validation: what selection saw
     best_model: str | None
     best_test_accuracy: float | None = None  # the same model on the test split selection never saw
+    used_seconds: float = 0.0  # device time its finished tasks took
+    quota_seconds: float | None = None  # device time it may use; None: no quota
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    """A registered dataset as the Datasets tab lists it (from the store's record; no image is read)."""
+
+    name: str
+    classes: tuple[str, ...]
+    counts: tuple[int, ...]  # images per class, in `classes` order
+    path: str
+    summary: str  # sizes and colour, one line
+
+    @property
+    def images(self) -> int:
+        return sum(self.counts)
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,7 @@ class LabSnapshot:
     decisions: tuple[Decision, ...]  # newest first
     running: tuple[RunningRow, ...] = ()
     fingerprint: tuple = field(default=())  # changes whenever anything shown changes
+    datasets: tuple[DatasetRow, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -73,16 +91,21 @@ def build_snapshot(
     decisions: Sequence[Decision],
     upper_bounds: Mapping[str, float] | None = None,
     running: Sequence[RunningRow] = (),
+    used_seconds: Mapping[str, float] | None = None,
+    datasets: Sequence[DatasetRow] = (),
 ) -> LabSnapshot:
     """tenants: the registry; status: the `status --json` document; observations in any order; decisions newest first.
 
     The regret curve replays the observations with the estimate `status` reports (store.summary): the
     tenant-weighted mean of max(0, U_i - best_i), U_i = upper_bounds[tenant] or 1.0.
     """
-    paused = {t.name: t.paused for t in tenants}
+    registry = {t.name: t for t in tenants}
+    used = used_seconds or {}
     rows = tuple(
-        TenantRow(r["name"], float(r["weight"]), paused.get(r["name"], False), int(r["tasks_done"]),
-                  r["best_accuracy"], r["best_model"], r.get("best_test_accuracy"))
+        TenantRow(r["name"], float(r["weight"]), r["name"] in registry and registry[r["name"]].paused,
+                  int(r["tasks_done"]), r["best_accuracy"], r["best_model"], r.get("best_test_accuracy"),
+                  float(used.get(r["name"], 0.0)),
+                  registry[r["name"]].quota_seconds if r["name"] in registry else None)
         for r in status["tenants"]
     )
     counts = {s: int(status["tasks"].get(s, 0)) for s in TASK_STATES}
@@ -123,7 +146,19 @@ def build_snapshot(
         source, rows, tuple(sorted(counts.items())), len(ordered),
         None if last is None else (last.tenant, last.arm.name, last.time),
         len(decisions), None if newest is None else (newest.time, newest.device, newest.tenant, newest.arm.name),
-        tuple(running),
+        tuple(running), tuple(datasets),
     )
     return LabSnapshot(source, rows, counts, float(status.get("global_regret_estimate", regret_v[-1])), t0,
-                       accuracy, regret, tuple(decisions), tuple(running), fingerprint)
+                       accuracy, regret, tuple(decisions), tuple(running), fingerprint, tuple(datasets))
+
+
+def dataset_row(name: str, path: str, stats: Mapping[str, Any]) -> DatasetRow:
+    """From a dataset record's stats (classes, counts, sizes, channels: what registration measured)."""
+    classes = tuple(stats.get("classes", ()))
+    counts = stats.get("counts", {})
+    colour = "grey" if stats.get("channels") == 1 else "colour"
+    size = ""
+    if "median_width" in stats:
+        size = f", median {stats['median_width']:g} x {stats['median_height']:g} px"
+    return DatasetRow(name, classes, tuple(int(counts.get(c, 0)) for c in classes), path,
+                      f"{len(classes)} classes, {sum(counts.values()):,} images, {colour}{size}")

@@ -12,7 +12,7 @@ from typing import Protocol
 from ..engine.types import TaskState
 from ..live_lab import lab_upper_bounds
 from ..store import LabReader, LabStore, StoreError
-from .lab_snapshot import LabSnapshot, RunningRow, build_snapshot
+from .lab_snapshot import LabSnapshot, RunningRow, build_snapshot, dataset_row
 
 EMPTY_HINT = "No lab yet: run `easeml-gui demo` or add tenants with `easeml-gui tenant add`"
 RECENT_DECISIONS = 20
@@ -63,13 +63,14 @@ class StoreSource:
             decisions = reader.decisions(limit=RECENT_DECISIONS)
             running = [RunningRow(t.task_id, t.tenant, t.arm.name, t.device, t.started, t.log_tail or "starting")
                        for t in reader.tasks(TaskState.RUNNING)]
+            used = reader.used_seconds()
+            datasets = [dataset_row(d.name, d.path, d.stats) for d in reader.datasets()]
         except StoreError as exc:
             self.close()  # reopen on the next read: the file may have been replaced or restored
             raise LabUnavailable(str(exc), empty=False) from None
-        if not tenants:
-            raise LabUnavailable(EMPTY_HINT, empty=True)
+        # No tenants yet is still a snapshot (an empty one): the datasets already registered are shown.
         return build_snapshot(str(self.path), tenants, status, observations, decisions, upper_bounds=self._bounds,
-                              running=running)
+                              running=running, used_seconds=used, datasets=datasets)
 
     def close(self) -> None:
         if self._reader is not None:

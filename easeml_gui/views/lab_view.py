@@ -10,6 +10,7 @@ from .empty_lab import EmptyLabPanel
 from .lab_snapshot import LabSnapshot
 from .running_tasks import RunningTasks
 from .series_plot import SeriesPlot
+from .tenant_actions import TenantActions
 from .tenants_table import TenantsTable
 from .theme import ColourMap, heading, hint
 
@@ -17,7 +18,8 @@ Qt = QtCore.Qt
 REGRET_SERIES = "global regret estimate"
 
 
-def _section(title: str, widget: QtWidgets.QWidget, note: str = "") -> QtWidgets.QWidget:
+def _section(title: str, widget: QtWidgets.QWidget, note: str = "",
+             tools: QtWidgets.QWidget | None = None) -> QtWidgets.QWidget:
     box = QtWidgets.QFrame()
     box.setObjectName("card")
     layout = QtWidgets.QVBoxLayout(box)
@@ -28,6 +30,8 @@ def _section(title: str, widget: QtWidgets.QWidget, note: str = "") -> QtWidgets
     if note:
         top.addWidget(hint(note), 1)
     top.addStretch(0 if note else 1)
+    if tools is not None:
+        top.addWidget(tools)
     layout.addLayout(top)
     layout.addWidget(widget, 1)
     return box
@@ -44,6 +48,10 @@ class LabView(QtWidgets.QStackedWidget):
 
         self.empty = EmptyLabPanel()
         self.tenants = TenantsTable(self.colours)
+        self.tenant_actions = TenantActions()
+        self.tenants.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tenants.customContextMenuRequested.connect(
+            lambda at: self.tenant_actions.menu().popup(self.tenants.viewport().mapToGlobal(at)))
         self.running = RunningTasks(self.colours)
         self.accuracy_plot = SeriesPlot("time (s)", "best accuracy", self.colours, legend="bottom-right",
                                         placeholder="No finished training run yet")
@@ -62,7 +70,7 @@ class LabView(QtWidgets.QStackedWidget):
                                  "estimate: weighted mean of (upper bound − best accuracy)"))
         plots.setSizes([320, 240])
         left = QtWidgets.QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(_section("Tenants", self.tenants))
+        left.addWidget(_section("Tenants", self.tenants, tools=self.tenant_actions))
         left.addWidget(_section("Running now", self.running, "the latest epoch each task reported"))
         left.setSizes([380, 180])
         top = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
@@ -95,9 +103,14 @@ class LabView(QtWidgets.QStackedWidget):
     def show_snapshot(self, snapshot: LabSnapshot) -> None:
         self.loaded = True
         self.snapshot = snapshot
+        if snapshot.empty:  # a store with no tenant yet: the welcome, which counts the datasets already there
+            self.empty.show_message("", True, snapshot.source, len(snapshot.datasets))
+            self.setCurrentWidget(self.empty)
+            return
         for row in snapshot.tenants:  # colours in name order, so the same lab looks the same every time
             self.colours.colour(row.name)
         self.tenants.set_rows(snapshot.tenants)
+        self.tenant_actions.set_row(self.tenants.selected_row())
         self.running.set_rows(snapshot.running)
         self.accuracy_plot.set_series(snapshot.accuracy)
         regret_x, regret_y = snapshot.regret
@@ -117,3 +130,4 @@ class LabView(QtWidgets.QStackedWidget):
 
     def _highlight(self, tenant: str) -> None:
         self.accuracy_plot.highlight(tenant or None)
+        self.tenant_actions.set_row(self.tenants.selected_row())

@@ -1,8 +1,10 @@
 """A pyqtgraph plot of named series (one colour each, with a legend) that keeps its items and redraws at most
-20 times a second: set_series() only stores the data; a single-shot timer applies it with setData."""
+20 times a second: set_series() only stores the data; a single-shot timer applies it with setData. Its
+right-click menu saves it as a PNG and its data as CSV."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -10,6 +12,7 @@ from PySide6 import QtCore, QtGui
 
 import pyqtgraph as pg
 
+from .plot_export import ask_path, slug, write_csv, write_png
 from .theme import GRID_ALPHA, MUTED, PLOT_THROTTLE_MS, ColourMap
 
 Series = Mapping[str, tuple[np.ndarray, np.ndarray]]
@@ -63,6 +66,13 @@ class SeriesPlot(pg.PlotWidget):
         self._timer.setInterval(PLOT_THROTTLE_MS)
         self._timer.timeout.connect(self.flush)
 
+        self.labels = (x_label, y_label)
+        self._shown: Series = {}  # what the curves hold: what "Save data as CSV" writes
+        menu = item.getViewBox().menu
+        menu.addSeparator()
+        menu.addAction("Save as PNG…").triggered.connect(self._ask_png)
+        menu.addAction("Save data as CSV…").triggered.connect(self._ask_csv)
+
     # ---- data -----------------------------------------------------------------------------------------------
     def set_series(self, series: Series, bands: Bands | None = None) -> None:
         """Show exactly these series (by name); applied at the next redraw tick, at most 20 per second."""
@@ -81,6 +91,7 @@ class SeriesPlot(pg.PlotWidget):
             return
         series, bands = self._pending
         self._pending = None
+        self._shown = series
         item = self.getPlotItem()
         for name in [n for n in self._curves if n not in series]:
             curve = self._curves.pop(name)
@@ -144,6 +155,25 @@ class SeriesPlot(pg.PlotWidget):
     def _place_placeholder(self) -> None:
         rect = self.getPlotItem().getViewBox().viewRect()
         self._placeholder.setPos(rect.center())
+
+    # ---- saving ---------------------------------------------------------------------------------------------
+    def save_png(self, path: Path) -> bool:
+        self.flush()
+        return write_png(self, path)
+
+    def save_csv(self, path: Path) -> None:
+        self.flush()
+        write_csv(self._shown, path, *self.labels)
+
+    def _ask_png(self) -> None:
+        path = ask_path(self, "Save the plot as PNG", f"{slug(self.labels[1])}.png", "PNG images (*.png)")
+        if path is not None:
+            self.save_png(path)
+
+    def _ask_csv(self) -> None:
+        path = ask_path(self, "Save the plot's data as CSV", f"{slug(self.labels[1])}.csv", "CSV files (*.csv)")
+        if path is not None:
+            self.save_csv(path)
 
     # ---- for tests and callers ------------------------------------------------------------------------------
     def names(self) -> list[str]:

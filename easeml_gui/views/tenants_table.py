@@ -1,5 +1,5 @@
-"""The tenants table: name (with its plot colour), weight, paused, tasks done, the best model's validation and
-test accuracy, the best model.
+"""The tenants table: name (with its plot colour), weight, paused, tasks done, device time used (of its quota),
+the best model's validation and test accuracy, the best model.
 
 Sortable; updated in place (dataChanged) while the tenant list is unchanged, so selection and scroll stay."""
 
@@ -13,18 +13,29 @@ from .lab_snapshot import TenantRow
 from .theme import MUTED, ColourMap, swatch
 
 Qt = QtCore.Qt
-COLUMNS = ("tenant", "weight", "paused", "tasks done", "val acc.", "test acc.", "best model")
+COLUMNS = ("tenant", "weight", "paused", "tasks done", "device time", "val acc.", "test acc.", "best model")
 TOOLTIPS = (
     "the tenant (its colour in the plots)",
     "share of the lab: a tenant with weight 2 counts twice in the global regret",
     "a paused tenant gets no new tasks; running ones finish",
     "training runs that finished successfully",
+    "device time its finished tasks used, of its quota where it has one",
     "the best validation accuracy any of its models reached: what model selection compares",
     "that model on the test images, which selection never saw: the honest figure to quote",
     "the model that reached it",
 )
-NUMERIC = {1, 3, 4, 5}
-MODEL_COLUMN = 6
+NUMERIC = {1, 3, 4, 5, 6}
+ACCURACY_COLUMNS = (5, 6)
+MODEL_COLUMN = 7
+
+
+def hours_text(seconds: float) -> str:
+    """Device time as people say it: 40 s, 12 min, 3.5 h."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 class TenantsTableModel(QtCore.QAbstractTableModel):
@@ -80,7 +91,7 @@ class TenantsTableModel(QtCore.QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole:
             horizontal = Qt.AlignmentFlag.AlignRight if column in NUMERIC else Qt.AlignmentFlag.AlignLeft
             return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and (row.paused or (column >= 4 and row.best_accuracy is None)):
+        if role == Qt.ItemDataRole.ForegroundRole and (row.paused or (column >= 5 and row.best_accuracy is None)):
             return QtGui.QBrush(QtGui.QColor(MUTED))
         if role == Qt.ItemDataRole.FontRole and column == 0:
             font = QtGui.QFont()
@@ -98,14 +109,17 @@ class TenantsTableModel(QtCore.QAbstractTableModel):
             return "paused" if row.paused else "—"
         if column == 3:
             return str(row.tasks_done)
-        if column in (4, 5):
-            accuracy = row.best_accuracy if column == 4 else row.best_test_accuracy
+        if column == 4:
+            used = hours_text(row.used_seconds)
+            return used if row.quota_seconds is None else f"{used} of {hours_text(row.quota_seconds)}"
+        if column in ACCURACY_COLUMNS:
+            accuracy = row.best_accuracy if column == 5 else row.best_test_accuracy
             return "—" if accuracy is None else f"{accuracy:.3f}"
         return row.best_model or "—"
 
     @staticmethod
     def _key(row: TenantRow, column: int) -> Any:
-        return (row.name, row.weight, row.paused, row.tasks_done,
+        return (row.name, row.weight, row.paused, row.tasks_done, row.used_seconds,
                 -1.0 if row.best_accuracy is None else row.best_accuracy,
                 -1.0 if row.best_test_accuracy is None else row.best_test_accuracy, row.best_model or "")[column]
 
@@ -137,7 +151,7 @@ class TenantsTable(QtWidgets.QTableView):
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
         header.setMinimumSectionSize(48)
-        for column, width in enumerate((140, 62, 68, 92, 76, 80)):
+        for column, width in enumerate((130, 58, 62, 80, 100, 68, 72)):
             self.setColumnWidth(column, width)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -147,6 +161,10 @@ class TenantsTable(QtWidgets.QTableView):
         self.source_model.set_rows(rows)
         if selected and selected not in {r.name for r in rows}:
             self.tenantSelected.emit("")
+
+    def selected_row(self) -> TenantRow | None:
+        name = self.selected_tenant()
+        return next((row for row in self.source_model.rows() if row.name == name), None)
 
     def selected_tenant(self) -> str:
         rows = self.selectionModel().selectedRows()
