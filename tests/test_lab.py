@@ -91,3 +91,52 @@ def test_a_reader_never_creates_a_store(db: Path) -> None:
         with open_reader(db):
             pass
     assert not db.exists()
+
+
+def test_the_run_lock_names_its_process_and_a_stale_pid_is_no_run(db: Path) -> None:
+    import os
+
+    from easeml_gui.lab.runs import lock_path, running_pid
+
+    with open_writer(db):
+        pass
+    assert running_pid(db) is None
+    with run_lock(db):
+        assert lock_path(db).read_text().strip() == str(os.getpid()) and running_pid(db) == os.getpid()
+        with pytest.raises(LabError):
+            with run_lock(db):
+                pass
+        assert running_pid(db) == os.getpid()  # the refused second run left the holder's pid alone
+    assert running_pid(db) is None
+    lock_path(db).write_text(f"{os.getpid()}\n")  # a live pid, but nobody holds the lock: a crashed run's leftover
+    assert running_pid(db) is None
+
+
+def test_a_cancelled_registration_leaves_nothing(db: Path, tmp_path: Path) -> None:
+    from easeml_gui.lab.errors import Cancelled
+
+    source = export_digits(tmp_path / "source", (0, 1), per_class=12)
+    seen: list[tuple[int, int, str]] = []
+    with open_writer(db) as store:
+        with pytest.raises(Cancelled, match="nothing was registered"):
+            datasets.register(store, "digits", source, tmp_path / "data", progress=lambda *step: seen.append(step),
+                              cancel=lambda: len(seen) >= 30)
+        assert store.datasets() == []
+        assert [p.name for p in (tmp_path / "data" / "datasets").iterdir()] == []
+        assert {stage for _, _, stage in seen} == {"checking", "copying"}
+        info = datasets.register(store, "digits", source, tmp_path / "data")
+        picked = datasets.samples(store.dataset("digits"), per_class=3)
+    assert list(picked) == ["0", "1"] and all(len(paths) == 3 and paths[0].is_file() for paths in picked.values())
+    assert info.num_images == 24
+
+
+def test_no_model_to_export_yet(db: Path, tmp_path: Path) -> None:
+    from easeml_gui.lab.export import export_best
+
+    with open_writer(db) as store:
+        tenants.add(store, "alice")
+    with open_reader(db) as store:
+        with pytest.raises(LabError, match="no trained model yet"):
+            export_best(store, "alice", tmp_path / "out")
+        with pytest.raises(LabError, match="bob"):
+            export_best(store, "bob", tmp_path / "out")

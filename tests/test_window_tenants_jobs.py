@@ -1,0 +1,125 @@
+"""Tenants and jobs from the window: add, change, pause and resume, archive (confirmed) a tenant; give it a job
+over the models that fit its dataset, narrowed down; every write goes through a controller to the real store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from window_fixtures import finish_dialog, open_window  # noqa: F401  (open_window is a fixture)
+
+from easeml_gui.lab import datasets, tenants
+from easeml_gui.lab.stores import open_reader, open_writer
+from easeml_gui.training.digits import export_digits
+from easeml_gui.views.job_dialog import JobDialog
+from easeml_gui.views.tenant_dialog import TenantDialog
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A store with the digits 0-2 registered and no tenant yet."""
+    path = tmp_path / "lab.sqlite"
+    with open_writer(path) as store:
+        datasets.register(store, "digits", export_digits(tmp_path / "src", (0, 1, 2), per_class=20), tmp_path)
+    return path
+
+
+def cell(window, row: int, column: int) -> str:
+    model = window.lab.tenants.source_model
+    return model.data(model.index(row, column))
+
+
+def test_add_change_pause_and_archive_a_tenant(open_window, qtbot, db):
+    window = open_window(db)
+    qtbot.waitUntil(lambda: window.lab.loaded)
+    assert window.lab.currentWidget() is window.lab.empty
+    window.lab.empty.tenant.click()  # the welcome's "Add a tenant…"
+    dialog = window.dialog
+    assert isinstance(dialog, TenantDialog)
+    qtbot.mouseClick(dialog.go, Qt.MouseButton.LeftButton)
+    assert "Give the tenant a name" in dialog.problem.text()  # caught before anything is written
+    dialog.name.setText("alice")
+    dialog.weight.setValue(2.0)
+    dialog.limited.setChecked(True)
+    dialog.hours.setValue(3.0)
+    finish_dialog(qtbot, dialog)
+    qtbot.waitUntil(lambda: window.lab.tenants.source_model.rowCount() == 1, timeout=5000)
+    assert window.lab.currentWidget() is window.lab.dashboard
+    assert [cell(window, 0, c) for c in range(5)] == ["alice", "2", "—", "0", "0 s of 3.0 h"]
+
+    window.add_tenant()  # a name that is taken: the store's refusal, shown in the dialog
+    again = window.dialog
+    again.name.setText("alice")
+    qtbot.mouseClick(again.go, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: again.problem.isVisible(), timeout=10000)
+    assert "alice" in again.problem.text() and again.isVisible()
+    again.reject()
+
+    window.lab.tenants.selectRow(0)
+    actions = window.lab.tenant_actions
+    assert actions.change.isEnabled() and not actions.export.isEnabled()  # no model to export yet
+    actions.change.click()
+    change = window.dialog
+    assert change.name.isReadOnly() and change.hours.value() == 3.0
+    change.weight.setValue(5.0)
+    change.limited.setChecked(False)
+    finish_dialog(qtbot, change)
+    qtbot.waitUntil(lambda: cell(window, 0, 1) == "5", timeout=5000)
+    assert cell(window, 0, 4) == "0 s"
+
+    actions.pause.click()
+    qtbot.waitUntil(lambda: cell(window, 0, 2) == "paused", timeout=5000)
+    assert actions.pause.text() == "Resume"
+    actions.pause.click()
+    qtbot.waitUntil(lambda: cell(window, 0, 2) == "—", timeout=5000)
+
+    window.confirm = lambda title, question, yes: False  # "Cancel": nothing happens
+    actions.archive.click()
+    window.confirm = lambda title, question, yes: yes == "Archive" and "history stays" in question
+    actions.archive.click()
+    qtbot.waitUntil(lambda: window.lab.currentWidget() is window.lab.empty, timeout=5000)
+    with open_reader(db) as store:
+        assert store.tenants() == [] and store.tenants(include_archived=True)[0].name == "alice"
+
+
+def test_a_job_over_the_models_that_fit_narrowed_down(open_window, qtbot, db):
+    with open_writer(db) as store:
+        tenants.add(store, "alice")
+    window = open_window(db)
+    qtbot.waitUntil(lambda: window.lab.tenants.source_model.rowCount() == 1)
+    window.lab.tenants.selectRow(0)
+    window.lab.tenant_actions.job.click()
+    dialog = window.dialog
+    assert isinstance(dialog, JobDialog) and dialog.tenant.currentText() == "alice"
+    qtbot.waitUntil(lambda: dialog.models.topLevelItemCount() > 0, timeout=30000)
+    offered = [dialog.models.topLevelItem(i).text(0) for i in range(dialog.models.topLevelItemCount())]
+    assert {"svc", "logistic_regression", "resnet18"} <= set(offered)
+    assert all(dialog.models.topLevelItem(i).text(2).endswith("FLOP") for i in range(len(offered)))
+    dialog.choose([])
+    qtbot.mouseClick(dialog.go, Qt.MouseButton.LeftButton)
+    assert "Tick at least one model" in dialog.problem.text()
+    dialog.choose(["svc", "resnet18"])
+    dialog.epochs.setValue(3)
+    dialog.augment.setCurrentIndex(1)  # random crop only
+    finish_dialog(qtbot, dialog)
+    assert "Job 1 added: alice on digits, 2 models" in window.notice.text()
+    with open_reader(db) as store:
+        [job] = store.jobs()
+    assert (job.tenant, job.dataset, job.epochs) == ("alice", "digits", 3)
+    assert [arm.name for arm in job.arms] == [name for name in offered if name in ("svc", "resnet18")]
+    assert job.config == {"augment": ["crop"]}
+
+
+def test_a_bigger_image_size_is_matched_again(open_window, qtbot, db):
+    with open_writer(db) as store:
+        tenants.add(store, "alice")
+    window = open_window(db)
+    qtbot.waitUntil(lambda: window.lab.tenants.source_model.rowCount() == 1)
+    window.add_job("alice")
+    dialog = window.dialog
+    qtbot.waitUntil(lambda: dialog.models.topLevelItemCount() > 0, timeout=30000)
+    small = dialog.models.topLevelItemCount()
+    dialog.image_size.setValue(224)
+    dialog.image_size.editingFinished.emit()
+    qtbot.waitUntil(lambda: dialog.models.topLevelItemCount() > small, timeout=30000)
