@@ -77,8 +77,11 @@ def run_demo_lab(seed: int = 3, devices: int = 3, stop_after: int = 52, pause_af
     }
     running = [RunningRow(t.task_id, t.tenant, t.arm.name, t.device, None, "simulated: no epochs to report")
                for t in executor.running()]
+    used: dict[str, float] = {}
+    for o in observations:  # device time per tenant, as the store sums its finished tasks' costs
+        used[o.tenant] = used.get(o.tenant, 0.0) + o.cost
     return build_snapshot(DEMO_SOURCE, tenants, status, observations, decisions[::-1][:20], upper_bounds=optimum,
-                          running=running)
+                          running=running, used_seconds=used)
 
 
 class DemoSource:

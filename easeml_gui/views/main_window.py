@@ -65,6 +65,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.lab_status = LabStatus()
         self.notice = QtWidgets.QLabel()
         self.notice.setObjectName("notice")
+        # It takes the room left over (its full text in the tooltip): the task counts never get squeezed.
+        self.notice.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred)
         self.source = SourceLabel()
         self.source.set_source(store, refreshed=False)
         bar = self.statusBar()
@@ -183,6 +185,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def tell(self, message: str) -> None:
         self.notice.setText(message)
+        self.notice.setToolTip(message)
 
     def show_error(self, title: str, message: str) -> None:
         """A refusal from the lab, in its own words (non-blocking: the window keeps updating behind it)."""
@@ -273,7 +276,8 @@ class MainWindow(QtWidgets.QMainWindow):
         name = Path(info.root).name
         self._select_dataset = name
         self.tabs.setCurrentWidget(self.datasets)
-        self.tell(f"Registered {name}: {info.summary()}")
+        skipped = f"; {len(info.skipped)} unusable files left out" if info.skipped else ""
+        self.tell(f"Registered {name}: {len(info.classes)} classes, {info.num_images:,} images{skipped}.")
 
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
         if any(url.isLocalFile() for url in event.mimeData().urls()):

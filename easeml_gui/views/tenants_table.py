@@ -13,15 +13,15 @@ from .lab_snapshot import TenantRow
 from .theme import MUTED, ColourMap, swatch
 
 Qt = QtCore.Qt
-COLUMNS = ("tenant", "weight", "paused", "tasks done", "device time", "val acc.", "test acc.", "best model")
+COLUMNS = ("tenant", "weight", "paused", "done", "device time", "val", "test", "best model")
 TOOLTIPS = (
     "the tenant (its colour in the plots)",
     "share of the lab: a tenant with weight 2 counts twice in the global regret",
     "a paused tenant gets no new tasks; running ones finish",
-    "training runs that finished successfully",
+    "tasks done: training runs that finished successfully",
     "device time its finished tasks used, of its quota where it has one",
-    "the best validation accuracy any of its models reached: what model selection compares",
-    "that model on the test images, which selection never saw: the honest figure to quote",
+    "validation accuracy: the best any of its models reached, what model selection compares",
+    "test accuracy of that model, on images selection never saw: the honest figure to quote",
     "the model that reached it",
 )
 NUMERIC = {1, 3, 4, 5, 6}
@@ -35,7 +35,7 @@ def hours_text(seconds: float) -> str:
         return f"{seconds:.0f} s"
     if seconds < 3600:
         return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 3600:.1f}".removesuffix(".0") + " h"
 
 
 class TenantsTableModel(QtCore.QAbstractTableModel):
@@ -111,7 +111,7 @@ class TenantsTableModel(QtCore.QAbstractTableModel):
             return str(row.tasks_done)
         if column == 4:
             used = hours_text(row.used_seconds)
-            return used if row.quota_seconds is None else f"{used} of {hours_text(row.quota_seconds)}"
+            return used if row.quota_seconds is None else f"{used} / {hours_text(row.quota_seconds)}"
         if column in ACCURACY_COLUMNS:
             accuracy = row.best_accuracy if column == 5 else row.best_test_accuracy
             return "—" if accuracy is None else f"{accuracy:.3f}"
@@ -151,7 +151,7 @@ class TenantsTable(QtWidgets.QTableView):
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
         header.setMinimumSectionSize(48)
-        for column, width in enumerate((130, 58, 62, 80, 100, 68, 72)):
+        for column, width in enumerate((120, 64, 64, 50, 102, 56, 56)):
             self.setColumnWidth(column, width)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.selectionModel().selectionChanged.connect(self._selection_changed)
