@@ -29,6 +29,7 @@ class RunController(QtCore.QObject):
         self.db = Path(db)
         self.data_dir = data_dir
         self.state = runs.RunState(None)
+        self._closed = False
         self._child: subprocess.Popen | None = None  # a run this window started: reaped when it ends
         self._watching: Operation | None = None
         self._timer = QtCore.QTimer(self)
@@ -59,7 +60,7 @@ class RunController(QtCore.QObject):
 
     def check(self) -> None:
         """Read the run's state on the pool (skipped while the previous read is still going)."""
-        if self._watching is not None and self._watching.running:
+        if self._closed or (self._watching is not None and self._watching.running):
             return
         child = self._child
 
@@ -72,6 +73,7 @@ class RunController(QtCore.QObject):
         self._watching.finished.connect(self._seen)
 
     def shutdown(self) -> None:
+        self._closed = True  # a stop sent while closing still ends on the pool; nothing new is watched
         self._timer.stop()
 
     def _started(self, child: subprocess.Popen) -> None:
