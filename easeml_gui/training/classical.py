@@ -163,7 +163,11 @@ def train_classical(learner: str, x_train: np.ndarray, y_train: np.ndarray, x_va
     def fit(x: np.ndarray, y: np.ndarray) -> Pipeline:
         return learner_pipeline(learner, x_train.shape[1], x_train.shape[2], seed=seed, threads=threads).fit(x, y)
 
-    with threadpool_limits(limits=threads):
+    # BLAS on one thread: the learners' matrices are small (logistic regression's lbfgs does thousands of
+    # 3,000-wide products), so extra BLAS threads only spin, and on a busy machine they spin against each other
+    # (digits in colour, 3,072 features: 225 s with two threads beside other work, about 20 s on one).
+    # OpenMP (gradient boosting) and joblib (the forest) keep `threads`: their work splits well.
+    with threadpool_limits(limits=threads), threadpool_limits(limits=1, user_api="blas"):
         started = time.perf_counter()
         model = fit(x_train, y_train)
         seconds = time.perf_counter() - started
