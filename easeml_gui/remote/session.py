@@ -81,6 +81,10 @@ class HostLink:
         except (Unreachable, RemoteCommandFailed, FileNotFoundError, PermissionError):
             raise
         except _DROPS as error:
+            transport = self._client.get_transport() if self._client is not None else None
+            if isinstance(error, OSError) and not isinstance(error, TimeoutError) and transport is not None \
+                    and transport.is_active():  # the connection is fine: a file could not be written (disk full)
+                raise RemoteCommandFailed(f"on {self.name}: {error}", status=f"file transfer failed: {error}") from None
             self.close()
             raise Unreachable(f"lost the connection to {self.name}: {error or type(error).__name__}",
                               status="unreachable: connection lost") from None
