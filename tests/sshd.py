@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -63,7 +64,8 @@ class Sshd:
             f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {self.host_key}",
             f"PidFile {self.root / 'sshd.pid'}", f"AuthorizedKeysFile {self.root / 'authorized_keys'}",
             "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-            "PubkeyAuthentication yes", "StrictModes no", "UsePAM no", "AllowTcpForwarding yes", "LogLevel ERROR", "",
+            "PubkeyAuthentication yes", "StrictModes no", "UsePAM no", "AllowTcpForwarding yes", "LogLevel ERROR",
+            "Subsystem sftp internal-sftp", "",  # the SSH executor moves files over SFTP
         ]))
         if not SSHD.exists():
             raise RuntimeError("tests need OpenSSH's sshd: run tests/setup_system.sh (installs openssh-server)")
@@ -94,9 +96,27 @@ class Sshd:
             self.process.wait(timeout=10)
         self.process = None
 
+    def drop(self) -> None:
+        """The host goes away: the server stops and its open sessions end (stopping sshd alone leaves them)."""
+        sessions = _descendants(self.process.pid) if self.process is not None else []
+        self.stop()
+        for pid in sessions:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def restart(self, new_host_key: bool = False) -> "Sshd":
         self.stop()
         return self.start(new_host_key)
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return children + [grandchild for child in children for grandchild in _descendants(child)]
 
 
 @pytest.fixture

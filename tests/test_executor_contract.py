@@ -1,22 +1,36 @@
 """The contract every executor keeps (engine.ports.Executor), run against each executor factory.
 
-To add an executor, write a factory `(tmp_path, dataset) -> Case` and add it to FACTORIES: the Case says which
-arm and task configs make a quick task that succeeds, a long one to cancel, and one that fails.
+To add an executor, write a factory `(tmp_path, dataset, fixture) -> Case` (`fixture(name)` gives a pytest
+fixture, e.g. the real sshd of tests/sshd.py) and add it to FACTORIES: the Case says which arm and task configs
+make a quick task that succeeds, a long one to cancel, and one that fails.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import pytest
+from sshd import client_key, sshd_factory  # noqa: F401 (fixtures)
 from training_fixtures import small_digits  # noqa: F401 (a fixture)
 
 from easeml_gui.engine.ports import Executor
 from easeml_gui.engine.types import Arm, Task, TaskLocation, TaskResult, TaskState
+from easeml_gui.execution.composite import CompositeExecutor
 from easeml_gui.execution.local import LocalExecutor
+from easeml_gui.remote.address import Endpoint
+from easeml_gui.remote.connection import Credentials, scan_host_key
+from easeml_gui.remote.executor import SSHExecutor
+from easeml_gui.remote.placement import Placement
+from easeml_gui.remote.session import HostLink
+from easeml_gui.remote.trust import HostTrust, TrustedKey
+from easeml_gui.store import KeySource
+
+Fixture = Callable[[str], Any]
+CPU_ONLY = Placement({"gpus": [], "devices": ["cpu"], "ready": True})
 
 
 @dataclass
@@ -32,7 +46,7 @@ class Case:
     limit: float  # seconds to wait for one task's result before the test fails
 
 
-def local_case(tmp_path: Path, dataset: Path) -> Case:
+def local_case(tmp_path: Path, dataset: Path, fixture: Fixture) -> Case:
     base = {"dataset": str(dataset), "image_size": 16}
     work = tmp_path / "tasks"
     return Case(executor=LocalExecutor(work, grace_seconds=5), reopen=lambda: LocalExecutor(work, grace_seconds=5),
@@ -42,12 +56,44 @@ def local_case(tmp_path: Path, dataset: Path) -> Case:
                 nowhere=TaskLocation(folder=str(work / "never-started-1")), limit=180)
 
 
-FACTORIES: dict[str, Callable[[Path, Path], Case]] = {"local": local_case}
+def ssh_link(server: Any, key: Path, name: str = "box") -> HostLink:
+    """A connection to a test sshd whose host key is trusted as `host trust` would pin it."""
+    endpoint = Endpoint("127.0.0.1", server.port, server.user)
+    trusted = TrustedKey(scan_host_key(HostTrust(name, endpoint, ())).key, KeySource.ACCEPTED)
+    return HostLink(HostTrust(name, endpoint, (trusted,)), Credentials(key_path=key, agent=False), timeout=5)
+
+
+def ssh_executor(tmp_path: Path, link: HostLink, **options: Any) -> SSHExecutor:
+    """The loopback host runs the worker with this very Python, its root in the test's folder."""
+    return SSHExecutor(link, CPU_ONLY, python=sys.executable, root=str(tmp_path / "remote root"),
+                       local_dir=tmp_path / "fetched", grace_seconds=5, poll_seconds=1.0, **options)
+
+
+def ssh_case(tmp_path: Path, dataset: Path, fixture: Fixture) -> Case:
+    server, key = fixture("sshd_factory")(), fixture("client_key")
+    local = local_case(tmp_path, dataset, fixture)
+    open_one = lambda: ssh_executor(tmp_path, ssh_link(server, key))  # noqa: E731
+    return Case(executor=open_one(), reopen=open_one, arm=local.arm, quick=local.quick, slow=local.slow,
+                bounded=local.bounded, failing=local.failing,
+                nowhere=TaskLocation(folder=str(tmp_path / "remote root" / "tasks" / "lab" / "never-1"), host="box"),
+                limit=local.limit)
+
+
+def composite_case(tmp_path: Path, dataset: Path, fixture: Fixture) -> Case:
+    local, remote = local_case(tmp_path, dataset, fixture), ssh_case(tmp_path, dataset, fixture)
+    both = lambda first, second: CompositeExecutor({None: first, "box": second})  # noqa: E731
+    return Case(executor=both(local.executor, remote.executor), reopen=lambda: both(local.reopen(), remote.reopen()),
+                arm=local.arm, quick=local.quick, slow=local.slow, bounded=local.bounded, failing=local.failing,
+                nowhere=remote.nowhere, limit=local.limit)
+
+
+FACTORIES: dict[str, Callable[[Path, Path, Fixture], Case]] = {
+    "local": local_case, "ssh": ssh_case, "composite": composite_case}
 
 
 @pytest.fixture(params=sorted(FACTORIES))
 def case(request: pytest.FixtureRequest, tmp_path: Path, small_digits: Path) -> Iterator[Case]:
-    made = FACTORIES[request.param](tmp_path, small_digits)
+    made = FACTORIES[request.param](tmp_path, small_digits, request.getfixturevalue)
     yield made
     close = getattr(made.executor, "close", None)
     if close is not None:
@@ -140,7 +186,11 @@ def test_a_detached_task_goes_on_and_a_new_executor_adopts_and_reports_it_once(c
     again = case.reopen()
     try:
         assert again.adopt([(submitted, where)]) == {"detached-1"}
-        assert list(again.running()) == [submitted] and again.location("detached-1") == where
+        assert list(again.running()) == [submitted]
+        # An executor that starts tasks in the background (SSH: syncs first) may learn the pid after submit.
+        found = again.location("detached-1")
+        assert found is not None and (found.folder, found.host) == (where.folder, where.host)
+        assert where.pid is None or found.pid == where.pid
         [result] = collect(case, 1, again)
         assert result.task_id == "detached-1" and result.state is TaskState.DONE and result.cost > 0
         assert again.wait(timeout=0.5) == []

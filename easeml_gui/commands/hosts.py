@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..lab import hosts
 from ..remote.address import DEFAULT_SSH_CONFIG
-from ..remote.connection import TIMEOUT_S
+from ..remote.connection import TIMEOUT_S, AskPassphrase
 from ..remote.errors import RemoteError
 from ..remote.trust import changed_warning, fingerprint_line
 from ..store import HostRecord, KeySource
@@ -157,6 +157,11 @@ def _confirm_replace(args: argparse.Namespace) -> None:
         raise CommandError("the changed key was NOT trusted; nothing changed")
 
 
+def terminal_passphrase() -> AskPassphrase | None:
+    """Who asks for an encrypted key's passphrase: the terminal, when there is one."""
+    return _ask_passphrase if sys.stdin.isatty() else None
+
+
 def _ask_passphrase(path: Path) -> str:
     # Only ever held in memory while the key is decrypted (never stored, never logged).
     return getpass.getpass(f"passphrase for {path}: ")
@@ -165,7 +170,7 @@ def _ask_passphrase(path: Path) -> str:
 def run_host_probe(args: argparse.Namespace) -> int:
     with open_writer(args.db) as store:
         result = hosts.probe(store, args.name, timeout=args.timeout,
-                             ask_passphrase=_ask_passphrase if sys.stdin.isatty() else None)
+                             ask_passphrase=terminal_passphrase())
     if args.json:
         print(json.dumps(result, indent=2))
     elif result["report"] is None:

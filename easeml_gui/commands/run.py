@@ -13,14 +13,16 @@ from typing import Callable, Iterator
 from ..engine.policies import get_policy, policy_names
 from ..engine.ports import Executor
 from ..engine.types import Decision, Observation, Task, TaskResult, TaskState
-from ..execution.local import LocalExecutor
 from ..lab import datasets
+from ..lab.executors import DevicesError
+from ..lab.executors import open_executor as open_devices
 from ..lab.runs import run_lock
-from ..live_lab import LabEvents, LiveLab, latest_jobs
-from ..store import JobRecord
-from ..store.summary import global_regret_estimate
-from . import UsageError, positive_int
 from ..lab.stores import open_writer
+from ..live_lab import LabEvents, LiveLab, latest_jobs
+from ..store import JobRecord, LabStore
+from ..store.summary import global_regret_estimate
+from . import CommandError, UsageError, positive_int
+from .hosts import terminal_passphrase
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +34,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "loses no finished work, and the next `run` resumes where this one stopped, re-attaching to tasks that "
         "are still training instead of training them again.",
     )
-    p.add_argument("--devices", default="local", help="local (every GPU here, else the CPU); SSH hosts come later")
+    p.add_argument("--devices", default="local",
+                   help="local (every GPU here, else the CPU), HOST,... (registered hosts, `local` among them for "
+                   "this machine too, e.g. local,box1,box2), or all (this machine and every ready host)")
     p.add_argument("--max-tasks", type=positive_int, default=None, help="stop after this many tasks ended")
     p.add_argument("--policy", default="default", help=f"one of: {', '.join(policy_names())}")
     p.add_argument("--on-interrupt", choices=("finish", "cancel", "detach"), default="finish",
@@ -60,10 +64,14 @@ def stop_requests() -> Iterator[list[int]]:
 ON_INTERRUPT = {"finish": "finish", "cancel": "are cancelled", "detach": "go on; the next run re-attaches"}
 
 
-def open_executor(spec: str, data_dir: Path) -> LocalExecutor:
-    if spec != "local":
-        raise UsageError(f"--devices {spec!r}: only 'local' is supported in this version (SSH hosts are not yet)")
-    return LocalExecutor(data_dir / "tasks")
+def open_executor(store: LabStore, spec: str, data_dir: Path) -> Executor:
+    def skipped(host: str, why: str) -> None:
+        print(f"leaving {host} out of this run: {why}", file=sys.stderr, flush=True)
+
+    try:
+        return open_devices(store, spec, data_dir, ask_passphrase=terminal_passphrase(), on_skip=skipped)
+    except DevicesError as error:
+        raise CommandError(f"--devices {spec}: {error}; nothing was started") from None
 
 
 class Progress:
@@ -134,12 +142,14 @@ def run_lab(args: argparse.Namespace) -> int:
         get_policy(args.policy)
     except KeyError as error:
         raise UsageError(str(error.args[0])) from None
-    with open_writer(args.db) as store, run_lock(args.db):
+    # Stops are taken from the first moment: a Ctrl-C or SIGTERM while the run opens its devices (a window's
+    # Stop right after its Start) is a clean stop too, never a kill mid-setup.
+    with stop_requests() as stops, open_writer(args.db) as store, run_lock(args.db):
         if not latest_jobs(store):
             print("no active jobs: add one with `easeml-gui job add --tenant NAME --dataset NAME`")
             return 0
         datasets.verify_active(store)
-        executor = open_executor(args.devices, args.data_dir)
+        executor = open_executor(store, args.devices, args.data_dir)
 
         def lab_state() -> str:
             records = lab.selection.records
@@ -155,17 +165,17 @@ def run_lab(args: argparse.Namespace) -> int:
         lab = LiveLab(store, executor, args.policy, args.seed, events)
         print(f"running {len(lab.selection.records)} job(s) on {', '.join(executor.devices())} with policy "
               f"{args.policy}; Ctrl-C stops (running tasks {ON_INTERRUPT[args.on_interrupt]})")
-        with stop_requests() as stops:
-            ended = lab.run(args.max_tasks, should_stop=lambda: bool(stops))
-            if stops and args.on_interrupt == "detach" and stops[0] == signal.SIGINT:
-                print(f"\nstopping: {len(executor.running())} running task(s) go on training; the next `run` "
-                      "re-attaches to them", file=sys.stderr, flush=True)
-                executor.detach()
-            elif stops:
-                cancel = args.on_interrupt == "cancel" or stops[0] == signal.SIGTERM
-                print(f"\nstopping: {'cancelling' if cancel else 'waiting for'} {len(executor.running())} running "
-                      f"task(s){'' if cancel else '; Ctrl-C again cancels them'}", file=sys.stderr, flush=True)
-                lab.stop(cancel_now=lambda: cancel or len(stops) > 1)
-                ended = lab.scheduler.tasks_finished
+        ended = lab.run(args.max_tasks, should_stop=lambda: bool(stops))
+        if stops and args.on_interrupt == "detach" and stops[0] == signal.SIGINT:
+            print(f"\nstopping: {len(executor.running())} running task(s) go on training; the next `run` "
+                  "re-attaches to them", file=sys.stderr, flush=True)
+            executor.detach()
+        elif stops:
+            cancel = args.on_interrupt == "cancel" or stops[0] == signal.SIGTERM
+            print(f"\nstopping: {'cancelling' if cancel else 'waiting for'} {len(executor.running())} running "
+                  f"task(s){'' if cancel else '; Ctrl-C again cancels them'}", file=sys.stderr, flush=True)
+            lab.stop(cancel_now=lambda: cancel or len(stops) > 1)
+            ended = lab.scheduler.tasks_finished
+        executor.detach()  # nothing runs any more (or it goes on by request): connections to hosts are closed
         print(f"{ended} task(s) ended; `easeml-gui status` shows the lab, the next `run` resumes it")
     return 0

@@ -12,9 +12,7 @@ output_dir. A waiter thread per task turns worker exits into a queue that `wait`
 
 from __future__ import annotations
 
-import os
 import queue
-import re
 import shutil
 import signal
 import subprocess
@@ -26,12 +24,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import easeml_gui
-from easeml_gui.engine.types import Task, TaskLocation, TaskResult, TaskState
+from easeml_gui.engine.types import Task, TaskLocation, TaskResult
 from easeml_gui.training import wire
 
 from .devices import local_devices
+from .processes import launch_worker, runs_worker, signal_group, stop_group, tail, worker_env
+from .tasks import folder_name, task_request, task_result
 
-LOG_TAIL_CHARS = 2000
 ADOPTED_POLL_SECONDS = 0.2  # an adopted worker is another process's child: its end is seen by polling /proc
 
 
@@ -48,13 +47,13 @@ class _Run:
     def alive(self) -> bool:
         if self.process is not None:
             return self.process.poll() is None
-        return _runs_worker(self.pid, self.folder)
+        return runs_worker(self.pid, self.folder)
 
     def wait(self) -> None:
         if self.process is not None:
             self.process.wait()
             return
-        while _runs_worker(self.pid, self.folder):
+        while runs_worker(self.pid, self.folder):
             time.sleep(ADOPTED_POLL_SECONDS)
 
 
@@ -101,12 +100,12 @@ class LocalExecutor:
             self._stop_orphans(keep=set(wanted))
             for folder, (task, where) in wanted.items():
                 pid = where.pid or wire.read_pid(folder)
-                alive = pid is not None and _runs_worker(pid, folder)
+                alive = pid is not None and runs_worker(pid, folder)
                 ended_unseen = not alive and bool(wire.read_result(folder).get("state"))
                 if pid is None or not (alive or ended_unseen) or task.task_id in self._runs:
                     continue  # gone: the caller re-queues it
                 if task.device not in self._devices or self._busy(task.device):
-                    _stop_group(pid, self._grace)  # its device is no longer this executor's to use
+                    stop_group(pid, self._grace)  # its device is no longer this executor's to use
                     continue
                 run = _Run(task, folder, pid, time.monotonic(), process=None)
                 self._runs[task.task_id] = run
@@ -129,15 +128,8 @@ class LocalExecutor:
             folder = self.task_folder(task)
             shutil.rmtree(folder, ignore_errors=True)  # a stale result.json must never be reported as this run's
             folder.mkdir(parents=True)
-            request = wire.TaskRequest.from_mapping({**task.config, "task_id": task.task_id, "arm": task.arm.name,
-                                                     "device": task.device, "seed": task.seed,
-                                                     "output_dir": str(folder)})
-            (folder / wire.TASK_FILE).write_text(request.to_json())
-            with open(folder / wire.PROGRESS_FILE, "wb") as stdout, open(folder / wire.LOG_FILE, "wb") as stderr:
-                process = subprocess.Popen([self._python, "-m", wire.WORKER_MODULE, str(folder / wire.TASK_FILE)],
-                                           cwd=folder, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                           env=_worker_env(), start_new_session=True)
-            wire.write_pid(folder, process.pid)
+            (folder / wire.TASK_FILE).write_text(task_request(task, str(folder)).to_json())
+            process = launch_worker(self._python, folder, _worker_env())
             run = _Run(task, folder, process.pid, time.monotonic(), process)
             self._runs[task.task_id] = run
         self._watch(run)
@@ -188,8 +180,7 @@ class LocalExecutor:
     # --- beyond the protocol -----------------------------------------------------------------------------------
 
     def task_folder(self, task: Task) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", task.task_id)  # ids are data, never a path
-        return self._work_dir / f"{safe}-{task.attempt}"
+        return self._work_dir / folder_name(task)
 
     def close(self) -> None:
         """Cancel every running task and wait for the workers to exit; their results are not reported."""
@@ -221,8 +212,8 @@ class LocalExecutor:
             if folder in keep:
                 continue
             pid = wire.read_pid(folder)
-            if pid is not None and _runs_worker(pid, folder):
-                _stop_group(pid, self._grace)
+            if pid is not None and runs_worker(pid, folder):
+                stop_group(pid, self._grace)
             wire.remove_pid(folder)
 
     def _watch(self, run: _Run) -> None:
@@ -240,74 +231,20 @@ class LocalExecutor:
         if run.killer is not None:
             run.killer.cancel()
         wire.remove_pid(run.folder)
-        task, result = run.task, wire.read_result(run.folder)
+        result = wire.read_result(run.folder)
         seconds = time.monotonic() - run.started  # device time includes the worker's start-up
         if run.process is None:  # adopted: it started before this executor saw it
             seconds = max(seconds, float(result.get("seconds") or 0.0))
-        exit_code = None if run.process is None else run.process.returncode
-        common = dict(task_id=task.task_id, tenant=task.tenant, arm=task.arm, device=task.device, cost=seconds)
-        details = {**result, "exit_code": exit_code, "folder": str(run.folder)}
-        if run.cancelled:
-            return TaskResult(state=TaskState.CANCELLED, error="cancelled", details=details, **common)
-        if exit_code in (0, None) and result.get("state") == wire.DONE:
-            return TaskResult(state=TaskState.DONE, quality=float(result["accuracy"]), details=details, **common)
-        tail = _tail(run.folder / wire.LOG_FILE)
-        reason = result.get("error") or (f"the worker exited with code {exit_code}: {tail or 'no output'}"
-                                         if exit_code is not None else
-                                         f"the worker ended without a result: {tail or 'no output'}")
-        return TaskResult(state=TaskState.FAILED, error=reason, details={**details, "log_tail": tail}, **common)
+        return task_result(run.task, result, cost=seconds, cancelled=run.cancelled,
+                           exit_code=None if run.process is None else run.process.returncode,
+                           log_tail=lambda: tail(run.folder / wire.LOG_FILE), details={"folder": str(run.folder)})
 
 
 def _worker_env() -> dict[str, str]:
     """The worker imports this very copy of easeml_gui, installed or not."""
-    root = str(Path(easeml_gui.__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    env["PYTHONUNBUFFERED"] = "1"  # progress lines reach progress.jsonl as they happen
-    return env
-
-
-def _runs_worker(pid: int, folder: Path) -> bool:
-    """Whether `pid` is alive and still the worker of `folder` (pids get reused; a zombie is not alive)."""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return wire.is_worker_command(command, folder) and not _is_zombie(pid)
+    return worker_env(str(Path(easeml_gui.__file__).resolve().parent.parent))
 
 
 def _signal_group(run: _Run, signum: int) -> None:
-    if not run.alive():
-        return
-    try:
-        os.killpg(run.pid, signum)  # the worker leads its own session, so its group id is its pid
-    except ProcessLookupError:
-        pass  # it ended in between
-
-
-def _stop_group(pid: int, grace: float) -> None:
-    """SIGTERM a worker's process group, SIGKILL it if it outlives `grace` seconds."""
-    for signum, patience in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, signum)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + patience
-        while time.monotonic() < deadline:
-            if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
-                return
-            time.sleep(0.05)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
-    except (OSError, IndexError):
-        return False
-
-
-def _tail(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")[-LOG_TAIL_CHARS:].strip()
-    except OSError:
-        return ""
+    if run.alive():
+        signal_group(run.pid, signum)

@@ -45,8 +45,8 @@ def assess(report: Mapping[str, Any], host: HostRecord) -> dict[str, Any]:
     A host is "ready" when its python, torch and torchvision can run the worker, its disk has room and at least
     one GPU may take a task (or, with no GPU at all, its CPU: "ready (CPU only)")."""
     notes: list[str] = []
-    gpus = [_gpu_status(g, host, report["user"]) for g in _gpus(report, notes)]
-    ready_gpus = sorted((g for g in gpus if g["ready"]), key=lambda g: _rank(g["index"], host))
+    gpus = [gpu_status(g, host, report["user"]) for g in _gpus(report, notes)]
+    ready_gpus = sorted((g for g in gpus if g["ready"]), key=lambda g: gpu_rank(g["index"], host))
     problem = _software_problem(report, host.python)
     if problem is None and gpus and not report.get("cuda", {}).get("available"):
         problem = (f"CUDA not visible: nvidia-smi sees {len(gpus)} GPU(s) but torch {report['torch']} in "
@@ -102,7 +102,7 @@ def _gpus(report: Mapping[str, Any], notes: list[str]) -> list[dict[str, Any]]:
              "visible": g["uuid"] in seen, "processes": g["processes"]} for g in smi]
 
 
-def _gpu_status(gpu: dict[str, Any], host: HostRecord, me: str) -> dict[str, Any]:
+def gpu_status(gpu: dict[str, Any], host: HostRecord, me: str) -> dict[str, Any]:
     i = gpu["index"]
     others: dict[str, int] = {}
     for p in gpu["processes"]:
@@ -122,7 +122,7 @@ def _gpu_status(gpu: dict[str, Any], host: HostRecord, me: str) -> dict[str, Any
     return {**gpu, "status": status, "ready": ready}
 
 
-def _rank(index: int, host: HostRecord) -> int:
+def gpu_rank(index: int, host: HostRecord) -> int:
     return host.gpus.index(index) if host.gpus is not None else index
 
 

@@ -1,0 +1,40 @@
+"""What every executor that runs the training worker does with a task: name its folder, write its request, and
+turn what the worker left (result.json, exit code, log) into the TaskResult the engine sees."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Mapping
+
+from ..engine.types import Task, TaskResult, TaskState
+from ..training import wire
+
+
+def folder_name(task: Task) -> str:
+    """`<task id>-<attempt>`, the id made safe: ids are data, never a path."""
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', task.task_id)}-{task.attempt}"
+
+
+def task_request(task: Task, folder: str, **overrides: Any) -> wire.TaskRequest:
+    """TASK.json of `task`: what Task.config carries (dataset, epochs, image_size, ...) plus what the executor
+    knows (id, arm, device, seed, folder); `overrides` replace config values (e.g. the host's dataset folder)."""
+    return wire.TaskRequest.from_mapping({**task.config, **overrides, "task_id": task.task_id, "arm": task.arm.name,
+                                          "device": task.device, "seed": task.seed, "output_dir": folder})
+
+
+def task_result(task: Task, result: Mapping[str, Any], *, cost: float, cancelled: bool, exit_code: int | None,
+                log_tail: Callable[[], str], details: Mapping[str, Any]) -> TaskResult:
+    """The report of an ended worker. `result`: its result.json ({} when it wrote none); `exit_code`: None when
+    the worker was not this process's child (adopted, or on another host); `details`: the executor's additions
+    (at least "folder", where the checkpoint lies). The log is read only for a failure."""
+    common = dict(task_id=task.task_id, tenant=task.tenant, arm=task.arm, device=task.device, cost=cost)
+    details = {**result, "exit_code": exit_code, **details}
+    if cancelled:
+        return TaskResult(state=TaskState.CANCELLED, error="cancelled", details=details, **common)
+    if exit_code in (0, None) and result.get("state") == wire.DONE:
+        return TaskResult(state=TaskState.DONE, quality=float(result["accuracy"]), details=details, **common)
+    tail = log_tail()
+    reason = result.get("error") or (f"the worker exited with code {exit_code}: {tail or 'no output'}"
+                                     if exit_code is not None else
+                                     f"the worker ended without a result: {tail or 'no output'}")
+    return TaskResult(state=TaskState.FAILED, error=reason, details={**details, "log_tail": tail}, **common)

@@ -1,0 +1,77 @@
+"""Shipping the worker code: the package's files go to `<root>/code/<hash of the files>/easeml_gui/` on the host,
+only when that version is not there yet (one tar over SFTP, unpacked there; the `.complete` marker is written
+last, so a transfer cut short is simply redone)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from functools import lru_cache
+from pathlib import Path
+
+import easeml_gui
+
+from .errors import RemoteCommandFailed
+from .session import HostLink
+
+PACKAGE = Path(easeml_gui.__file__).resolve().parent
+MARKER = ".complete"
+
+
+def package_files(package: Path = PACKAGE) -> list[Path]:
+    """Every file of the package but compiled caches, in a stable order."""
+    return sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                  and p.suffix not in (".pyc", ".pyo"))
+
+
+@lru_cache(maxsize=None)
+def code_version(package: Path = PACKAGE) -> str:
+    """A hash of the package's paths and contents: another version of the code is another folder on the host."""
+    digest = hashlib.sha256()
+    for path in package_files(package):
+        digest.update(f"{path.relative_to(package).as_posix()}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:20]
+
+
+def _tarball(package: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in package_files(package):
+            tar.add(path, arcname=f"{package.name}/{path.relative_to(package).as_posix()}", recursive=False)
+    return buffer.getvalue()
+
+
+def ensure_code(link: HostLink, root: str, package: Path = PACKAGE) -> tuple[str, bool]:
+    """The host's folder of this code version (what PYTHONPATH names there), sent first if missing; and
+    whether it was sent."""
+    folder = f"{root}/code/{code_version(package)}"
+
+    def present(sftp) -> bool:
+        try:
+            sftp.stat(f"{folder}/{MARKER}")
+            return True
+        except FileNotFoundError:
+            return False
+
+    if link.sftp(present):
+        return folder, False
+    archive = f"{folder}.tar.gz.part"
+    done = link.run(["mkdir", "-p", folder], timeout=30)
+    if done.returncode == 0:
+        link.sftp(lambda sftp: sftp.putfo(io.BytesIO(_tarball(package)), archive))
+        done = link.run(["tar", "-xzf", archive, "-C", folder], timeout=120)
+    if done.returncode != 0:
+        raise RemoteCommandFailed(
+            f"could not unpack the worker code into {folder} on {link.name}: "
+            f"{done.stderr.decode(errors='replace').strip() or f'exit status {done.returncode}'}; "
+            "check the host's free disk and that the folder is writable", status="code sync failed")
+
+    def finish(sftp) -> None:
+        with sftp.open(f"{folder}/{MARKER}", "w") as marker:
+            marker.write(b"")
+        sftp.remove(archive)
+
+    link.sftp(finish)
+    return folder, True

@@ -1,0 +1,122 @@
+"""Dataset copies ON THE HOST, kept by content: `python -m easeml_gui.remote.host_datasets COMMAND` from the synced
+worker code, a JSON request on stdin, a JSON answer on stdout. Standard library only.
+
+Layout under the host's root:
+  objects/<sha256>          each file once per host, whatever dataset it belongs to; it arrives as
+                            objects/<sha256>.part and is renamed only after its sha256 was checked here
+  datasets/<content hash>/  a registered dataset folder (hard links to the objects, and its manifest.json) that
+                            the worker's load_dataset reads; its .verified marker is written last
+
+  plan   {"root", "hash", "files": [[path, size, sha256]]}  -> {"ready": true} when the dataset folder is there
+         (marker present, every file its size), else {"ready": false, "missing": [sha256...]}: the objects still
+         to send, after re-hashing every object there (a corrupted one is removed; a complete .part is kept)
+  finish {"root", "hash", "files", "manifest"}  check the sent .parts, then build the dataset folder
+         -> {"ready": true} or {"ready": false, "missing": [...]} (parts that did not arrive whole)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Mapping, Sequence
+
+MARKER = ".verified"
+MANIFEST = "manifest.json"  # training/datasets.py's MANIFEST_NAME (not imported: that module needs numpy)
+
+
+def _dataset(root: Path, content_hash: str) -> Path:
+    if not all(c in "0123456789abcdef" for c in content_hash) or not content_hash:
+        raise ValueError(f"not a content hash: {content_hash!r}")
+    return root / "datasets" / content_hash
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _relative(path: str) -> PurePosixPath:
+    """A manifest path is data: it must stay inside the dataset folder."""
+    rel = PurePosixPath(path)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise ValueError(f"unsafe path in the manifest: {path!r}")
+    return rel
+
+
+def _have(objects: Path, sha: str, size: int) -> bool:
+    """Whether the object is there and whole: verified now (a complete .part is checked and renamed)."""
+    final, part = objects / sha, objects / f"{sha}.part"
+    for candidate in (final, part):
+        if candidate.is_file() and candidate.stat().st_size == size and _sha256(candidate) == sha:
+            if candidate is part:
+                os.replace(part, final)
+            return True
+        candidate.unlink(missing_ok=True)  # corrupted, or cut short by a dropped transfer: sent again
+    return False
+
+
+def _objects(files: Sequence[Sequence[Any]]) -> dict[str, int]:
+    return {sha: int(size) for _, size, sha in files}
+
+
+def plan(request: Mapping[str, Any]) -> dict[str, Any]:
+    root = Path(request["root"])
+    dataset = _dataset(root, request["hash"])
+    files = request["files"]
+    if (dataset / MARKER).is_file() and all(
+            (dataset / _relative(path)).is_file() and (dataset / _relative(path)).stat().st_size == int(size)
+            for path, size, _ in files):
+        return {"ready": True}
+    (dataset / MARKER).unlink(missing_ok=True)  # not trusted until rebuilt
+    objects = root / "objects"
+    objects.mkdir(parents=True, exist_ok=True)
+    return {"ready": False, "missing": sorted(sha for sha, size in _objects(files).items()
+                                              if not _have(objects, sha, size))}
+
+
+def finish(request: Mapping[str, Any]) -> dict[str, Any]:
+    root = Path(request["root"])
+    dataset = _dataset(root, request["hash"])
+    files, objects = request["files"], root / "objects"
+    missing = sorted(sha for sha, size in _objects(files).items() if not _have(objects, sha, size))
+    if missing:
+        return {"ready": False, "missing": missing}
+    stage = dataset.with_name(f".{dataset.name}.building-{os.getpid()}")
+    shutil.rmtree(stage, ignore_errors=True)
+    for path, _, sha in files:
+        target = stage / _relative(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(objects / sha, target)
+        except OSError:  # a file system without hard links: a copy costs disk, not correctness
+            shutil.copyfile(objects / sha, target)
+    (stage / MANIFEST).write_text(request["manifest"])
+    (stage / MARKER).write_text("")
+    if dataset.exists():  # an older, broken copy: out of the way first, then replaced in one rename
+        old = dataset.with_name(f".{dataset.name}.old-{os.getpid()}")
+        os.replace(dataset, old)
+        shutil.rmtree(old, ignore_errors=True)
+    os.replace(stage, dataset)
+    return {"ready": True}
+
+
+COMMANDS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {"plan": plan, "finish": finish}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in COMMANDS:
+        print(f"usage: python -m {__spec__.name} {{{','.join(COMMANDS)}}} < request.json", file=sys.stderr)
+        return 2
+    print(json.dumps(COMMANDS[argv[0]](json.load(sys.stdin))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
