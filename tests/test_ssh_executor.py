@@ -91,11 +91,12 @@ def test_a_dataset_sync_cut_short_resumes_without_resending_what_arrived(sshd_fa
         if len(sent) == 100:
             server.drop()  # the host goes away mid-sync
 
-    with pytest.raises(Unreachable):
-        sync_dataset(link, sys.executable, code, root, str(small_digits), on_sent=drop_after_100)
+    with pytest.raises(Unreachable):  # bundles of 50: the third is cut short
+        sync_dataset(link, sys.executable, code, root, str(small_digits), on_sent=drop_after_100, bundle_files=50)
     server.start()
     total = len({entry.sha256 for entry in load_dataset(small_digits).manifest})
-    resumed = sync_dataset(link, sys.executable, code, root, str(small_digits), on_sent=sent.append)
+    resumed = sync_dataset(link, sys.executable, code, root, str(small_digits), on_sent=sent.append,
+                           bundle_files=50)
     assert resumed.files_sent == total - 100 and len(set(sent)) == len(sent) == total  # nothing sent twice
     copy = load_dataset(resumed.folder)  # what the worker reads on the host
     assert copy.content_hash == load_dataset(small_digits).content_hash

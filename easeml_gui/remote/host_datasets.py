@@ -2,8 +2,9 @@
 worker code, a JSON request on stdin, a JSON answer on stdout. Standard library only.
 
 Layout under the host's root:
-  objects/<sha256>          each file once per host, whatever dataset it belongs to; it arrives as
-                            objects/<sha256>.part and is renamed only after its sha256 was checked here
+  objects/<sha256>          each file once per host, whatever dataset it belongs to; it arrives in a bundle
+                            (objects/bundle-*.tar: <sha256>.part members), is unpacked as objects/<sha256>.part
+                            and renamed only after its sha256 was checked here
   datasets/<content hash>/  a registered dataset folder (hard links to the objects, and its manifest.json) that
                             the worker's load_dataset reads; its .verified marker is written last
 
@@ -21,6 +22,7 @@ import json
 import os
 import shutil
 import sys
+import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping, Sequence
 
@@ -62,6 +64,23 @@ def _have(objects: Path, sha: str, size: int) -> bool:
     return False
 
 
+def _unpack_bundles(objects: Path) -> None:
+    """Sent bundles (tars of <sha256>.part members, renamed to .tar only once whole) into .part objects; a bundle
+    cut short by a drop (still .tar.part) is dropped and its objects sent again. Members are data: only names of
+    the form <64 hex>.part and plain files are taken."""
+    for cut_short in objects.glob("bundle-*.tar.part"):
+        cut_short.unlink(missing_ok=True)
+    for path in sorted(objects.glob("bundle-*.tar")):
+        with tarfile.open(path) as bundle:
+            for member in bundle.getmembers():
+                sha = member.name[:-len(".part")]
+                if member.isfile() and member.name.endswith(".part") and len(sha) == 64 and \
+                        all(c in "0123456789abcdef" for c in sha):
+                    with bundle.extractfile(member) as data, open(objects / member.name, "wb") as out:
+                        shutil.copyfileobj(data, out)
+        path.unlink()
+
+
 def _objects(files: Sequence[Sequence[Any]]) -> dict[str, int]:
     return {sha: int(size) for _, size, sha in files}
 
@@ -77,6 +96,7 @@ def plan(request: Mapping[str, Any]) -> dict[str, Any]:
     (dataset / MARKER).unlink(missing_ok=True)  # not trusted until rebuilt
     objects = root / "objects"
     objects.mkdir(parents=True, exist_ok=True)
+    _unpack_bundles(objects)  # what an earlier, interrupted sync sent whole
     return {"ready": False, "missing": sorted(sha for sha, size in _objects(files).items()
                                               if not _have(objects, sha, size))}
 
@@ -85,6 +105,7 @@ def finish(request: Mapping[str, Any]) -> dict[str, Any]:
     root = Path(request["root"])
     dataset = _dataset(root, request["hash"])
     files, objects = request["files"], root / "objects"
+    _unpack_bundles(objects)
     missing = sorted(sha for sha, size in _objects(files).items() if not _have(objects, sha, size))
     if missing:
         return {"ready": False, "missing": missing}
