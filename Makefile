@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/small_data_training.py
 	$(BIN)/python bench/cost_prediction.py
 	$(BIN)/python bench/accuracy_vs_peers.py
+	$(BIN)/python bench/dataset_sync.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
