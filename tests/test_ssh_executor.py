@@ -21,8 +21,10 @@ from easeml_gui.remote.dataset_sync import sync_dataset
 from easeml_gui.remote.errors import Unreachable
 from easeml_gui.remote.executor import SSHExecutor
 from easeml_gui.remote.placement import Placement
+from easeml_gui.remote.weights_sync import ensure_weights, torch_home
 from easeml_gui.training.datasets import load_dataset, register_dataset
 from easeml_gui.training.digits import export_digits
+from easeml_gui.training.weights_registry import WeightsEntry, hub_checkpoints_dir, record, weights_for
 
 SVC = Arm("svc", 0)  # a scikit-learn fit: a few seconds, no torch
 NET = Arm("mobilenet_v3_small", 1)  # trains as long as max_seconds allows
@@ -198,3 +200,25 @@ def test_placement_skips_gpus_that_are_full_or_held_by_another_user_unless_shari
     assert Placement(PROBE, gpus=(2, 0)).usable(smi((0, []), (0, []), (0, []))) == ["cuda:2", "cuda:0"]
     assert placement.usable(smi((0, []))) == ["cuda:0"]  # GPUs gone from nvidia-smi are no place for a task
     assert Placement({"gpus": [], "devices": ["cpu"]}).usable(None) == ["cpu"]  # a host without GPUs: its CPU
+
+
+def test_the_labs_weights_reach_the_host_once_and_are_what_its_workers_load(sshd_factory, client_key, tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "local torch"))
+    checkpoints = hub_checkpoints_dir()
+    (checkpoints / "easeml").mkdir(parents=True)
+    weights = checkpoints / "easeml" / "mobilenet_v3_small-0123456789ab.pth"
+    weights.write_bytes(b"pretend tensors " * 1000)  # the registry checks presence; load checks happen at import
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    record(WeightsEntry("mobilenet_v3_small", weights, sha, "imported from a test", weights.stat().st_size))
+    link = ssh_link(sshd_factory(), client_key)
+    root = str(tmp_path / "root")
+    code, _ = ensure_code(link, root)
+    entry = weights_for("mobilenet_v3_small")
+    assert ensure_weights(link, sys.executable, code, root, entry) is True
+    assert ensure_weights(link, sys.executable, code, root, entry) is False  # once per host
+    monkeypatch.setenv("TORCH_HOME", torch_home(root))  # what a worker on the host sees
+    there = weights_for("mobilenet_v3_small")
+    assert (there.sha256, there.source) == (sha, "imported from a test")
+    assert there.file.read_bytes() == weights.read_bytes() and there.file != weights
+    link.close()

@@ -48,7 +48,7 @@ def sync_dataset(link: HostLink, python: str, code: str, root: str, local_folder
         missing = answer["missing"]
         for start in range(0, len(missing), bundle_files):
             shas = missing[start:start + bundle_files]
-            _send_bundle(link, f"{root}/objects", shas, source)
+            send_bundle(link, f"{root}/objects", shas, source)
             sent, sent_bytes = sent + len(shas), sent_bytes + sum(source[sha].stat().st_size for sha in shas)
             for sha in shas:
                 on_sent(sha)
@@ -58,7 +58,7 @@ def sync_dataset(link: HostLink, python: str, code: str, root: str, local_folder
                               f"{link.name}; check the host's free disk", status="dataset sync failed")
 
 
-def _send_bundle(link: HostLink, objects: str, shas: list[str], source: dict[str, Path]) -> None:
+def send_bundle(link: HostLink, objects: str, shas: list[str], source: dict[str, Path]) -> None:
     """One tar of `<sha>.part` members, written as bundle-N.tar.part and renamed when whole: the host unpacks
     only whole bundles (host_datasets.py), then checks each object's sha256 as if it had come alone."""
     buffer = io.BytesIO()

@@ -1,8 +1,9 @@
 """SSHExecutor: the engine's tasks on one remote host, over one SSH connection (remote/session.py).
 
 Starting a task (in a thread of its own, so `submit` returns at once): the worker code is synced to the host
-(code_sync.py), then the task's dataset (dataset_sync.py; two tasks of one dataset share one sync), then
-host_tasks.py writes TASK.json into `<root>/tasks/<area>/<task folder>/` and starts the worker detached (own
+(code_sync.py), then the task's dataset (dataset_sync.py; two tasks of one dataset share one sync) and, for a
+pretrained arm, the lab's checked weight file (weights_sync.py; the worker's $TORCH_HOME is the lab's own on the
+host), then host_tasks.py writes TASK.json into `<root>/tasks/<area>/<task folder>/` and starts the worker detached (own
 session, stdin /dev/null, stdout progress.jsonl, stderr worker.log, worker.pid). The worker outlives the
 connection and this process: a dropped connection is reopened and the tasks re-attached, a restarted `run` adopts
 them. A watcher thread polls every running task of the host in one remote command; a task that ended has its
@@ -28,12 +29,15 @@ from ..engine.types import Task, TaskLocation, TaskResult, TaskState
 from ..execution.processes import LOG_TAIL_CHARS
 from ..execution.tasks import folder_name, task_request, task_result
 from ..training import wire
+from ..training.arms import arm_spec
 from ..training.errors import DatasetError
+from ..training.weights_registry import weights_for
 from .code_sync import ensure_code
 from .dataset_sync import sync_dataset
 from .errors import RemoteError, Unreachable
 from .placement import Placement
 from .session import HostLink, call
+from .weights_sync import ensure_weights, torch_home
 
 MODULE = "easeml_gui.remote.host_tasks"
 POLL_SECONDS = 1.0
@@ -273,11 +277,14 @@ class SSHExecutor:
             with self._lock:
                 run.folder = str(self._area() / folder_name(run.task))
             dataset = self._dataset(str(run.task.config.get("dataset", "")))
+            self._weights(run.task.arm.name)
             request = task_request(run.task, run.folder, dataset=dataset)
             if run.cancelled:
                 self._report(run, {})
                 return
-            pid = self._call("start", {"folder": run.folder, "task": request.to_json()})["pid"]
+            root, _ = self._session()
+            pid = self._call("start", {"folder": run.folder, "task": request.to_json(),
+                                       "env": {"TORCH_HOME": torch_home(root)}})["pid"]
             with self._lock:
                 run.pid = pid
                 if run.cancelled:
@@ -298,6 +305,21 @@ class SSHExecutor:
             synced = sync_dataset(self._link, self._python, code, root, local)
             self.files_sent += synced.files_sent
             return synced.folder
+
+    def _weights(self, arm: str) -> None:
+        """A pretrained arm's ImageNet weights, the file this lab checked, on the host before the task starts."""
+        spec = arm_spec(arm)
+        if not spec.pretrained:
+            return
+        entry = weights_for(spec.model)
+        if entry is None:
+            raise RemoteError(f"the lab has no ImageNet weights for {spec.model} to send; run `easeml-gui weights "
+                              f"fetch {spec.model}` or `weights import FILE --model {spec.model}`")
+        with self._lock:
+            lock = self._dataset_locks.setdefault(f"weights:{spec.model}", threading.Lock())
+        with lock:
+            root, code = self._session()
+            self.files_sent += ensure_weights(self._link, self._python, code, root, entry)
 
     def _busy(self, device: str) -> str | None:
         return next((run.task.task_id for run in self._runs.values() if run.task.device == device), None)

@@ -36,7 +36,7 @@ def _dataset(root: Path, content_hash: str) -> Path:
     return root / "datasets" / content_hash
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
@@ -52,11 +52,11 @@ def _relative(path: str) -> PurePosixPath:
     return rel
 
 
-def _have(objects: Path, sha: str, size: int) -> bool:
+def have_object(objects: Path, sha: str, size: int) -> bool:
     """Whether the object is there and whole: verified now (a complete .part is checked and renamed)."""
     final, part = objects / sha, objects / f"{sha}.part"
     for candidate in (final, part):
-        if candidate.is_file() and candidate.stat().st_size == size and _sha256(candidate) == sha:
+        if candidate.is_file() and candidate.stat().st_size == size and sha256_of(candidate) == sha:
             if candidate is part:
                 os.replace(part, final)
             return True
@@ -64,7 +64,7 @@ def _have(objects: Path, sha: str, size: int) -> bool:
     return False
 
 
-def _unpack_bundles(objects: Path) -> None:
+def unpack_bundles(objects: Path) -> None:
     """Sent bundles (tars of <sha256>.part members, renamed to .tar only once whole) into .part objects; a bundle
     cut short by a drop (still .tar.part) is dropped and its objects sent again. Members are data: only names of
     the form <64 hex>.part and plain files are taken."""
@@ -96,17 +96,17 @@ def plan(request: Mapping[str, Any]) -> dict[str, Any]:
     (dataset / MARKER).unlink(missing_ok=True)  # not trusted until rebuilt
     objects = root / "objects"
     objects.mkdir(parents=True, exist_ok=True)
-    _unpack_bundles(objects)  # what an earlier, interrupted sync sent whole
+    unpack_bundles(objects)  # what an earlier, interrupted sync sent whole
     return {"ready": False, "missing": sorted(sha for sha, size in _objects(files).items()
-                                              if not _have(objects, sha, size))}
+                                              if not have_object(objects, sha, size))}
 
 
 def finish(request: Mapping[str, Any]) -> dict[str, Any]:
     root = Path(request["root"])
     dataset = _dataset(root, request["hash"])
     files, objects = request["files"], root / "objects"
-    _unpack_bundles(objects)
-    missing = sorted(sha for sha, size in _objects(files).items() if not _have(objects, sha, size))
+    unpack_bundles(objects)
+    missing = sorted(sha for sha, size in _objects(files).items() if not have_object(objects, sha, size))
     if missing:
         return {"ready": False, "missing": missing}
     stage = dataset.with_name(f".{dataset.name}.building-{os.getpid()}")

@@ -2,9 +2,9 @@
 synced there (remote/code_sync.py), a JSON request on stdin, a JSON answer on stdout. Standard library and the
 project's torch-free wire and process modules only: it starts fast on every poll.
 
-  start  {"folder", "task"}               write TASK.json into a fresh task folder, start the worker detached
+  start  {"folder", "task", "env"}        write TASK.json into a fresh task folder, start the worker detached
                                            (own session, stdin /dev/null, stdout progress.jsonl, stderr worker.log)
-                                           -> {"pid"}
+                                           with `env` added to its environment (TORCH_HOME) -> {"pid"}
   poll   {"tasks": [[folder, pid]], "gpus"} whether each worker still runs and whether it left a result, and with
                                            "gpus" nvidia-smi's view of the GPUs -> {"tasks": {folder: {...}}, "smi"}
   sweep  {"area", "keep", "grace"}         stop every worker in the task area `area` except those of `keep`
@@ -32,7 +32,7 @@ def start(request: Mapping[str, Any]) -> dict[str, Any]:
     shutil.rmtree(folder, ignore_errors=True)  # a stale result.json must never be reported as this run's
     folder.mkdir(parents=True)
     (folder / wire.TASK_FILE).write_text(request["task"])
-    process = launch_worker(sys.executable, folder, worker_env(CODE_ROOT))
+    process = launch_worker(sys.executable, folder, {**worker_env(CODE_ROOT), **request.get("env", {})})
     return {"pid": process.pid}  # the worker outlives this process: it leads its own session
 
 
