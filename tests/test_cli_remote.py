@@ -104,3 +104,27 @@ def test_hosts_that_cannot_be_used_are_refused_before_anything_starts(lab, run_c
     assert out.returncode == 1 and "easeml-gui host trust box" in out.stderr and "nothing was started" in out.stderr
     status = json.loads(cli_ok(run_cli, lab, "status", "--json"))
     assert status["tasks"] == {"queued": 0, "running": 0, "done": 0, "failed": 0}
+
+
+# The admin's laptop: no torch at all (importing it fails), only the hosts have it.
+WITHOUT_TORCH = """
+import importlib.abc, sys
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision"):
+            raise ImportError("torch is not installed on this machine")
+sys.meta_path.insert(0, NoTorch())
+from easeml_gui.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_machine_without_torch_drives_a_host_and_exports_what_it_trained(lab, run_cli, sshd, client_key, tmp_path):
+    add_host(run_cli, lab, sshd, client_key)
+    cli_ok(run_cli, lab, "job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "svc")
+    for args in (("run", "--devices", "box"), ("status",), ("export", "alice", "--out", str(tmp_path / "model"))):
+        done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, "--db", str(lab), *args], capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
+    assert card["host"] == "box" and card["architecture"] == "svc" and card["test_accuracy"] is not None
