@@ -37,7 +37,8 @@ CPU_ONLY = Placement({"gpus": [], "devices": ["cpu"], "ready": True})
 class Case:
     executor: Executor
     reopen: Callable[[], Executor]  # a second executor on the same devices and work folder (a restarted `run`)
-    arm: Arm
+    arm: Arm  # what the slow and bounded tasks train (a network: it runs as long as asked)
+    quick_arm: Arm  # what the quick and failing tasks train (a classical fit: seconds, no torch)
     quick: Mapping[str, Any]  # Task.config of a task that succeeds
     slow: Mapping[str, Any]  # ... of a task that runs long enough to be cancelled
     bounded: Mapping[str, Any]  # ... of a task that succeeds after running a few seconds
@@ -50,7 +51,8 @@ def local_case(tmp_path: Path, dataset: Path, fixture: Fixture) -> Case:
     base = {"dataset": str(dataset), "image_size": 16}
     work = tmp_path / "tasks"
     return Case(executor=LocalExecutor(work, grace_seconds=5), reopen=lambda: LocalExecutor(work, grace_seconds=5),
-                arm=Arm("mobilenet_v3_small", 0), quick={**base, "epochs": 1}, slow={**base, "epochs": 10_000},
+                arm=Arm("mobilenet_v3_small", 0), quick_arm=Arm("svc", 1), quick={"dataset": str(dataset)},
+                slow={**base, "epochs": 10_000},
                 bounded={**base, "epochs": 10_000, "max_seconds": 3},
                 failing={**base, "dataset": str(tmp_path / "no-such-dataset")},
                 nowhere=TaskLocation(folder=str(work / "never-started-1")), limit=180)
@@ -73,7 +75,8 @@ def ssh_case(tmp_path: Path, dataset: Path, fixture: Fixture) -> Case:
     server, key = fixture("sshd_factory")(), fixture("client_key")
     local = local_case(tmp_path, dataset, fixture)
     open_one = lambda: ssh_executor(tmp_path, ssh_link(server, key))  # noqa: E731
-    return Case(executor=open_one(), reopen=open_one, arm=local.arm, quick=local.quick, slow=local.slow,
+    return Case(executor=open_one(), reopen=open_one, arm=local.arm, quick_arm=local.quick_arm, quick=local.quick,
+                slow=local.slow,
                 bounded=local.bounded, failing=local.failing,
                 nowhere=TaskLocation(folder=str(tmp_path / "remote root" / "tasks" / "lab" / "never-1"), host="box"),
                 limit=local.limit)
@@ -83,7 +86,8 @@ def composite_case(tmp_path: Path, dataset: Path, fixture: Fixture) -> Case:
     local, remote = local_case(tmp_path, dataset, fixture), ssh_case(tmp_path, dataset, fixture)
     both = lambda first, second: CompositeExecutor({None: first, "box": second})  # noqa: E731
     return Case(executor=both(local.executor, remote.executor), reopen=lambda: both(local.reopen(), remote.reopen()),
-                arm=local.arm, quick=local.quick, slow=local.slow, bounded=local.bounded, failing=local.failing,
+                arm=local.arm, quick_arm=local.quick_arm, quick=local.quick, slow=local.slow, bounded=local.bounded,
+                failing=local.failing,
                 nowhere=remote.nowhere, limit=local.limit)
 
 
@@ -101,7 +105,9 @@ def case(request: pytest.FixtureRequest, tmp_path: Path, small_digits: Path) -> 
 
 
 def task(case: Case, task_id: str, config: Mapping[str, Any], device: str | None = None) -> Task:
-    return Task(task_id=task_id, tenant="tenant-a", arm=case.arm, device=device or case.executor.devices()[0],
+    """A task of the case's configs: the quick and failing ones on the quick arm, the others on the network."""
+    arm = case.quick_arm if config in (case.quick, case.failing) else case.arm
+    return Task(task_id=task_id, tenant="tenant-a", arm=arm, device=device or case.executor.devices()[0],
                 seed=0, config=config)
 
 
@@ -128,7 +134,7 @@ def test_a_quick_task_is_done_once_with_quality_and_cost(case: Case) -> None:
     case.executor.submit(submitted)
     assert list(case.executor.running()) == [submitted]
     [result] = collect(case, 1)
-    assert (result.task_id, result.tenant, result.arm, result.device) == ("quick-1", "tenant-a", case.arm,
+    assert (result.task_id, result.tenant, result.arm, result.device) == ("quick-1", "tenant-a", submitted.arm,
                                                                           submitted.device)
     assert result.state is TaskState.DONE and result.error is None
     assert result.quality is not None and 0.0 <= result.quality <= 1.0 and result.cost > 0
