@@ -128,3 +128,18 @@ def test_a_machine_without_torch_drives_a_host_and_exports_what_it_trained(lab, 
         assert done.returncode == 0, done.stderr
     card = json.loads((tmp_path / "model" / "model_card.json").read_text())
     assert card["host"] == "box" and card["architecture"] == "svc" and card["test_accuracy"] is not None
+
+
+def test_two_hosts_serve_one_lab_at_once(lab, run_cli, sshd_factory, client_key):
+    for name in ("box1", "box2"):
+        server = sshd_factory()
+        cli_ok(run_cli, lab, "host", "add", name, "--address", server.address, "--key", client_key,
+               "--python", sys.executable)
+        cli_ok(run_cli, lab, "host", "trust", name, "--yes")
+    cli_ok(run_cli, lab, "job", "add", "--tenant", "alice", "--dataset", "digits", "--models",
+           "svc,logistic_regression")
+    out = cli_ok(run_cli, lab, "run", "--devices", "box1,box2")
+    assert "box1/cpu" in out and "box2/cpu" in out
+    with LabStore.open_readonly(lab) as store:
+        tasks = store.tasks()
+    assert {t.state for t in tasks} == {TaskState.DONE} and {t.host for t in tasks} == {"box1", "box2"}
