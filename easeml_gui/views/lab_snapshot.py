@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..engine.types import Decision, Observation, Tenant
+from .host_rows import HostRow
 from .model_beliefs import ModelBelief, tenant_beliefs
 from .step_series import step_xy
 from .task_progress import EpochProgress
@@ -90,6 +91,7 @@ class LabSnapshot:
     datasets: tuple[DatasetRow, ...] = ()
     spans: tuple[TaskSpan, ...] = ()  # every task that started, in start order
     beliefs: Mapping[str, tuple[ModelBelief, ...]] = field(default_factory=dict)  # per tenant
+    hosts: tuple[HostRow, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -112,6 +114,7 @@ def build_snapshot(
     datasets: Sequence[DatasetRow] = (),
     spans: Sequence[TaskSpan] = (),
     belief_decisions: Sequence[Decision] | None = None,
+    hosts: Sequence[HostRow] = (),
 ) -> LabSnapshot:
     """tenants: the registry; status: the `status --json` document; observations in any order; decisions newest first.
     The models' beliefs per tenant come from `belief_decisions` (newest first; default `decisions`): a longer
@@ -167,13 +170,13 @@ def build_snapshot(
         source, rows, tuple(sorted(counts.items())), len(ordered),
         None if last is None else (last.tenant, last.arm.name, last.time),
         len(decisions), None if newest is None else (newest.time, newest.device, newest.tenant, newest.arm.name),
-        tuple(running), tuple(datasets), tuple(spans),
+        tuple(running), tuple(datasets), tuple(spans), tuple(hosts),
     )
     history = decisions if belief_decisions is None else belief_decisions
     beliefs = {row.name: tenant_beliefs(row.name, history, ordered) for row in rows}
     return LabSnapshot(source, rows, counts, float(status.get("global_regret_estimate", regret_v[-1])), t0,
                        accuracy, regret, tuple(decisions), tuple(running), fingerprint, tuple(datasets),
-                       tuple(spans), beliefs)
+                       tuple(spans), beliefs, tuple(hosts))
 
 
 def dataset_row(name: str, path: str, stats: Mapping[str, Any]) -> DatasetRow:

@@ -12,6 +12,7 @@ from typing import Protocol
 from ..engine.types import TaskState
 from ..live_lab import lab_upper_bounds
 from ..store import LabReader, LabStore, StoreError
+from .host_rows import host_row
 from .lab_snapshot import LabSnapshot, RunningRow, TaskSpan, build_snapshot, dataset_row
 from .task_progress import parse_progress
 
@@ -71,13 +72,14 @@ class StoreSource:
                             for t in tasks if t.started is not None), key=lambda span: span.started)
             used = reader.used_seconds()
             datasets = [dataset_row(d.name, d.path, d.stats) for d in reader.datasets()]
+            hosts = [host_row(h) for h in reader.hosts()]
         except StoreError as exc:
             self.close()  # reopen on the next read: the file may have been replaced or restored
             raise LabUnavailable(str(exc), empty=False) from None
         # No tenants yet is still a snapshot (an empty one): the datasets already registered are shown.
         return build_snapshot(str(self.path), tenants, status, observations, history[:RECENT_DECISIONS],
                               upper_bounds=self._bounds, running=running, used_seconds=used, datasets=datasets,
-                              spans=spans, belief_decisions=history)
+                              spans=spans, belief_decisions=history, hosts=hosts)
 
     def close(self) -> None:
         if self._reader is not None:
