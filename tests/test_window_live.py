@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from window_fixtures import open_window  # noqa: F401  (a fixture)
 
+from easeml_gui.commands.run import Progress
 from easeml_gui.engine.types import Arm, Decision, Observation, Task, TaskResult, TaskState, TenantScore
 from easeml_gui.lab import tenants
 from easeml_gui.lab.stores import open_writer
@@ -50,10 +51,34 @@ def rows_of(path: Path) -> list[list[str]]:
         return list(csv.reader(handle))
 
 
-def test_the_run_commands_epoch_line_reads_as_progress():
+class OneTaskExecutor:
+    """Just what Progress.tick reads of an executor: the running tasks and their progress events."""
+
+    def __init__(self, task: Task, events: list[dict]) -> None:
+        self.task, self._events = task, events
+
+    def running(self) -> list[Task]:
+        return [self.task]
+
+    def events(self, task_id: str, offset: int) -> tuple[list[dict], int]:
+        return self._events[offset:], len(self._events)
+
+
+@pytest.mark.parametrize("loss", [0.412, None])  # None: a classical fit reports no loss
+def test_the_lines_easeml_gui_run_records_read_as_progress(loss):
+    task = Task("t1", "alice", Arm("svc", 0), "cpu:0")
+    recorded: list[tuple[str, str]] = []
+    event = {"event": "epoch", "epoch": 2, "epochs": 5, "loss": loss, "val_accuracy": 0.8125,
+             "images_per_second": 1234.0}
+    Progress(lambda: "", OneTaskExecutor(task, [event]), lambda task_id, line: recorded.append((task_id, line))).tick()
+    [(task_id, line)] = recorded
+    assert task_id == "t1" and parse_progress(line) == EpochProgress(2, 5, 0.8125)
+
+
+def test_other_lines_have_no_progress():
     assert parse_progress(EPOCH_LINE) == EpochProgress(2, 5, 0.8125)
-    assert parse_progress("epoch 1/1  val 0.9000  52 img/s") == EpochProgress(1, 1, 0.9)  # classical: no loss
     assert parse_progress("starting") is None and parse_progress(None) is None
+    assert parse_progress("epoch 0/0  val 0.5000") is None  # no epochs to count
 
 
 def test_running_tasks_show_a_progress_bar_and_the_timeline_a_bar_per_task(open_window, qtbot, db, tmp_path):
