@@ -108,7 +108,7 @@ class HostsView(QtWidgets.QWidget):
 
     def selected_host(self) -> str:
         items = self.tree.selectedItems()
-        return items[0].data(0, NAME) or "" if items else ""
+        return (items[0].data(0, NAME) or "") if items else ""
 
     def select(self, name: str) -> None:
         for index in range(self.tree.topLevelItemCount()):
@@ -165,7 +165,11 @@ class HostsView(QtWidgets.QWidget):
         allowed = None if len(ticked) == len(children) else ticked
         operation = self.hosts.set_gpus(name, allowed)
         operation.finished.connect(lambda _: self.told.emit(f"{name}: tasks may use {gpus_text(allowed)}"))
-        operation.failed.connect(lambda message: (self.problem.emit("GPUs", message), self.set_rows(self.rows)))
+        operation.failed.connect(lambda message: self._gpus_refused(message))
+
+    def _gpus_refused(self, message: str) -> None:
+        self.problem.emit("GPUs", message)
+        self.set_rows(self.rows)  # the boxes as the store still has them
 
 
 def gpus_text(allowed: Sequence[int] | None) -> str:
