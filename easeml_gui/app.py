@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets  # PySide6 before pyqtgraph (imported by the views)
 
+from .controllers.hosts import HostsController
 from .controllers.lab_run import RunController
 from .controllers.operations import Runner
 from .controllers.registry import RegistryController
@@ -60,7 +61,7 @@ def build_window(db_path: Path, demo: bool = False, refresh_ms: int = REFRESH_MS
     runner = Runner()
     registry = RegistryController(runner, db_path, data_dir)
     run = RunController(runner, db_path, data_dir, watch_ms=refresh_ms)
-    window = MainWindow(title, str(db_path), registry, run)
+    window = MainWindow(title, str(db_path), registry, run, HostsController(runner, db_path))
     runner.setParent(window)
     poller = LabPollerThread(source, refresh_ms)
     poller.poller.snapshotReady.connect(window.show_snapshot)

@@ -131,7 +131,7 @@ def test_a_real_store_shows_tenants_counts_plots_and_why(open_window, qtbot, lab
     for text in ("1 queued", "1 running", "3 done", "1 failed"):
         assert text in counts
     [running] = window.lab.running.texts()
-    assert running[:4] == ["t6", "alice", "vgg11", "gpu0"] and running[5].startswith("epoch 2/5")
+    assert running[:4] == ["t6", "alice", "vgg11", "gpu0"] and running[5].startswith("epoch 2 of 5 · val")
 
     snapshot = window.lab.snapshot
     assert snapshot.regret[1][-1] == pytest.approx(snapshot.regret_estimate)  # the curve ends at `status`'s value

@@ -13,7 +13,6 @@ from ..lab import hosts
 from ..remote.address import DEFAULT_SSH_CONFIG
 from ..remote.connection import TIMEOUT_S, AskPassphrase
 from ..remote.errors import RemoteError
-from ..remote.trust import changed_warning, fingerprint_line
 from ..store import HostRecord, KeySource
 from . import CommandError, UsageError
 from ..lab.stores import open_reader, open_writer
@@ -112,27 +111,27 @@ def run_host_add(args: argparse.Namespace) -> int:
 def run_host_trust(args: argparse.Namespace) -> int:
     with open_writer(args.db) as store:
         try:
-            trust, scan = hosts.scan(store, args.name, timeout=args.timeout)
+            check = hosts.check_key(store, args.name, timeout=args.timeout)
         except RemoteError as error:
             raise CommandError(str(error)) from None
-        line = fingerprint_line(scan.key, args.name)
-        if scan.source is KeySource.ACCEPTED:
+        line = check.line
+        if check.source is KeySource.ACCEPTED:
             print(f"host {args.name} is already trusted: {line}")
             return 0
-        if scan.source is KeySource.KNOWN_HOSTS:
-            hosts.accept(store, args.name, scan)
+        if check.source is KeySource.KNOWN_HOSTS:
+            hosts.accept(store, args.name, check.scan)
             print(f"host {args.name}: your ~/.ssh/known_hosts already trusts this key, so it counts as trusted; "
                   f"pinned in the store too: {line}")
             return 0
-        if scan.expected is not None:
-            print(changed_warning(trust, scan.key, scan.expected), file=sys.stderr)
+        if check.changed is not None:
+            print(check.changed, file=sys.stderr)
             _confirm_replace(args)
         else:
-            print(f"host {args.name} ({trust.endpoint.display()}) presents this key:\n  {line}\n"
+            print(f"host {args.name} ({check.address}) presents this key:\n  {line}\n"
                   "Compare it with what the host's admin reads on the host itself: "
                   "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub")
             _confirm_new(args)
-        hosts.accept(store, args.name, scan)
+        hosts.accept(store, args.name, check.scan)
     print(f"trusted host {args.name}: {line}\nnext: easeml-gui host probe {args.name}")
     return 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
+from ..remote.errors import RemoteError
 from ..store import StoreError
 from ..training.errors import DatasetError
 
@@ -29,8 +30,8 @@ class BadImages(LabError):
 
 @contextmanager
 def as_lab_error() -> Iterator[None]:
-    """The store's and the datasets' refusals (already worded for the user) as LabError."""
+    """The store's, the datasets' and the remote hosts' refusals (already worded for the user) as LabError."""
     try:
         yield
-    except (StoreError, DatasetError) as error:
+    except (StoreError, DatasetError, RemoteError) as error:
         raise LabError(str(error)) from None

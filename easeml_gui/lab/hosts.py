@@ -3,14 +3,15 @@ its host key, probe it. The command line and the window call these and only show
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..remote.address import DEFAULT_SSH_CONFIG, Endpoint, resolve
+from ..remote.address import DEFAULT_SSH_CONFIG, Endpoint, config_aliases, resolve
 from ..remote.connection import TIMEOUT_S, AskPassphrase, Credentials, Scan, connect, scan_host_key
 from ..remote.errors import RemoteError
 from ..remote.probe import assess, failed, run_probe
-from ..remote.trust import DEFAULT_KNOWN_HOSTS, HostTrust
+from ..remote.trust import DEFAULT_KNOWN_HOSTS, HostTrust, changed_warning, fingerprint_line
 from ..store import HostRecord, KeySource, LabStore, validate_name
 
 
@@ -45,6 +46,35 @@ def scan(store: LabStore, name: str, *, known_hosts: Path = DEFAULT_KNOWN_HOSTS,
     """The key host `name` presents now (no login) and who vouches for it. Raises Unreachable."""
     trust = trust_of(store, name, known_hosts)
     return trust, scan_host_key(trust, timeout)
+
+
+def aliases(ssh_config: Path = DEFAULT_SSH_CONFIG) -> list[str]:
+    """The ~/.ssh/config aliases a new host may be added by."""
+    return config_aliases(ssh_config)
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """A host's key as the admin must judge it: the line `ssh-keygen -lf` prints, and whether anybody vouches for
+    it already (`source`) or it replaces a trusted key (`changed`: the warning to show)."""
+
+    name: str
+    address: str
+    scan: Scan
+    line: str
+    changed: str | None
+
+    @property
+    def source(self) -> KeySource | None:
+        return self.scan.source
+
+
+def check_key(store: LabStore, name: str, *, known_hosts: Path = DEFAULT_KNOWN_HOSTS,
+              timeout: float = TIMEOUT_S) -> KeyCheck:
+    """scan() put in words. Raises Unreachable."""
+    trust, found = scan(store, name, known_hosts=known_hosts, timeout=timeout)
+    changed = None if found.expected is None else changed_warning(trust, found.key, found.expected)
+    return KeyCheck(name, trust.endpoint.display(), found, fingerprint_line(found.key, name), changed)
 
 
 def accept(store: LabStore, name: str, scan: Scan) -> HostRecord:

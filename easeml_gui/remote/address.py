@@ -100,6 +100,19 @@ def resolve(text: str, ssh_config: Path = DEFAULT_SSH_CONFIG) -> Endpoint:
     )
 
 
+def config_aliases(ssh_config: Path = DEFAULT_SSH_CONFIG) -> list[str]:
+    """The concrete `Host` names of the user's ssh config (patterns such as `*` or `gpu?` left out), sorted: what
+    an "add host" form offers. An unreadable config offers none (adding by address still works)."""
+    path = ssh_config.expanduser()
+    if not path.is_file():
+        return []
+    try:
+        names = paramiko.SSHConfig.from_path(str(path)).get_hostnames()
+    except Exception:  # paramiko raises a variety; resolve() reports the problem when an alias is used
+        return []
+    return sorted(n for n in names if not any(c in n for c in "*?!"))
+
+
 def _lookup(host: str, path: Path) -> dict:
     if not path.is_file():
         return {}

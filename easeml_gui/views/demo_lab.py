@@ -10,7 +10,7 @@ from ..engine.policies import DEFAULT_POLICY
 from ..engine.scheduler import Scheduler, SchedulerHooks
 from ..engine.simulate import build_replay
 from ..engine.types import Decision, Observation, TaskResult, TaskState, Tenant
-from .lab_snapshot import LabSnapshot, RunningRow, build_snapshot
+from .lab_snapshot import LabSnapshot, RunningRow, TaskSpan, build_snapshot
 
 DEMO_SOURCE = "demo lab (simulated, nothing is saved)"
 DEMO_TENANTS = ("radiology", "plankton", "birdsong", "retina", "satellite", "leaf-disease", "traffic-signs",
@@ -37,12 +37,20 @@ def run_demo_lab(seed: int = 3, devices: int = 3, stop_after: int = 52, pause_af
     observations: list[Observation] = []
     ended: dict[str, dict[str, int]] = {t.name: {"done": 0, "failed": 0} for t in tenants}
 
+    started: dict[str, float] = {}
+    spans: list[TaskSpan] = []  # the finished tasks (the simulation's clock is not the wall clock "now" is read on)
+
     def on_decision(decision: Decision, task) -> None:
         decisions.append(decision)
+        started[task.task_id] = decision.time
 
     def on_result(result: TaskResult, observation: Observation | None) -> None:
         if result.state in (TaskState.DONE, TaskState.FAILED):
             ended[result.tenant][result.state.value] += 1
+        begin = started.pop(result.task_id, None)
+        if begin is not None:
+            spans.append(TaskSpan(result.task_id, result.tenant, result.device, begin, begin + result.cost,
+                                  result.state.value))
         if observation is not None:
             observations.append(observation)
 
@@ -81,7 +89,7 @@ def run_demo_lab(seed: int = 3, devices: int = 3, stop_after: int = 52, pause_af
     for o in observations:  # device time per tenant, as the store sums its finished tasks' costs
         used[o.tenant] = used.get(o.tenant, 0.0) + o.cost
     return build_snapshot(DEMO_SOURCE, tenants, status, observations, decisions[::-1][:20], upper_bounds=optimum,
-                          running=running, used_seconds=used)
+                          running=running, used_seconds=used, spans=spans, belief_decisions=decisions[::-1])
 
 
 class DemoSource:

@@ -13,7 +13,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..engine.types import Decision, Observation, Tenant
+from .host_rows import HostRow
+from .model_beliefs import ModelBelief, tenant_beliefs
 from .step_series import step_xy
+from .task_progress import EpochProgress
 
 TASK_STATES = ("queued", "running", "done", "failed")
 
@@ -56,6 +59,19 @@ class RunningRow:
     device: str
     started: float | None  # store clock
     progress: str
+    epoch: EpochProgress | None = None  # parsed from `progress` off the GUI thread; None: no epoch ended yet
+
+
+@dataclass(frozen=True)
+class TaskSpan:
+    """A task's time on its device (store clock) for the device timeline; `ended` None while it runs."""
+
+    task_id: str
+    tenant: str
+    device: str
+    started: float
+    ended: float | None
+    state: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +89,9 @@ class LabSnapshot:
     running: tuple[RunningRow, ...] = ()
     fingerprint: tuple = field(default=())  # changes whenever anything shown changes
     datasets: tuple[DatasetRow, ...] = ()
+    spans: tuple[TaskSpan, ...] = ()  # every task that started, in start order
+    beliefs: Mapping[str, tuple[ModelBelief, ...]] = field(default_factory=dict)  # per tenant
+    hosts: tuple[HostRow, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -93,8 +112,13 @@ def build_snapshot(
     running: Sequence[RunningRow] = (),
     used_seconds: Mapping[str, float] | None = None,
     datasets: Sequence[DatasetRow] = (),
+    spans: Sequence[TaskSpan] = (),
+    belief_decisions: Sequence[Decision] | None = None,
+    hosts: Sequence[HostRow] = (),
 ) -> LabSnapshot:
     """tenants: the registry; status: the `status --json` document; observations in any order; decisions newest first.
+    The models' beliefs per tenant come from `belief_decisions` (newest first; default `decisions`): a longer
+    history than the decision log shows, so a model weighed a while ago keeps its belief.
 
     The regret curve replays the observations with the estimate `status` reports (store.summary): the
     tenant-weighted mean of max(0, U_i - best_i), U_i = upper_bounds[tenant] or 1.0.
@@ -146,10 +170,13 @@ def build_snapshot(
         source, rows, tuple(sorted(counts.items())), len(ordered),
         None if last is None else (last.tenant, last.arm.name, last.time),
         len(decisions), None if newest is None else (newest.time, newest.device, newest.tenant, newest.arm.name),
-        tuple(running), tuple(datasets),
+        tuple(running), tuple(datasets), tuple(spans), tuple(hosts),
     )
+    history = decisions if belief_decisions is None else belief_decisions
+    beliefs = {row.name: tenant_beliefs(row.name, history, ordered) for row in rows}
     return LabSnapshot(source, rows, counts, float(status.get("global_regret_estimate", regret_v[-1])), t0,
-                       accuracy, regret, tuple(decisions), tuple(running), fingerprint, tuple(datasets))
+                       accuracy, regret, tuple(decisions), tuple(running), fingerprint, tuple(datasets),
+                       tuple(spans), beliefs, tuple(hosts))
 
 
 def dataset_row(name: str, path: str, stats: Mapping[str, Any]) -> DatasetRow:

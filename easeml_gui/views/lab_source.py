@@ -12,10 +12,13 @@ from typing import Protocol
 from ..engine.types import TaskState
 from ..live_lab import lab_upper_bounds
 from ..store import LabReader, LabStore, StoreError
-from .lab_snapshot import LabSnapshot, RunningRow, build_snapshot, dataset_row
+from .host_rows import host_row
+from .lab_snapshot import LabSnapshot, RunningRow, TaskSpan, build_snapshot, dataset_row
+from .task_progress import parse_progress
 
 EMPTY_HINT = "No lab yet: run `easeml-gui demo` or add tenants with `easeml-gui tenant add`"
 RECENT_DECISIONS = 20
+BELIEF_DECISIONS = 200  # how far back the models' beliefs are read (each decision has every tenant's next pick)
 
 
 class LabUnavailable(Exception):
@@ -60,17 +63,23 @@ class StoreSource:
             if key != self._bounds_key:
                 self._bounds, self._bounds_key = lab_upper_bounds(reader), key
             status = reader.status(self._bounds)
-            decisions = reader.decisions(limit=RECENT_DECISIONS)
-            running = [RunningRow(t.task_id, t.tenant, t.arm.name, t.device, t.started, t.log_tail or "starting")
-                       for t in reader.tasks(TaskState.RUNNING)]
+            history = reader.decisions(limit=BELIEF_DECISIONS)
+            tasks = reader.tasks()
+            running = [RunningRow(t.task_id, t.tenant, t.arm.name, t.device, t.started, t.log_tail or "starting",
+                                  parse_progress(t.log_tail))
+                       for t in tasks if t.state is TaskState.RUNNING]
+            spans = sorted((TaskSpan(t.task_id, t.tenant, t.device, t.started, t.ended, t.state.value)
+                            for t in tasks if t.started is not None), key=lambda span: span.started)
             used = reader.used_seconds()
             datasets = [dataset_row(d.name, d.path, d.stats) for d in reader.datasets()]
+            hosts = [host_row(h) for h in reader.hosts()]
         except StoreError as exc:
             self.close()  # reopen on the next read: the file may have been replaced or restored
             raise LabUnavailable(str(exc), empty=False) from None
         # No tenants yet is still a snapshot (an empty one): the datasets already registered are shown.
-        return build_snapshot(str(self.path), tenants, status, observations, decisions, upper_bounds=self._bounds,
-                              running=running, used_seconds=used, datasets=datasets)
+        return build_snapshot(str(self.path), tenants, status, observations, history[:RECENT_DECISIONS],
+                              upper_bounds=self._bounds, running=running, used_seconds=used, datasets=datasets,
+                              spans=spans, belief_decisions=history, hosts=hosts)
 
     def close(self) -> None:
         if self._reader is not None:

@@ -1,11 +1,15 @@
-"""The Lab tab: tenants and the tasks running now on the left, best accuracy and global regret over time in the
-centre, "Why?" below; or, when there is no lab, how to make one."""
+"""The Lab tab: tenants and the tasks running now on the left; on the right, in tabs, best accuracy and global
+regret over time, the device timeline, and the selected tenant's models as the engine believes them; "Why?"
+below; or, when there is no lab, how to make one."""
 
 from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
+from .belief_plot import KEY as BELIEF_KEY
+from .belief_plot import BeliefPlot
 from .decision_panel import DecisionPanel
+from .device_timeline import DeviceTimeline
 from .empty_lab import EmptyLabPanel
 from .lab_snapshot import LabSnapshot
 from .running_tasks import RunningTasks
@@ -61,6 +65,8 @@ class LabView(QtWidgets.QStackedWidget):
                                       placeholder="No finished training run yet")
         self.regret_plot.getPlotItem().getViewBox().setLimits(yMin=-0.05)
         self.regret_plot.setXLink(self.accuracy_plot)  # one time axis: zoom or pan one, both follow
+        self.timeline = DeviceTimeline(self.colours)
+        self.beliefs = BeliefPlot()
         self.why = DecisionPanel(self.colours)
         self.tenants.tenantSelected.connect(self._highlight)
 
@@ -69,13 +75,20 @@ class LabView(QtWidgets.QStackedWidget):
         plots.addWidget(_section("Global regret", self.regret_plot,
                                  "estimate: weighted mean of (upper bound − best accuracy)"))
         plots.setSizes([320, 240])
+        views = QtWidgets.QTabWidget()
+        views.setDocumentMode(True)
+        views.addTab(plots, "Accuracy and regret")
+        views.addTab(_section("Device timeline", self.timeline, "each task on its device, coloured by tenant"),
+                     "Devices")
+        views.addTab(_section("Models of the selected tenant", self.beliefs, BELIEF_KEY), "Models")
+        self.views = views
         left = QtWidgets.QSplitter(Qt.Orientation.Vertical)
         left.addWidget(_section("Tenants", self.tenants, tools=self.tenant_actions))
         left.addWidget(_section("Running now", self.running, "the latest epoch each task reported"))
         left.setSizes([380, 180])
         top = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(left)
-        top.addWidget(plots)
+        top.addWidget(views)
         top.setStretchFactor(0, 0)
         top.setStretchFactor(1, 1)
         top.setSizes([640, 760])
@@ -112,6 +125,8 @@ class LabView(QtWidgets.QStackedWidget):
         self.tenants.set_rows(snapshot.tenants)
         self.tenant_actions.set_row(self.tenants.selected_row())
         self.running.set_rows(snapshot.running)
+        self.timeline.set_spans(snapshot.spans, snapshot.t0)
+        self._show_beliefs(self.tenants.selected_tenant())
         self.accuracy_plot.set_series(snapshot.accuracy)
         regret_x, regret_y = snapshot.regret
         self.regret_plot.set_series({REGRET_SERIES: snapshot.regret} if regret_x.size else {})
@@ -131,3 +146,8 @@ class LabView(QtWidgets.QStackedWidget):
     def _highlight(self, tenant: str) -> None:
         self.accuracy_plot.highlight(tenant or None)
         self.tenant_actions.set_row(self.tenants.selected_row())
+        self._show_beliefs(tenant)
+
+    def _show_beliefs(self, tenant: str) -> None:
+        beliefs = self.snapshot.beliefs.get(tenant, ()) if self.snapshot is not None and tenant else ()
+        self.beliefs.set_beliefs(tenant, beliefs)

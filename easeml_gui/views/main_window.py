@@ -1,5 +1,5 @@
-"""The main window: the toolbar (tenants, datasets, jobs, the run), the Lab, Datasets and Simulate tabs, the task
-counts in the status bar. A folder or archive dropped anywhere on it is offered as a new dataset.
+"""The main window: the toolbar (tenants, datasets, jobs, the run), the Lab, Datasets, Hosts and Simulate tabs,
+the task counts in the status bar. A folder or archive dropped anywhere on it is offered as a new dataset.
 
 It composes dialogs and forwards the admin's requests to the controllers; it never writes to the store itself.
 """
@@ -11,11 +11,13 @@ from typing import Callable
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ..controllers.hosts import HostsController
 from ..controllers.lab_run import RunController
 from ..controllers.registry import RegistryController
 from ..lab.runs import RunState
 from .dataset_dialog import DatasetDialog
 from .datasets_view import DatasetsView
+from .hosts_view import HostsView
 from .job_dialog import JobDialog
 from .lab_snapshot import LabSnapshot
 from .lab_status import LabStatus, SourceLabel
@@ -38,7 +40,7 @@ class MainWindow(QtWidgets.QMainWindow):
     refreshRequested = QtCore.Signal()
 
     def __init__(self, title: str, store: str, registry: RegistryController, run: RunController,
-                 parent: QtWidgets.QWidget | None = None) -> None:
+                 hosts: HostsController, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.setWindowIcon(QtGui.QIcon(resource_path("easeml-gui.svg")))
@@ -54,11 +56,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.lab = LabView()
         self.datasets = DatasetsView(registry)
+        self.hosts = HostsView(hosts)
         self.simulate = SimulatePanel()
         self.tabs = QtWidgets.QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.lab, "Lab")
         self.tabs.addTab(self.datasets, "Datasets")
+        self.tabs.addTab(self.hosts, "Hosts")
         self.tabs.addTab(self.simulate, "Simulate")
         self.setCentralWidget(self.tabs)
 
@@ -153,11 +157,15 @@ class MainWindow(QtWidgets.QMainWindow):
         actions.jobRequested.connect(self.add_job)
         actions.exportRequested.connect(self.export_tenant)
         self.datasets.addRequested.connect(self.add_dataset)
+        self.hosts.hosts.changed.connect(self.refreshRequested)
+        self.hosts.told.connect(self.tell)
+        self.hosts.problem.connect(self.show_error)
 
     # ---- the lab's data (GUI thread, from the poller's signals) ---------------------------------------------
     def show_snapshot(self, snapshot: LabSnapshot) -> None:
         self.lab.show_snapshot(snapshot)
         self.datasets.set_rows(snapshot.datasets)
+        self.hosts.set_rows(snapshot.hosts)
         if self._select_dataset in self.datasets.names():
             self.datasets.select(self._select_dataset)
             self._select_dataset = ""
@@ -167,6 +175,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_unavailable(self, message: str, empty: bool) -> None:
         self.lab.show_unavailable(message, empty, self.store)
         self.datasets.set_rows(())
+        self.hosts.set_rows(())
         self.lab_status.set_counts({}, None)
         self.source.set_source(self.store)
 

@@ -1,10 +1,10 @@
-"""Saving a plot as a PNG and its data as CSV, offered in every SeriesPlot's right-click menu."""
+"""Saving a plot as a PNG and its data as CSV, offered in every plot's right-click menu (plot_style)."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from PySide6 import QtWidgets
@@ -12,13 +12,23 @@ from PySide6 import QtWidgets
 Series = Mapping[str, tuple[np.ndarray, np.ndarray]]
 
 
-def write_csv(series: Series, path: Path, x_label: str, y_label: str) -> None:
-    """One row per point: series, x, y (long format: any number of series, any lengths)."""
+def write_rows(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """A CSV file: the header, then the rows (numbers formatted by the caller)."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
-        out.writerow(["series", x_label, y_label])
-        for name, (x, y) in series.items():
-            out.writerows((name, f"{a:.6g}", f"{b:.6g}") for a, b in zip(np.asarray(x), np.asarray(y)))
+        out.writerow(header)
+        out.writerows(rows)
+
+
+def number(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def write_csv(series: Series, path: Path, x_label: str, y_label: str) -> None:
+    """One row per point: series, x, y (long format: any number of series, any lengths)."""
+    write_rows(path, ["series", x_label, y_label],
+               ((name, number(a), number(b)) for name, (x, y) in series.items()
+                for a, b in zip(np.asarray(x), np.asarray(y))))
 
 
 def write_png(widget: QtWidgets.QWidget, path: Path) -> bool:

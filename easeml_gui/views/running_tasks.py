@@ -1,4 +1,5 @@
-"""The tasks on devices now: which tenant's model trains where, for how long, and its latest epoch line."""
+"""The tasks on devices now: which tenant's model trains where, for how long, and how far it got: a progress bar
+(epoch n of m, validation accuracy so far) once an epoch ended, its latest line before that."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Sequence
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from .lab_snapshot import RunningRow
+from .task_progress import EpochProgress
 from .theme import MUTED, ColourMap, swatch
 
 Qt = QtCore.Qt
 COLUMNS = ("task", "tenant", "model", "device", "for", "progress")
+PROGRESS = COLUMNS.index("progress")
 
 
 def elapsed(started: float | None, now: float) -> str:
@@ -47,14 +50,33 @@ class RunningTasks(QtWidgets.QTreeWidget):
             idle.setFirstColumnSpanned(True)  # one line across the table, not squeezed into the first column
             return
         for row in rows:
+            shown = row.progress if row.epoch is None else row.epoch.text
             item = QtWidgets.QTreeWidgetItem([row.task_id, row.tenant, row.model, row.device,
-                                              elapsed(row.started, now), row.progress])
+                                              elapsed(row.started, now), shown])
             item.setIcon(1, swatch(self.colours.colour(row.tenant), 11))
-            item.setToolTip(5, row.progress)
+            item.setToolTip(PROGRESS, row.progress)
             self.addTopLevelItem(item)
+            if row.epoch is not None:
+                self.setItemWidget(item, PROGRESS, progress_bar(row.epoch, row.progress))
         for column in range(len(COLUMNS) - 1):
             self.resizeColumnToContents(column)
+
+    def bars(self) -> list[QtWidgets.QProgressBar]:
+        """The progress bars shown, row by row (rows without an epoch yet have none)."""
+        widgets = (self.itemWidget(self.topLevelItem(i), PROGRESS) for i in range(self.topLevelItemCount()))
+        return [w for w in widgets if isinstance(w, QtWidgets.QProgressBar)]
 
     def texts(self) -> list[list[str]]:
         """What the rows say (for tests and accessibility checks)."""
         return [[self.topLevelItem(i).text(c) for c in range(len(COLUMNS))] for i in range(self.topLevelItemCount())]
+
+
+def progress_bar(epoch: EpochProgress, line: str) -> QtWidgets.QProgressBar:
+    bar = QtWidgets.QProgressBar()
+    bar.setRange(0, epoch.epochs)
+    bar.setValue(min(epoch.epoch, epoch.epochs))
+    bar.setFormat(epoch.text)
+    bar.setTextVisible(True)
+    bar.setMaximumHeight(18)  # inside a table row, not a full-size widget
+    bar.setToolTip(line)
+    return bar

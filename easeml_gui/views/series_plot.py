@@ -12,8 +12,9 @@ from PySide6 import QtCore, QtGui
 
 import pyqtgraph as pg
 
-from .plot_export import ask_path, slug, write_csv, write_png
-from .theme import GRID_ALPHA, MUTED, PLOT_THROTTLE_MS, ColourMap
+from .plot_export import write_csv, write_png
+from .plot_style import Placeholder, offer_saving, style_axes
+from .theme import PLOT_THROTTLE_MS, ColourMap
 
 Series = Mapping[str, tuple[np.ndarray, np.ndarray]]
 Bands = Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # x, low, high
@@ -35,16 +36,7 @@ class SeriesPlot(pg.PlotWidget):
         self.redraws = 0  # how many times data reached the items (throttling is visible in tests)
 
         item = self.getPlotItem()
-        label_style = {"color": "#4b5563", "font-size": "10pt"}
-        item.showGrid(x=True, y=True, alpha=GRID_ALPHA)
-        item.getViewBox().setDefaultPadding(0.03)
-        for axis in ("bottom", "left"):
-            item.getAxis(axis).enableAutoSIPrefix(False)
-            item.getAxis(axis).setTextPen(pg.mkPen(MUTED))
-            item.getAxis(axis).setPen(pg.mkPen("#c9ced6"))
-        # after the pens: AxisItem.setPen/setTextPen recolour the label
-        item.setLabel("bottom", x_label, **label_style)
-        item.setLabel("left", y_label, **label_style)
+        style_axes(item, x_label, y_label)
         if y_range is not None:
             item.setYRange(*y_range, padding=0.02)
             item.enableAutoRange(axis="y", enable=False)
@@ -54,12 +46,7 @@ class SeriesPlot(pg.PlotWidget):
                                           brush=pg.mkBrush(255, 255, 255, 220), pen=pg.mkPen("#d5d9e0"))
             self._legend.layout.setSpacing(0)
             self._legend.setVisible(False)  # until there is something to name
-        self._placeholder = pg.TextItem(placeholder, color=MUTED, anchor=(0.5, 0.5))
-        self._placeholder.setFont(QtGui.QFont(self.font().family(), 11))
-        self._placeholder.setVisible(bool(placeholder))
-        item.getViewBox().addItem(self._placeholder, ignoreBounds=True)
-        item.getViewBox().sigResized.connect(self._place_placeholder)
-        item.getViewBox().sigRangeChanged.connect(self._place_placeholder)
+        self._placeholder = Placeholder(self, placeholder)
 
         self._timer = QtCore.QTimer(self)
         self._timer.setSingleShot(True)
@@ -68,10 +55,7 @@ class SeriesPlot(pg.PlotWidget):
 
         self.labels = (x_label, y_label)
         self._shown: Series = {}  # what the curves hold: what "Save data as CSV" writes
-        menu = item.getViewBox().menu
-        menu.addSeparator()
-        menu.addAction("Save as PNG…").triggered.connect(self._ask_png)
-        menu.addAction("Save data as CSV…").triggered.connect(self._ask_csv)
+        offer_saving(self, y_label, self.save_png, self.save_csv)
 
     # ---- data -----------------------------------------------------------------------------------------------
     def set_series(self, series: Series, bands: Bands | None = None) -> None:
@@ -130,7 +114,7 @@ class SeriesPlot(pg.PlotWidget):
         if self._legend is not None:
             self._legend.setColumnCount(1 if len(self._curves) <= 4 else 2)
             self._legend.setVisible(0 < len(self._curves) <= self._legend_limit)
-        self._placeholder.setVisible(bool(self._placeholder.textItem.toPlainText()) and not self._curves)
+        self._placeholder.show_if(not self._curves)
         self.redraws += 1
 
     # ---- looks ----------------------------------------------------------------------------------------------
@@ -149,12 +133,8 @@ class SeriesPlot(pg.PlotWidget):
             curve.setZValue(10 if curve_name == name else 0)
 
     def set_placeholder(self, text: str) -> None:
-        self._placeholder.setText(text)
-        self._placeholder.setVisible(bool(text) and not self._curves)
-
-    def _place_placeholder(self) -> None:
-        rect = self.getPlotItem().getViewBox().viewRect()
-        self._placeholder.setPos(rect.center())
+        self._placeholder.set_text(text)
+        self._placeholder.show_if(not self._curves)
 
     # ---- saving ---------------------------------------------------------------------------------------------
     def save_png(self, path: Path) -> bool:
@@ -164,16 +144,6 @@ class SeriesPlot(pg.PlotWidget):
     def save_csv(self, path: Path) -> None:
         self.flush()
         write_csv(self._shown, path, *self.labels)
-
-    def _ask_png(self) -> None:
-        path = ask_path(self, "Save the plot as PNG", f"{slug(self.labels[1])}.png", "PNG images (*.png)")
-        if path is not None:
-            self.save_png(path)
-
-    def _ask_csv(self) -> None:
-        path = ask_path(self, "Save the plot's data as CSV", f"{slug(self.labels[1])}.csv", "CSV files (*.csv)")
-        if path is not None:
-            self.save_csv(path)
 
     # ---- for tests and callers ------------------------------------------------------------------------------
     def names(self) -> list[str]:

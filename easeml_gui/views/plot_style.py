@@ -1,0 +1,74 @@
+"""What every plot of the window shares: quiet axes and grid, a centred placeholder while there is no data, and
+the right-click entries that save the plot as a PNG and its data as CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from PySide6 import QtGui, QtWidgets
+
+import pyqtgraph as pg
+
+from .plot_export import ask_path, slug
+from .theme import GRID_ALPHA, MUTED
+
+LABEL_STYLE = {"color": "#4b5563", "font-size": "10pt"}
+
+
+def style_axes(item: pg.PlotItem, x_label: str, y_label: str) -> None:
+    item.showGrid(x=True, y=True, alpha=GRID_ALPHA)
+    item.getViewBox().setDefaultPadding(0.03)
+    for axis in ("bottom", "left"):
+        item.getAxis(axis).enableAutoSIPrefix(False)
+        item.getAxis(axis).setTextPen(pg.mkPen(MUTED))
+        item.getAxis(axis).setPen(pg.mkPen("#c9ced6"))
+    # after the pens: AxisItem.setPen/setTextPen recolour the label
+    item.setLabel("bottom", x_label, **LABEL_STYLE)
+    item.setLabel("left", y_label, **LABEL_STYLE)
+
+
+class Placeholder:
+    """A muted line of text in the middle of a plot's view, shown while the plot has nothing to draw."""
+
+    def __init__(self, plot: pg.PlotWidget, text: str = "") -> None:
+        self.item = pg.TextItem(text, color=MUTED, anchor=(0.5, 0.5))
+        self.item.setFont(QtGui.QFont(plot.font().family(), 11))
+        self.item.setVisible(bool(text))
+        view = plot.getPlotItem().getViewBox()
+        view.addItem(self.item, ignoreBounds=True)
+        view.sigResized.connect(self._place)
+        view.sigRangeChanged.connect(self._place)
+        self._view = view
+
+    @property
+    def text(self) -> str:
+        return self.item.textItem.toPlainText()
+
+    def set_text(self, text: str) -> None:
+        self.item.setText(text)
+
+    def show_if(self, nothing_drawn: bool) -> None:
+        self.item.setVisible(bool(self.text) and nothing_drawn)
+
+    def _place(self) -> None:
+        self.item.setPos(self._view.viewRect().center())
+
+
+def offer_saving(plot: pg.PlotWidget, title: str, save_png: Callable[[Path], object],
+                 save_csv: Callable[[Path], None]) -> None:
+    """Add "Save as PNG…" and "Save data as CSV…" to the plot's right-click menu (file names from `title`)."""
+    def ask_png() -> None:
+        path = ask_path(plot, "Save the plot as PNG", f"{slug(title)}.png", "PNG images (*.png)")
+        if path is not None:
+            save_png(path)
+
+    def ask_csv() -> None:
+        path = ask_path(plot, "Save the plot's data as CSV", f"{slug(title)}.csv", "CSV files (*.csv)")
+        if path is not None:
+            save_csv(path)
+
+    menu: QtWidgets.QMenu = plot.getPlotItem().getViewBox().menu
+    menu.addSeparator()
+    menu.addAction("Save as PNG…").triggered.connect(ask_png)
+    menu.addAction("Save data as CSV…").triggered.connect(ask_csv)

@@ -1,0 +1,117 @@
+"""What the Lab tab shows live, from a real store: a progress bar per running task (epoch n of m, validation
+accuracy so far), the device timeline (a bar per task, by device), and a selected tenant's models as the engine
+last believed them (mean ± sigma per model, the observed ones, the next pick); each plot saves PNG and CSV."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import pytest
+from window_fixtures import open_window  # noqa: F401  (a fixture)
+
+from easeml_gui.commands.run import Progress
+from easeml_gui.engine.types import Arm, Decision, Observation, Task, TaskResult, TaskState, TenantScore
+from easeml_gui.lab import tenants
+from easeml_gui.lab.stores import open_writer
+from easeml_gui.views.task_progress import EpochProgress, parse_progress
+
+EPOCH_LINE = "epoch 2/5  loss 0.412  val 0.8125  1,234 img/s"  # as `easeml-gui run` records it
+
+
+def score(tenant: str, arm: str, mean: float, sigma: float) -> TenantScore:
+    return TenantScore(tenant, arm, mean, sigma, acquisition=1.0, predicted_cost=5.0, weight=1.0, best=0.0)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """alice: svc trained (0.9) after a decision that believed 0.80 ± 0.05, logreg weighed next (0.85 ± 0.10);
+    bob: mlp running on cpu:1, two epochs of five done."""
+    path = tmp_path / "lab.sqlite"
+    now = time.time()
+    with open_writer(path) as store:
+        tenants.add(store, "alice")
+        tenants.add(store, "bob")
+        store.record_decision(Decision(now - 60, "cpu:0", "alice", Arm("svc", 0), "ease-ei-fair",
+                                       (score("alice", "svc", 0.80, 0.05), score("bob", "mlp", 0.6, 0.2))), "t1")
+        svc = Task("t1", "alice", Arm("svc", 0), "cpu:0")
+        store.task_state(svc, TaskState.RUNNING)
+        store.record_result(TaskResult("t1", "alice", Arm("svc", 0), "cpu:0", TaskState.DONE, 0.9, 3.0),
+                            Observation("alice", Arm("svc", 0), 0.9, 3.0, now - 50))
+        store.record_decision(Decision(now - 40, "cpu:1", "bob", Arm("mlp", 1), "ease-ei-fair",
+                                       (score("alice", "logreg", 0.85, 0.10), score("bob", "mlp", 0.6, 0.2))), "t2")
+        store.task_state(Task("t2", "bob", Arm("mlp", 1), "cpu:1"), TaskState.RUNNING)
+        store.task_progress("t2", log_tail=EPOCH_LINE)
+    return path
+
+
+def rows_of(path: Path) -> list[list[str]]:
+    with open(path, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+class OneTaskExecutor:
+    """Just what Progress.tick reads of an executor: the running tasks and their progress events."""
+
+    def __init__(self, task: Task, events: list[dict]) -> None:
+        self.task, self._events = task, events
+
+    def running(self) -> list[Task]:
+        return [self.task]
+
+    def events(self, task_id: str, offset: int) -> tuple[list[dict], int]:
+        return self._events[offset:], len(self._events)
+
+
+@pytest.mark.parametrize("loss", [0.412, None])  # None: a classical fit reports no loss
+def test_the_lines_easeml_gui_run_records_read_as_progress(loss):
+    task = Task("t1", "alice", Arm("svc", 0), "cpu:0")
+    recorded: list[tuple[str, str]] = []
+    event = {"event": "epoch", "epoch": 2, "epochs": 5, "loss": loss, "val_accuracy": 0.8125,
+             "images_per_second": 1234.0}
+    Progress(lambda: "", OneTaskExecutor(task, [event]), lambda task_id, line: recorded.append((task_id, line))).tick()
+    [(task_id, line)] = recorded
+    assert task_id == "t1" and parse_progress(line) == EpochProgress(2, 5, 0.8125)
+
+
+def test_other_lines_have_no_progress():
+    assert parse_progress(EPOCH_LINE) == EpochProgress(2, 5, 0.8125)
+    assert parse_progress("starting") is None and parse_progress(None) is None
+    assert parse_progress("epoch 0/0  val 0.5000") is None  # no epochs to count
+
+
+def test_running_tasks_show_a_progress_bar_and_the_timeline_a_bar_per_task(open_window, qtbot, db, tmp_path):
+    window = open_window(db)
+    lab = window.lab
+    qtbot.waitUntil(lambda: len(lab.running.bars()) == 1)
+    bar = lab.running.bars()[0]
+    assert (bar.value(), bar.maximum()) == (2, 5) and bar.text() == "epoch 2 of 5 · val 0.812"
+    assert lab.timeline.devices == ["cpu:0", "cpu:1"]
+    done, running = lab.timeline.rows
+    assert done[:3] == ("cpu:0", "alice", "t1") and done[5] == "done" and 0 <= done[4] - done[3] < 60
+    assert running[:3] == ("cpu:1", "bob", "t2") and running[4] > running[3]  # reaches to now
+    lab.timeline.save_csv(tmp_path / "timeline.csv")
+    assert [r[:3] for r in rows_of(tmp_path / "timeline.csv")] == [["device", "tenant", "task"],
+                                                                   ["cpu:0", "alice", "t1"], ["cpu:1", "bob", "t2"]]
+    assert lab.timeline.save_png(tmp_path / "timeline.png")
+
+
+def test_a_selected_tenants_models_show_beliefs_observations_and_the_next_pick(open_window, qtbot, db, tmp_path):
+    window = open_window(db)
+    lab = window.lab
+    qtbot.waitUntil(lambda: lab.tenants.source_model.rowCount() == 2)
+    assert lab.beliefs.beliefs == ()  # nothing selected yet
+    lab.tenants.selectRow(0)
+    assert lab.beliefs.tenant == "alice"
+    svc, logreg = lab.beliefs.beliefs
+    assert (svc.model, svc.mean, svc.sigma, svc.observed, svc.next_pick) == ("svc", 0.80, 0.05, 0.9, False)
+    assert (logreg.model, logreg.mean, logreg.sigma, logreg.observed, logreg.next_pick) == (
+        "logreg", 0.85, 0.10, None, True)
+    lab.beliefs.save_csv(tmp_path / "beliefs.csv")
+    assert rows_of(tmp_path / "beliefs.csv") == [["tenant", "model", "mean", "sigma", "observed", "next pick"],
+                                                 ["alice", "svc", "0.8", "0.05", "0.9", "0"],
+                                                 ["alice", "logreg", "0.85", "0.1", "", "1"]]
+    for plot in (lab.timeline, lab.beliefs):
+        menu = [a.text() for a in plot.getPlotItem().getViewBox().menu.actions()]
+        assert "Save as PNG…" in menu and "Save data as CSV…" in menu
