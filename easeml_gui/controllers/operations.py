@@ -128,5 +128,6 @@ class Runner(QtCore.QObject):
         self._closed = True
         for operation in list(self._live):
             operation.cancel()
+        self.pool.setExpiryTimeout(0)  # idle threads end at once instead of lingering for 30 s
         self.pool.waitForDone(-1)
         self.pool.clear()

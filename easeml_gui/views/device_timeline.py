@@ -17,6 +17,7 @@ from .plot_export import number, write_png, write_rows
 from .plot_style import Placeholder, offer_saving, style_axes
 from .theme import ColourMap
 
+BAR_EDGE = pg.mkPen("#ffffff", width=1)  # a thin gap between a device's tasks
 BAR_HEIGHT = 0.7
 
 
@@ -47,7 +48,7 @@ class DeviceTimeline(pg.PlotWidget):
         brushes = [self._brush(r[1], r[5]) for r in self.rows]
         self._bars.setOpts(x0=starts, width=np.maximum(ends - starts, 0.0),
                            y0=np.array([row_of[r[0]] - BAR_HEIGHT / 2 for r in self.rows], dtype=float),
-                           height=BAR_HEIGHT, brushes=brushes, pens=[pg.mkPen("#ffffff", width=1)] * len(brushes))
+                           height=BAR_HEIGHT, brushes=brushes, pen=BAR_EDGE)  # pens=[] would fail in pyqtgraph
         self.getPlotItem().getAxis("left").setTicks([list(enumerate(self.devices))])
         self.getPlotItem().getViewBox().setYRange(-0.6, max(len(self.devices), 1) - 0.4, padding=0)
         self._placeholder.show_if(not self.rows)
