@@ -21,6 +21,19 @@ from easeml_gui.store import LabStore
 from easeml_gui.training.digits import export_digits
 
 
+# The admin's laptop: no torch at all (importing it fails), only the hosts have it.
+WITHOUT_TORCH = """
+import importlib.abc, sys
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision"):
+            raise ImportError("torch is not installed on this machine")
+sys.meta_path.insert(0, NoTorch())
+from easeml_gui.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 @pytest.fixture
 def lab(tmp_path, run_cli, ssh_home, monkeypatch):
     monkeypatch.setenv("EASEML_REMOTE_DIR", str(tmp_path / "remote"))  # the host's work folder: the test's own
@@ -51,20 +64,26 @@ def add_host(run_cli, db: Path, server, key: Path, trust: bool = True) -> None:
         cli_ok(run_cli, db, "host", "trust", "box", "--yes")
 
 
-def test_a_model_trained_on_a_host_is_recorded_there_and_exports(lab, run_cli, sshd, client_key, tmp_path):
+def without_torch(db: Path, *args) -> str:
+    done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, "--db", str(db), *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_machine_without_torch_trains_on_a_host_records_it_and_exports(lab, run_cli, sshd, client_key, tmp_path):
     add_host(run_cli, lab, sshd, client_key)
     cli_ok(run_cli, lab, "job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "svc")
-    out = cli_ok(run_cli, lab, "run", "--devices", "box")
+    out = without_torch(lab, "run", "--devices", "box")  # the admin's laptop: only the host has torch
     assert "on box/cpu" in out and "done   accuracy" in out
     with LabStore.open_readonly(lab) as store:
         [task] = store.tasks()
     assert (task.state, task.host, task.device) == (TaskState.DONE, "box", "box/cpu")
     assert task.remote_dir.startswith(str(tmp_path / "remote" / "tasks"))
     assert Path(task.details["folder"]) == tmp_path / "tasks" / "box" / "t000001-1"  # fetched back here
-    exported = run_cli("--db", lab, "export", "alice", "--out", tmp_path / "model")
-    assert exported.returncode == 0, exported.stderr
+    without_torch(lab, "export", "alice", "--out", tmp_path / "model")
     card = json.loads((tmp_path / "model" / "model_card.json").read_text())
-    assert card["host"] == "box" and card["architecture"] == "svc"
+    assert card["host"] == "box" and card["architecture"] == "svc" and card["test_accuracy"] is not None
 
 
 def test_a_run_killed_mid_task_re_attaches_over_ssh_and_trains_nothing_twice(lab, run_cli, sshd, client_key,
@@ -104,30 +123,6 @@ def test_hosts_that_cannot_be_used_are_refused_before_anything_starts(lab, run_c
     assert out.returncode == 1 and "easeml-gui host trust box" in out.stderr and "nothing was started" in out.stderr
     status = json.loads(cli_ok(run_cli, lab, "status", "--json"))
     assert status["tasks"] == {"queued": 0, "running": 0, "done": 0, "failed": 0}
-
-
-# The admin's laptop: no torch at all (importing it fails), only the hosts have it.
-WITHOUT_TORCH = """
-import importlib.abc, sys
-class NoTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "torchvision"):
-            raise ImportError("torch is not installed on this machine")
-sys.meta_path.insert(0, NoTorch())
-from easeml_gui.__main__ import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-def test_a_machine_without_torch_drives_a_host_and_exports_what_it_trained(lab, run_cli, sshd, client_key, tmp_path):
-    add_host(run_cli, lab, sshd, client_key)
-    cli_ok(run_cli, lab, "job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "svc")
-    for args in (("run", "--devices", "box"), ("status",), ("export", "alice", "--out", str(tmp_path / "model"))):
-        done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, "--db", str(lab), *args], capture_output=True,
-                              text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-    card = json.loads((tmp_path / "model" / "model_card.json").read_text())
-    assert card["host"] == "box" and card["architecture"] == "svc" and card["test_accuracy"] is not None
 
 
 def test_two_hosts_serve_one_lab_at_once(lab, run_cli, sshd_factory, client_key):
