@@ -492,6 +492,15 @@ def test_recover_after_a_killed_process(db_path: Path) -> None:
 # --- queries ---------------------------------------------------------------------------------------------------
 
 
+def test_on_equal_validation_accuracy_the_cheaper_model_is_the_best(store: LabStore) -> None:
+    job, _ = lab(store)
+    finish(store, task_for(job, ARMS[0], "costly"), 0.9, cost=233.0)
+    finish(store, task_for(job, ARMS[1], "cheap"), 0.9, cost=4.0)
+    finish(store, task_for(job, ARMS[2], "worse"), 0.8, cost=1.0)
+    [alice] = [t for t in store.status()["tenants"] if t["name"] == "alice"]
+    assert (alice["best_model"], alice["best_accuracy"]) == (ARMS[1].name, 0.9)
+
+
 def test_status_has_exactly_the_cli_shape(store: LabStore, db_path: Path) -> None:
     job_a, job_b = lab(store)
     store.add_tenant("carol", weight=2.0)
