@@ -18,13 +18,14 @@ Layout under the host's root:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import sys
 import tarfile
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
+
+from .host_commands import Command, serve
 
 MARKER = ".verified"
 MANIFEST = "manifest.json"  # training/datasets.py's MANIFEST_NAME (not imported: that module needs numpy)
@@ -128,16 +129,8 @@ def finish(request: Mapping[str, Any]) -> dict[str, Any]:
     return {"ready": True}
 
 
-COMMANDS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {"plan": plan, "finish": finish}
-
-
-def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in COMMANDS:
-        print(f"usage: python -m {__spec__.name} {{{','.join(COMMANDS)}}} < request.json", file=sys.stderr)
-        return 2
-    print(json.dumps(COMMANDS[argv[0]](json.load(sys.stdin))))
-    return 0
+COMMANDS: dict[str, Command] = {"plan": plan, "finish": finish}
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(serve(__spec__.name, COMMANDS, sys.argv[1:]))

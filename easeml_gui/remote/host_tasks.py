@@ -14,14 +14,14 @@ project's torch-free wire and process modules only: it starts fast on every poll
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from ..execution.processes import launch_worker, runs_worker, stop_group, worker_env
 from ..training import wire
+from .host_commands import Command, serve
 from .probe_script import nvidia_report
 
 CODE_ROOT = str(Path(__file__).resolve().parents[2])  # the synced code folder: the worker imports this copy
@@ -67,17 +67,9 @@ def stop(request: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-COMMANDS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+COMMANDS: dict[str, Command] = {
     "start": start, "poll": poll, "sweep": sweep, "stop": stop}
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in COMMANDS:
-        print(f"usage: python -m {__spec__.name} {{{','.join(COMMANDS)}}} < request.json", file=sys.stderr)
-        return 2
-    print(json.dumps(COMMANDS[argv[0]](json.load(sys.stdin))))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(serve(__spec__.name, COMMANDS, sys.argv[1:]))

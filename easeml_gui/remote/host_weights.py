@@ -10,12 +10,12 @@ loads the very file the lab checked, whatever the host's own torch cache holds.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
+from .host_commands import serve
 from .host_datasets import have_object, unpack_bundles
 
 TORCH_HOME = "torch"  # under the host's root: the worker's $TORCH_HOME there
@@ -45,13 +45,5 @@ def place(request: Mapping[str, Any]) -> dict[str, Any]:
     return {"ready": True}
 
 
-def main(argv: list[str]) -> int:
-    if argv != ["place"]:
-        print(f"usage: python -m {__spec__.name} place < request.json", file=sys.stderr)
-        return 2
-    print(json.dumps(place(json.load(sys.stdin))))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(serve(__spec__.name, {"place": place}, sys.argv[1:]))
