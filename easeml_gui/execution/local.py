@@ -29,7 +29,7 @@ from easeml_gui.training import wire
 
 from .devices import local_devices
 from .processes import launch_worker, runs_worker, signal_group, stop_group, tail, worker_env
-from .tasks import folder_name, task_request, task_result
+from .tasks import ended_so_far, folder_name, task_request, task_result
 
 ADOPTED_POLL_SECONDS = 0.2  # an adopted worker is another process's child: its end is seen by polling /proc
 
@@ -138,15 +138,7 @@ class LocalExecutor:
         with self._lock:
             if not self._runs:
                 return []  # nothing can end: blocking would hang the caller
-        try:
-            ended = [self._ended.get(timeout=timeout)]
-        except queue.Empty:
-            return []
-        while True:
-            try:
-                ended.append(self._ended.get_nowait())
-            except queue.Empty:
-                break
+        ended = ended_so_far(self._ended, timeout)
         return [result for result in map(self._report, ended) if result is not None]
 
     def cancel(self, task_id: str) -> None:

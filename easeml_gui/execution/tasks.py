@@ -3,11 +3,14 @@ turn what the worker left (result.json, exit code, log) into the TaskResult the 
 
 from __future__ import annotations
 
+import queue
 import re
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 from ..engine.types import Task, TaskResult, TaskState
 from ..training import wire
+
+T = TypeVar("T")
 
 
 def folder_name(task: Task) -> str:
@@ -38,3 +41,16 @@ def task_result(task: Task, result: Mapping[str, Any], *, cost: float, cancelled
                                      if exit_code is not None else
                                      f"the worker ended without a result: {tail or 'no output'}")
     return TaskResult(state=TaskState.FAILED, error=reason, details={**details, "log_tail": tail}, **common)
+
+
+def ended_so_far(ended: "queue.Queue[T]", timeout: float | None) -> list[T]:
+    """What `wait` reports: the first end (blocking up to `timeout`), then every end already queued behind it."""
+    try:
+        items = [ended.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            items.append(ended.get_nowait())
+        except queue.Empty:
+            return items

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 
 from ..engine.types import Task, TaskLocation, TaskResult, TaskState
 from ..execution.processes import LOG_TAIL_CHARS
-from ..execution.tasks import folder_name, task_request, task_result
+from ..execution.tasks import ended_so_far, folder_name, task_request, task_result
 from ..training import wire
 from ..training.arms import arm_spec
 from ..training.errors import DatasetError
@@ -163,15 +163,7 @@ class SSHExecutor:
         with self._lock:
             if not self._runs:
                 return []  # nothing can end: blocking would hang the caller
-        try:
-            ended = [self._ended.get(timeout=timeout)]
-        except queue.Empty:
-            return []
-        while True:
-            try:
-                ended.append(self._ended.get_nowait())
-            except queue.Empty:
-                break
+        ended = ended_so_far(self._ended, timeout)
         with self._lock:
             return [result for result in ended if self._runs.pop(result.task_id, None) is not None]
 
