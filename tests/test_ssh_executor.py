@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,27 @@ def test_a_corrupted_copy_on_the_host_is_caught_and_sent_again(sshd_factory, cli
         data = (Path(synced.folder) / entry.path).read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry.sha256
     link.close()
+
+
+def test_two_hosts_sharing_one_root_sync_it_at_once(sshd_factory, client_key, small_digits, tmp_path):
+    """Lab boxes often share an NFS home: two hosts' syncs of one code version and one dataset into one root, at
+    the same moment, both end with a whole, checked copy, and neither fails for the other's half-written files."""
+    root = str(tmp_path / "shared root")
+    links = [ssh_link(sshd_factory(), client_key, name) for name in ("box1", "box2")]
+    barrier = threading.Barrier(len(links))
+
+    def sync(link) -> str:
+        barrier.wait()
+        code, _ = ensure_code(link, root)
+        return sync_dataset(link, sys.executable, code, root, str(small_digits), bundle_files=50).folder
+
+    with ThreadPoolExecutor(len(links)) as pool:
+        folders = list(pool.map(sync, links))
+    assert folders[0] == folders[1]
+    assert load_dataset(folders[0]).content_hash == load_dataset(small_digits).content_hash
+    assert not [p.name for p in (tmp_path / "shared root").rglob("*") if ".part" in p.name or "bundle-" in p.name]
+    for link in links:
+        link.close()
 
 
 def test_a_drop_within_the_timeout_re_attaches_and_reports_the_task_once(sshd_factory, client_key, small_digits,

@@ -1,14 +1,17 @@
 """Shipping the worker code: the package's files go to `<root>/code/<hash of the files>/easeml_gui/` on the host,
-only when that version is not there yet (one tar over SFTP, unpacked there; the `.complete` marker is written
-last, so a transfer cut short is simply redone)."""
+only when that version is not there yet (one tar over SFTP, unpacked into a folder of the sender's own and
+renamed into place with its `.complete` marker, so a transfer cut short is simply redone)."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import secrets
 import tarfile
 from functools import lru_cache
 from pathlib import Path
+
+import paramiko
 
 import easeml_gui
 
@@ -47,31 +50,44 @@ def ensure_code(link: HostLink, root: str, package: Path = PACKAGE) -> tuple[str
     """The host's folder of this code version (what PYTHONPATH names there), sent first if missing; and
     whether it was sent."""
     folder = f"{root}/code/{code_version(package)}"
-
-    def present(sftp) -> bool:
-        try:
-            sftp.stat(f"{folder}/{MARKER}")
-            return True
-        except FileNotFoundError:
-            return False
-
-    if link.sftp(present):
+    if link.sftp(lambda sftp: _exists(sftp, f"{folder}/{MARKER}")):
         return folder, False
-    archive = f"{folder}.tar.gz.part"
-    done = link.run(["mkdir", "-p", folder], timeout=30)
+    # Unpacked into this sender's own folder and renamed into place whole: hosts that share one root (an NFS
+    # home) may send the same version at the same moment, and a worker never sees a half-unpacked folder.
+    staging = f"{folder}.sending-{secrets.token_hex(6)}"
+    archive = f"{staging}.tar.gz"
+    done = link.run(["mkdir", "-p", staging], timeout=30)
     if done.returncode == 0:
         link.sftp(lambda sftp: sftp.putfo(io.BytesIO(_tarball(package)), archive))
-        done = link.run(["tar", "-xzf", archive, "-C", folder], timeout=120)
+        done = link.run(["tar", "-xzf", archive, "-C", staging], timeout=120)
     if done.returncode != 0:
+        link.run(["rm", "-rf", staging, archive], timeout=60)
         raise RemoteCommandFailed(
             f"could not unpack the worker code into {folder} on {link.name}: "
             f"{done.stderr.decode(errors='replace').strip() or f'exit status {done.returncode}'}; "
             "check the host's free disk and that the folder is writable", status="code sync failed")
 
-    def finish(sftp) -> None:
-        with sftp.open(f"{folder}/{MARKER}", "w") as marker:
+    def install(sftp: paramiko.SFTPClient) -> bool:
+        with sftp.open(f"{staging}/{MARKER}", "w") as marker:
             marker.write(b"")
         sftp.remove(archive)
+        try:
+            sftp.posix_rename(staging, folder)
+            return True
+        except OSError:
+            if _exists(sftp, f"{folder}/{MARKER}"):
+                return False  # another sender's copy landed first: the same files
+            raise
 
-    link.sftp(finish)
-    return folder, True
+    installed = link.sftp(install)
+    if not installed:
+        link.run(["rm", "-rf", staging], timeout=60)
+    return folder, installed
+
+
+def _exists(sftp: paramiko.SFTPClient, path: str) -> bool:
+    try:
+        sftp.stat(path)
+        return True
+    except FileNotFoundError:
+        return False

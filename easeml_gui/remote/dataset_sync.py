@@ -5,6 +5,7 @@ short resumes: what arrived whole is kept; an object found corrupted is sent aga
 from __future__ import annotations
 
 import io
+import secrets
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,8 @@ def send_bundle(link: HostLink, objects: str, shas: list[str], source: dict[str,
     with tarfile.open(fileobj=buffer, mode="w") as bundle:
         for sha in shas:
             bundle.add(str(source[sha]), arcname=f"{sha}.part", recursive=False)
-    name = f"{objects}/bundle-{shas[0]}"  # unique per bundle: no two bundles start with the same object
+    # Unique per sender and bundle: another host sharing this root (an NFS home) may send the same objects now.
+    name = f"{objects}/bundle-{secrets.token_hex(8)}"
 
     def put(sftp: paramiko.SFTPClient) -> None:
         sftp.putfo(io.BytesIO(buffer.getvalue()), f"{name}.tar.part")

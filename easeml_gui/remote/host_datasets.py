@@ -17,18 +17,24 @@ Layout under the host's root:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import sys
 import tarfile
+import time
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from .host_commands import Command, serve
 
 MARKER = ".verified"
 MANIFEST = "manifest.json"  # training/datasets.py's MANIFEST_NAME (not imported: that module needs numpy)
+# A bundle still .tar.part this long after its last write was cut short by a drop; a younger one may be another
+# sender's, in flight (hosts sharing one root through an NFS home sync at once).
+ABANDONED_BUNDLE_SECONDS = 6 * 3600
 
 
 def _dataset(root: Path, content_hash: str) -> Path:
@@ -53,6 +59,17 @@ def _relative(path: str) -> PurePosixPath:
     return rel
 
 
+@contextmanager
+def objects_locked(root: Path) -> Iterator[Path]:
+    """The root's objects folder, held by this command alone until the block ends: hosts that share one root (an
+    NFS home, where flock works through the client's POSIX locks) unpack, check and link objects one at a time."""
+    objects = root / "objects"
+    objects.mkdir(parents=True, exist_ok=True)
+    with open(objects / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield objects
+
+
 def have_object(objects: Path, sha: str, size: int) -> bool:
     """Whether the object is there and whole: verified now (a complete .part is checked and renamed)."""
     final, part = objects / sha, objects / f"{sha}.part"
@@ -67,10 +84,11 @@ def have_object(objects: Path, sha: str, size: int) -> bool:
 
 def unpack_bundles(objects: Path) -> None:
     """Sent bundles (tars of <sha256>.part members, renamed to .tar only once whole) into .part objects; a bundle
-    cut short by a drop (still .tar.part) is dropped and its objects sent again. Members are data: only names of
-    the form <64 hex>.part and plain files are taken."""
-    for cut_short in objects.glob("bundle-*.tar.part"):
-        cut_short.unlink(missing_ok=True)
+    cut short by a drop (still .tar.part long after) is dropped and its objects sent again. Members are data: only
+    names of the form <64 hex>.part and plain files are taken. Call it holding objects_locked."""
+    for part in objects.glob("bundle-*.tar.part"):
+        if time.time() - part.stat().st_mtime > ABANDONED_BUNDLE_SECONDS:
+            part.unlink(missing_ok=True)
     for path in sorted(objects.glob("bundle-*.tar")):
         with tarfile.open(path) as bundle:
             for member in bundle.getmembers():
@@ -86,30 +104,44 @@ def _objects(files: Sequence[Sequence[Any]]) -> dict[str, int]:
     return {sha: int(size) for _, size, sha in files}
 
 
+def _ready(dataset: Path, files: Sequence[Sequence[Any]]) -> bool:
+    return (dataset / MARKER).is_file() and all(
+        (dataset / _relative(path)).is_file() and (dataset / _relative(path)).stat().st_size == int(size)
+        for path, size, _ in files)
+
+
+def _missing(objects: Path, files: Sequence[Sequence[Any]]) -> list[str]:
+    unpack_bundles(objects)  # what this or an earlier, interrupted sync sent whole
+    return sorted(sha for sha, size in _objects(files).items() if not have_object(objects, sha, size))
+
+
 def plan(request: Mapping[str, Any]) -> dict[str, Any]:
     root = Path(request["root"])
     dataset = _dataset(root, request["hash"])
     files = request["files"]
-    if (dataset / MARKER).is_file() and all(
-            (dataset / _relative(path)).is_file() and (dataset / _relative(path)).stat().st_size == int(size)
-            for path, size, _ in files):
-        return {"ready": True}
-    (dataset / MARKER).unlink(missing_ok=True)  # not trusted until rebuilt
-    objects = root / "objects"
-    objects.mkdir(parents=True, exist_ok=True)
-    unpack_bundles(objects)  # what an earlier, interrupted sync sent whole
-    return {"ready": False, "missing": sorted(sha for sha, size in _objects(files).items()
-                                              if not have_object(objects, sha, size))}
+    with objects_locked(root) as objects:
+        if _ready(dataset, files):
+            return {"ready": True}
+        (dataset / MARKER).unlink(missing_ok=True)  # not trusted until rebuilt
+        return {"ready": False, "missing": _missing(objects, files)}
 
 
 def finish(request: Mapping[str, Any]) -> dict[str, Any]:
     root = Path(request["root"])
     dataset = _dataset(root, request["hash"])
-    files, objects = request["files"], root / "objects"
-    unpack_bundles(objects)
-    missing = sorted(sha for sha, size in _objects(files).items() if not have_object(objects, sha, size))
-    if missing:
-        return {"ready": False, "missing": missing}
+    files = request["files"]
+    with objects_locked(root) as objects:
+        if _ready(dataset, files):
+            return {"ready": True}  # built meanwhile by another host sharing this root
+        missing = _missing(objects, files)
+        if missing:
+            return {"ready": False, "missing": missing}
+        _build(dataset, objects, files, request["manifest"])
+    return {"ready": True}
+
+
+def _build(dataset: Path, objects: Path, files: Sequence[Sequence[Any]], manifest: str) -> None:
+    """The dataset folder of hard links to checked objects, staged and renamed into place with its marker."""
     stage = dataset.with_name(f".{dataset.name}.building-{os.getpid()}")
     shutil.rmtree(stage, ignore_errors=True)
     for path, _, sha in files:
@@ -119,14 +151,13 @@ def finish(request: Mapping[str, Any]) -> dict[str, Any]:
             os.link(objects / sha, target)
         except OSError:  # a file system without hard links: a copy costs disk, not correctness
             shutil.copyfile(objects / sha, target)
-    (stage / MANIFEST).write_text(request["manifest"])
+    (stage / MANIFEST).write_text(manifest)
     (stage / MARKER).write_text("")
     if dataset.exists():  # an older, broken copy: out of the way first, then replaced in one rename
         old = dataset.with_name(f".{dataset.name}.old-{os.getpid()}")
         os.replace(dataset, old)
         shutil.rmtree(old, ignore_errors=True)
     os.replace(stage, dataset)
-    return {"ready": True}
 
 
 COMMANDS: dict[str, Command] = {"plan": plan, "finish": finish}

@@ -16,15 +16,18 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
 
 from .host_commands import serve
-from .host_datasets import have_object, unpack_bundles
+from .host_datasets import have_object, objects_locked, unpack_bundles
 
 TORCH_HOME = "torch"  # under the host's root: the worker's $TORCH_HOME there
 
 
 def place(request: Mapping[str, Any]) -> dict[str, Any]:
     root = Path(request["root"])
-    objects = root / "objects"
-    objects.mkdir(parents=True, exist_ok=True)
+    with objects_locked(root) as objects:  # hosts sharing this root may place the same file at once
+        return _place(request, root, objects)
+
+
+def _place(request: Mapping[str, Any], root: Path, objects: Path) -> dict[str, Any]:
     unpack_bundles(objects)
     sha, size = request["sha256"], int(request["size"])
     if not have_object(objects, sha, size):
