@@ -19,7 +19,7 @@ from .engine.prior import CostModel, JobWork, Prior, WorkCostModel
 from .engine.reference_prior import combined_prior
 from .engine.scheduler import Scheduler, SchedulerHooks
 from .engine.selection import ModelSelection
-from .engine.types import Arm, Decision, Job, Observation, Task, TaskResult, TaskState
+from .engine.types import RETRYABLE, Arm, Decision, Job, Observation, Task, TaskResult, TaskState
 from .store import DatasetRecord, JobRecord, JobState, LabReader, LabStore, TaskRecord
 from .training.arms import UnknownArm, all_arm_names, arm_spec, training_gflop
 from .training.catalogue import Schema
@@ -118,7 +118,8 @@ def lab_upper_bounds(store: LabReader) -> dict[str, float]:
                 selection.replay(job.tenant, Arm(obs.arm.name, column[obs.arm.name]), obs.quality, obs.cost, obs.time)
         for task in store.tasks(TaskState.FAILED, tenant=job.tenant):
             if task.job == job.id:
-                selection.replay_failure(job.tenant, Arm(task.arm.name, column[task.arm.name]), task.cost)
+                selection.replay_failure(job.tenant, Arm(task.arm.name, column[task.arm.name]), task.cost,
+                                         bool(task.details.get(RETRYABLE)))
         bounds[job.tenant] = selection.record(job.tenant).best + selection.optimistic_regret(job.tenant)
     return bounds
 
@@ -223,7 +224,7 @@ class LiveLab:
                 obs = observed[(record.tenant, record.arm.name)]
                 self.selection.replay(record.tenant, arm, obs.quality, obs.cost, obs.time, record.device)
             elif record.state is TaskState.FAILED:
-                self.selection.replay_failure(record.tenant, arm, record.cost)
+                self.selection.replay_failure(record.tenant, arm, record.cost, bool(record.details.get(RETRYABLE)))
             elif record.state is TaskState.CANCELLED:
                 self.selection.replay_cancelled(record.tenant)
 

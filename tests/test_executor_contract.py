@@ -7,6 +7,8 @@ make a quick task that succeeds, a long one to cancel, and one that fails.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -158,6 +160,21 @@ def test_a_cancelled_task_is_cancelled(case: Case) -> None:
     assert result.task_id == "slow-1" and result.state is TaskState.CANCELLED and result.quality is None
     assert list(case.executor.running()) == []
     assert case.executor.wait(timeout=0.5) == []
+
+
+def test_a_worker_killed_from_outside_fails_retryable_with_its_log(case: Case) -> None:
+    """The OOM killer or a colleague's kill -9: no result.json. The task fails with what the log said, and is
+    marked retryable (the model is not at fault: the engine hands it out again)."""
+    case.executor.submit(task(case, "killed-1", case.slow))
+    deadline = time.monotonic() + case.limit
+    while (where := case.executor.location("killed-1")) is None or where.pid is None:
+        assert time.monotonic() < deadline, "the worker never started"
+        assert case.executor.wait(timeout=0.2) == []
+    os.killpg(where.pid, signal.SIGKILL)  # every host of the suite is this machine
+    [result] = collect(case, 1)
+    assert result.task_id == "killed-1" and result.state is TaskState.FAILED and result.retryable
+    assert "without a result" in result.error and "log_tail" in result.details
+    assert list(case.executor.running()) == [] and case.executor.wait(timeout=0.5) == []
 
 
 def test_every_submitted_task_is_reported_exactly_once(case: Case) -> None:

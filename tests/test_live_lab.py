@@ -3,13 +3,15 @@ and SSH executors implement): persistence of every step, resume after an interru
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from easeml_gui.engine.matrix import synthetic
 from easeml_gui.engine.reference_prior import reference_history
 from easeml_gui.engine.simulate import SimulatedExecutor
-from easeml_gui.engine.types import Arm, TaskState
+from easeml_gui.engine.types import MAX_RETRIES, RETRYABLE, Arm, TaskState
 from easeml_gui.live_lab import LiveLab, lab_upper_bounds
 from easeml_gui.store import JobState, LabStore
 
@@ -164,4 +166,51 @@ def test_a_job_over_catalogue_models_no_earlier_job_used_joins_while_running(tmp
         lab.refresh()
         lab.run()
         assert sorted(t.arm.name for t in store.tasks() if t.tenant == "eve") == ["mobilenet_v2", "resnet18"]
+        assert all(j.state is JobState.DONE for j in store.jobs())
+
+
+class KillingExecutor(SimulatedExecutor):
+    """The simulated devices, where ana's m2 workers are killed from outside (no result) the first `kills` times."""
+
+    def __init__(self, quality, kills: int) -> None:
+        super().__init__(quality, None, 2)
+        self.kills = kills
+
+    def wait(self, timeout=None):
+        results = super().wait(timeout)
+        for i, result in enumerate(results):
+            if (result.tenant, result.arm.name, result.state) == ("ana", "m2", TaskState.DONE) and self.kills > 0:
+                self.kills -= 1
+                results[i] = replace(result, state=TaskState.FAILED, quality=None, error="killed by signal 9",
+                                     details={RETRYABLE: True})
+        return results
+
+
+def test_a_model_whose_worker_was_killed_is_tried_again_and_its_result_counted_once(tmp_path, quality):
+    with make_store(tmp_path / "lab.sqlite", tenants=("ana", "ben")) as store:
+        LiveLab(store, KillingExecutor(quality, kills=1)).run()
+        m2 = [t for t in store.tasks() if (t.tenant, t.arm.name) == ("ana", "m2")]
+        assert [t.state for t in m2] == [TaskState.FAILED, TaskState.DONE]
+        assert m2[0].error == "killed by signal 9" and m2[0].details[RETRYABLE]
+        assert len(store.observations()) == 2 * len(ARMS)
+        assert all(j.state is JobState.DONE for j in store.jobs())
+
+
+def test_a_model_killed_every_time_is_retired_after_its_retries(tmp_path, quality):
+    with make_store(tmp_path / "lab.sqlite", tenants=("ana", "ben")) as store:
+        LiveLab(store, KillingExecutor(quality, kills=100)).run()
+        m2 = [t for t in store.tasks() if (t.tenant, t.arm.name) == ("ana", "m2")]
+        assert [t.state for t in m2] == [TaskState.FAILED] * (MAX_RETRIES + 1)
+        assert len(store.observations()) == 2 * len(ARMS) - 1
+
+
+def test_a_restart_after_a_kill_still_tries_the_model_again(tmp_path, quality):
+    with make_store(tmp_path / "lab.sqlite", tenants=("ana",)) as store:
+        lab = LiveLab(store, KillingExecutor(quality, kills=1))
+        while not [t for t in store.tasks(TaskState.FAILED)]:
+            lab.run(max_tasks=lab.scheduler.tasks_finished + 1)
+    with LabStore(tmp_path / "lab.sqlite") as store:
+        LiveLab(store, executor(quality)).run()
+        m2 = [t.state for t in store.tasks() if t.arm.name == "m2"]
+        assert m2 == [TaskState.FAILED, TaskState.DONE]
         assert all(j.state is JobState.DONE for j in store.jobs())

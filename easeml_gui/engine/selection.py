@@ -6,13 +6,13 @@ numpy operations; only the row of the tenant just served or just observed change
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .gp import TenantPosterior
 from .prior import CostModel, JobWork, Prior, WorkCostModel, device_kind
-from .types import Arm, Decision, Job, Observation, TaskResult, TaskState, Tenant, TenantScore
+from .types import MAX_RETRIES, Arm, Decision, Job, Observation, TaskResult, TaskState, Tenant, TenantScore
 
 
 @dataclass
@@ -30,6 +30,7 @@ class TenantRecord:
     best_arm: int | None = None
     started: int = 0  # tasks handed out, for UCB's t
     used_seconds: float = 0.0
+    retries: dict[int, int] = field(default_factory=dict)  # arm column -> times handed out again after a kill
 
     def __post_init__(self) -> None:
         self.columns = {arm.name: col for col, arm in enumerate(self.job.arms)}
@@ -222,7 +223,8 @@ class ModelSelection:
         self._served(self._row[tenant])
 
     def tell(self, result: TaskResult, now: float) -> Observation | None:
-        """Account for a finished task. Only DONE yields an observation; FAILED retires the arm."""
+        """Account for a finished task. Only DONE yields an observation; FAILED retires the arm, unless its
+        worker was killed from outside (retryable) and the arm has retries left: then it may be handed out again."""
         row = self._row[result.tenant]
         rec = self.records[row]
         col = self._column(rec, result.arm)
@@ -234,9 +236,16 @@ class ModelSelection:
             rec.started -= 1  # it may be handed out again
             return None
         if result.state is TaskState.FAILED or result.quality is None:
-            rec.failed.append(col)
+            self._failed(rec, col, result.retryable)
             return None
         return self._observe(rec, col, result.quality, result.cost, now, result.device)
+
+    def _failed(self, rec: TenantRecord, col: int, retryable: bool) -> None:
+        if retryable and rec.retries.get(col, 0) < MAX_RETRIES:
+            rec.retries[col] = rec.retries.get(col, 0) + 1
+            rec.started -= 1
+        else:
+            rec.failed.append(col)
 
     def replay(self, tenant: str, arm: Arm, quality: float, cost: float, now: float,
                device: str | None = None) -> Observation:
@@ -247,11 +256,11 @@ class ModelSelection:
         self._served(self._row[tenant])
         return self._observe(rec, self._column(rec, arm), quality, cost, now, device)
 
-    def replay_failure(self, tenant: str, arm: Arm, cost: float) -> None:
+    def replay_failure(self, tenant: str, arm: Arm, cost: float, retryable: bool = False) -> None:
         rec = self.record(tenant)
         rec.used_seconds += cost
-        rec.failed.append(self._column(rec, arm))
         self._served(self._row[tenant])
+        self._failed(rec, self._column(rec, arm), retryable)
 
     def replay_cancelled(self, tenant: str) -> None:
         """A task decided and then cancelled before a restart: it was served (the others waited), then handed back."""

@@ -70,6 +70,12 @@ class TaskLocation:
     pid: int | None = None  # the worker's pid there, which leads its own process group
 
 
+RETRYABLE = "retryable"  # the TaskResult.details key executors set (and the store keeps) for such a failure
+# A model whose worker keeps being killed (it may be what exhausts the memory) is retired after this many retries
+# rather than handed out for ever.
+MAX_RETRIES = 2
+
+
 @dataclass(frozen=True)
 class TaskResult:
     """What an executor reports when a task ends. quality is None unless state is DONE."""
@@ -83,6 +89,12 @@ class TaskResult:
     cost: float = 0.0  # seconds of device time
     error: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)  # result.json extras: peak memory, versions, ...
+
+    @property
+    def retryable(self) -> bool:
+        """A FAILED task whose worker was killed from outside (the OOM killer, a reboot, a colleague's kill):
+        not the model's fault, so its model is handed out again (MAX_RETRIES times at most)."""
+        return self.state is TaskState.FAILED and bool(self.details.get(RETRYABLE))
 
 
 @dataclass(frozen=True)

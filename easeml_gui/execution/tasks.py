@@ -7,7 +7,7 @@ import queue
 import re
 from typing import Any, Callable, Mapping, TypeVar
 
-from ..engine.types import Task, TaskResult, TaskState
+from ..engine.types import MAX_RETRIES, RETRYABLE, Task, TaskResult, TaskState
 from ..training import wire
 
 T = TypeVar("T")
@@ -37,10 +37,17 @@ def task_result(task: Task, result: Mapping[str, Any], *, cost: float, cancelled
     if exit_code in (0, None) and result.get("state") == wire.DONE:
         return TaskResult(state=TaskState.DONE, quality=float(result["accuracy"]), details=details, **common)
     tail = log_tail()
-    reason = result.get("error") or (f"the worker exited with code {exit_code}: {tail or 'no output'}"
-                                     if exit_code is not None else
-                                     f"the worker ended without a result: {tail or 'no output'}")
-    return TaskResult(state=TaskState.FAILED, error=reason, details={**details, "log_tail": tail}, **common)
+    if result or exit_code == wire.EXIT_BAD_TASK:
+        reason = result.get("error") or f"the worker exited with code {exit_code}: {tail or 'no output'}"
+        return TaskResult(state=TaskState.FAILED, error=reason, details={**details, "log_tail": tail}, **common)
+    # No result.json, and not a task file it refused: the worker writes one for every error it can catch, so something outside killed it (the
+    # OOM killer, a reboot, a colleague's kill): the model is not at fault and is tried again.
+    how = (f"killed by signal {-exit_code}" if exit_code is not None and exit_code < 0 else
+           f"exited with code {exit_code}" if exit_code is not None else "ended")
+    reason = (f"the worker {how} without a result, stopped from outside (its model is tried again, "
+              f"{MAX_RETRIES} times at most): {tail or 'no output'}")
+    return TaskResult(state=TaskState.FAILED, error=reason,
+                      details={**details, "log_tail": tail, RETRYABLE: True}, **common)
 
 
 def ended_so_far(ended: "queue.Queue[T]", timeout: float | None) -> list[T]:
