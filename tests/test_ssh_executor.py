@@ -5,6 +5,7 @@ resumed, a corrupted copy caught, drops within and past the timeout, names that 
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import sys
 import threading
 import time
@@ -14,10 +15,12 @@ from typing import Any
 
 import pytest
 from sshd import client_key, sshd_factory  # noqa: F401 (fixtures)
-from test_executor_contract import ssh_executor, ssh_link
+from test_executor_contract import CPU_ONLY, ssh_executor, ssh_link
 from training_fixtures import small_digits  # noqa: F401 (a fixture)
 
 from easeml_gui.engine.types import Arm, Task, TaskResult, TaskState
+from easeml_gui.execution.composite import CompositeExecutor
+from easeml_gui.execution.local import LocalExecutor
 from easeml_gui.remote.code_sync import ensure_code
 from easeml_gui.remote.dataset_sync import sync_dataset
 from easeml_gui.remote.errors import Unreachable
@@ -245,3 +248,46 @@ def test_the_labs_weights_reach_the_host_once_and_are_what_its_workers_load(sshd
     assert (there.sha256, there.source) == (sha, "imported from a test")
     assert there.file.read_bytes() == weights.read_bytes() and there.file != weights
     link.close()
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A work folder on a small tmpfs that is already full (root mounts it; a machine that cannot is skipped)."""
+    folder = tmp_path / "full disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        with open(folder / "filler", "wb") as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * (1 << 16))
+                    filler.flush()
+            except OSError:
+                pass
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_disk_on_the_host_fails_the_task_saying_so_and_the_local_device_goes_on(
+        sshd_factory, client_key, small_digits, full_disk, tmp_path):
+    remote = SSHExecutor(ssh_link(sshd_factory(), client_key), CPU_ONLY, python=sys.executable,
+                         root=str(full_disk / "root"), local_dir=tmp_path / "fetched", grace_seconds=5,
+                         poll_seconds=1.0)
+    lab = CompositeExecutor({None: LocalExecutor(tmp_path / "tasks"), "box": remote})
+    try:
+        local_device, box_device = lab.devices()
+        for task_id, device in (("here", local_device), ("there", box_device)):
+            lab.submit(Task(task_id, "tenant", SVC, device, config={"dataset": str(small_digits)}))
+        results: dict[str, TaskResult] = {}
+        while len(results) < 2:
+            results.update({r.task_id: r for r in lab.wait(timeout=5.0)})
+    finally:
+        lab.close()
+    assert results["here"].state is TaskState.DONE
+    full = results["there"]
+    assert full.state is TaskState.FAILED and full.retryable  # the host's fault, not the model's
+    assert "no space left" in full.error.lower() and "box" in full.error, full.error

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping, Sequence
 
-from ..engine.types import Task, TaskLocation, TaskResult, TaskState
+from ..engine.types import MAX_RETRIES, RETRYABLE, Task, TaskLocation, TaskResult, TaskState
 from ..execution.processes import LOG_TAIL_CHARS
 from ..execution.tasks import ended_so_far, folder_name, task_request, task_result
 from ..training import wire
@@ -34,8 +34,10 @@ from ..training.errors import DatasetError
 from ..training.weights_registry import weights_for
 from .code_sync import ensure_code
 from .dataset_sync import sync_dataset
+from .disk import free_mib
 from .errors import RemoteError, Unreachable
 from .placement import Placement
+from .probe import LOW_DISK_MIB
 from .session import HostLink, call
 from .weights_sync import ensure_weights, torch_home
 
@@ -285,8 +287,21 @@ class SSHExecutor:
         except Unreachable as error:
             self._report(run, {}, cancelled_because=f"{self.host} became unreachable while the task was starting "
                                                     f"({error}); it was re-queued")
-        except (RemoteError, DatasetError, wire.BadTask, OSError) as error:
+        except (DatasetError, wire.BadTask) as error:  # the task's own fault: its model is not tried again
             self._report(run, {"state": wire.FAILED, "error": f"could not start the task on {self.host}: {error}"})
+        except (RemoteError, OSError) as error:  # the host's fault: the model goes back to the queue
+            self._report(run, {"state": wire.FAILED, RETRYABLE: True,
+                               "error": f"could not start the task on {self.host} (its model is tried again, "
+                                        f"{MAX_RETRIES} times at most): {self._start_failure(error)}"})
+
+    def _start_failure(self, error: Exception) -> str:
+        """What went wrong, said plainly when it is the host's disk (SFTP only says "Failure" or a size mismatch)."""
+        folder = self._root or self._root_spec
+        free = free_mib(self._link, folder)
+        if free is not None and free < LOW_DISK_MIB:
+            return (f"no space left on its disk ({free} MiB free for {folder}); free space there, or give the "
+                    f"hosts another work folder with EASEML_REMOTE_DIR ({error})")
+        return str(error)
 
     def _dataset(self, local: str) -> str:
         """The host's copy of a registered dataset, synced and checked; one sync per dataset at a time."""
