@@ -37,12 +37,26 @@ def start_worker(task: dict[str, Any], folder: Path) -> subprocess.Popen[bytes]:
                                 stdout=out, stderr=err, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-def run_worker(task: dict[str, Any], folder: Path) -> tuple[int, list[dict[str, Any]], dict[str, Any] | None]:
+Outcome = tuple[int, list[dict[str, Any]], dict[str, Any] | None]
+
+
+def run_worker(task: dict[str, Any], folder: Path) -> Outcome:
     """Exit code, progress events, result.json (None when absent)."""
-    code = start_worker(task, folder).wait(timeout=900)  # a guard against a hung worker, not a speed check
-    events = [json.loads(line) for line in (folder / "stdout").read_text().splitlines()]
-    result_file = folder / "out" / "result.json"
-    return code, events, json.loads(result_file.read_text()) if result_file.exists() else None
+    [outcome] = run_workers([(task, folder)])
+    return outcome
+
+
+def run_workers(runs: list[tuple[dict[str, Any], Path]]) -> list[Outcome]:
+    """Several workers at once, one CPU thread each (a small net gains little from a second thread)."""
+    workers = [(start_worker({"threads": 1, **task} if len(runs) > 1 else task, folder), folder)
+               for task, folder in runs]
+    outcomes = []
+    for worker, folder in workers:
+        code = worker.wait(timeout=900)  # a guard against a hung worker, not a speed check
+        events = [json.loads(line) for line in (folder / "stdout").read_text().splitlines()]
+        result_file = folder / "out" / "result.json"
+        outcomes.append((code, events, json.loads(result_file.read_text()) if result_file.exists() else None))
+    return outcomes
 
 
 def test_catalogue_models_of_both_recipe_families_learn_digits(digits_dataset: Path, tmp_path: Path) -> None:
@@ -79,9 +93,8 @@ def test_catalogue_models_of_both_recipe_families_learn_digits(digits_dataset: P
 def test_same_seed_same_run_on_the_cpu(small_digits: Path, tmp_path: Path) -> None:
     task = {"task_id": "d", "arm": "mobilenet_v3_small", "dataset": str(small_digits), "epochs": 2,
             "image_size": 16, "seed": 7}
-    runs = [run_worker(task, tmp_path / name) for name in ("a", "b")]
-    _, other_events, _ = run_worker({**task, "seed": 8}, tmp_path / "c")
-    (_, events_a, result_a), (_, events_b, result_b) = runs
+    (_, events_a, result_a), (_, events_b, result_b), (_, other_events, _) = run_workers(
+        [(task, tmp_path / "a"), (task, tmp_path / "b"), ({**task, "seed": 8}, tmp_path / "c")])
     losses = [[e["loss"] for e in events if e["event"] == "epoch"] for events in (events_a, events_b, other_events)]
     assert losses[0] == losses[1] != losses[2]
     assert result_a["accuracy"] == result_b["accuracy"]
