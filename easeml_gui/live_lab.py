@@ -240,8 +240,17 @@ class LiveLab:
                 self._add_job(job)  # a job over arms outside the catalogue and the history waits for the next start
 
     # ---- persistence hooks -------------------------------------------------------------------------------
+    def upper_bounds(self) -> dict[str, float]:
+        """Per tenant of this run, the highest quality its job may still reach as the engine believes it now: the
+        best observed plus the GP's optimistic regret (lab_upper_bounds replays the same from the store)."""
+        return {rec.tenant.name: rec.best + self.selection.optimistic_regret(rec.tenant.name)
+                for rec in self.selection.records}
+
     def _decided(self, decision: Decision, task: Task) -> None:
-        self.store.record_decision(decision, task.task_id)
+        # `status`'s estimate with this moment's bounds, kept with the decision: the window's regret curve then
+        # shows what was believed when, and does not move when later results arrive.
+        estimate = self.store.status(self.upper_bounds())["global_regret_estimate"]
+        self.store.record_decision(decision, task.task_id, estimate)
         self.events.on_decision(decision, task)
 
     def _submitting(self, task: Task) -> None:

@@ -12,7 +12,7 @@ from easeml_gui.engine.matrix import synthetic
 from easeml_gui.engine.reference_prior import reference_history
 from easeml_gui.engine.simulate import SimulatedExecutor
 from easeml_gui.engine.types import MAX_RETRIES, RETRYABLE, Arm, TaskState
-from easeml_gui.live_lab import LiveLab, lab_upper_bounds
+from easeml_gui.live_lab import LabEvents, LiveLab, lab_upper_bounds
 from easeml_gui.store import JobState, LabStore
 
 ARMS = tuple(Arm(f"m{k}", k) for k in range(6))
@@ -214,3 +214,16 @@ def test_a_restart_after_a_kill_still_tries_the_model_again(tmp_path, quality):
         m2 = [t.state for t in store.tasks() if t.arm.name == "m2"]
         assert m2 == [TaskState.FAILED, TaskState.DONE]
         assert all(j.state is JobState.DONE for j in store.jobs())
+
+
+def test_each_decision_keeps_the_regret_estimate_status_reported_when_it_was_made(tmp_path, quality):
+    with make_store(tmp_path / "lab.sqlite") as store:
+        reported = []
+
+        def status_now(decision, task) -> None:  # what `status` (and the window) said right after the decision
+            reported.append(store.status(lab_upper_bounds(store))["global_regret_estimate"])
+
+        LiveLab(store, executor(quality), events=LabEvents(on_decision=status_now)).run(max_tasks=12)
+        believed = [estimate for _, estimate in store.believed_regret()]
+        assert len(believed) == 12 and believed == pytest.approx(reported)
+        assert believed[0] > believed[-1] > 0.0  # the estimate shrinks as results arrive

@@ -18,6 +18,7 @@ from easeml_gui.engine.types import (
     Arm, Decision, Observation, Task, TaskLocation, TaskResult, TaskState, Tenant, TenantScore,
 )
 from easeml_gui.store import JOB_KEY, JobState, LabStore, StoreError, schema, schema_version
+from easeml_gui.store.records import scores_to_json
 
 REPO = Path(__file__).resolve().parents[1]
 ARMS = (Arm("resnet18", 0), Arm("mobilenet_v3_small", 1), Arm("vgg11", 2))
@@ -631,3 +632,22 @@ def test_a_decision_with_unservable_tenants_round_trips_with_nan_scores(tmp_path
         (back,) = store.decisions()
         assert back.scores[0] == scores[0]
         assert math.isnan(back.scores[1].mean) and math.isnan(back.scores[1].acquisition)
+
+
+def test_a_version_3_store_gains_the_believed_regret_and_its_old_decisions_read_none(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scores = (TenantScore("alice", "vgg11", 0.8, 0.1, 0.95, 30.0, 1.0, 0.7),)
+    with monkeypatch.context() as v3:
+        v3.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:3])
+        with LabStore(db_path) as store:
+            lab(store)
+            store._conn.execute(  # what record_decision wrote before v4
+                "INSERT INTO decisions (time, device, tenant, arm, arm_index, policy, explanation, task_id) "
+                "VALUES (3.0, 'cuda:0', 'alice', 'vgg11', 2, 'ease-ei', ?, 't1')", (scores_to_json(scores),))
+            assert store._conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    with LabStore(db_path) as store:  # opening for writing upgrades the file
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == schema_version() >= 4
+        store.record_decision(Decision(4.0, "cuda:1", "bob", ARMS[0], "ease-ei", scores), "t2", 0.25)
+    with LabStore.open_readonly(db_path) as reader:
+        assert reader.believed_regret() == [(3.0, None), (4.0, 0.25)]
+        assert [d.tenant for d in reader.decisions()] == ["bob", "alice"]  # the old decision reads as before

@@ -8,6 +8,13 @@ import numpy as np
 from PySide6 import QtGui
 from window_fixtures import open_window  # noqa: F401  (a fixture)
 
+from easeml_gui.engine.matrix import synthetic
+from easeml_gui.engine.simulate import SimulatedExecutor
+from easeml_gui.engine.types import Arm, Observation, Tenant
+from easeml_gui.live_lab import LiveLab
+from easeml_gui.store import LabStore
+from easeml_gui.views.lab_snapshot import build_snapshot
+from easeml_gui.views.lab_view import REGRET_SERIES
 from easeml_gui.views.series_plot import SeriesPlot
 
 
@@ -31,3 +38,50 @@ def test_the_lab_views_plots_all_offer_it(open_window, qtbot, tmp_path):
     window = open_window(tmp_path / "none.sqlite")
     for plot in (window.lab.accuracy_plot, window.lab.regret_plot, window.simulate.plot):
         assert "Save data as CSV…" in [a.text() for a in plot.getPlotItem().getViewBox().menu.actions()]
+
+
+def test_the_regret_curve_of_the_past_stays_as_it_was_believed(open_window, qtbot, tmp_path):
+    """Each decision keeps the regret estimate of its moment: later results leave the curve before them alone."""
+    quality, _ = synthetic(rows=3, arms=5, seed=2)
+    arms = tuple(Arm(f"m{k}", k) for k in range(5))
+    names = ("ana", "ben", "cleo")
+    path = tmp_path / "lab.sqlite"
+    with LabStore(path) as store:
+        for i, name in enumerate(names):
+            store.add_dataset(f"{name}-data", f"/data/{name}", f"{i:064d}", manifest={}, stats={})
+            store.add_tenant(name)
+            store.add_job(name, f"{name}-data", arms, epochs=1, image_size=32, seed=3)
+        lab = LiveLab(store, SimulatedExecutor({n: quality.values[i] for i, n in enumerate(names)}, None, 2))
+        window = open_window(path)
+
+        def curve_after(tasks: int) -> np.ndarray:
+            """The plotted steps, rows of (start, value), once the window shows the run's first `tasks` decisions."""
+            lab.run(max_tasks=tasks)
+            decisions = len(store.believed_regret())
+            qtbot.waitUntil(lambda: window.lab.snapshot is not None
+                            and len(window.lab.snapshot.regret[0]) >= 2 * decisions)
+            window.lab.flush()
+            x, y = window.lab.regret_plot.curve(REGRET_SERIES).getData()
+            return np.column_stack([x[::2], y[::2]])
+
+        early = curve_after(6)
+        believed = store.believed_regret()
+        later = curve_after(12)
+    t0 = window.lab.snapshot.t0
+    n = len(believed)
+    np.testing.assert_allclose(early[:n], [(time - t0, estimate) for time, estimate in believed])
+    np.testing.assert_array_equal(later[:n], early[:n])
+    assert len(later) > len(early)
+
+
+def test_decisions_that_kept_no_estimate_draw_the_replay_of_the_observations():
+    """Before the first kept estimate (a store from before v4), and at a decision without one, the curve replays
+    the observations with today's bounds; after the last decision it steps to what status believes now."""
+    status = {"tenants": [{"name": "ana", "weight": 1.0, "tasks_done": 2, "best_accuracy": 0.8, "best_model": "m1"}],
+              "tasks": {"done": 2}, "global_regret_estimate": 0.1}
+    observations = [Observation("ana", Arm("m0", 0), 0.5, 1.0, 1.0), Observation("ana", Arm("m1", 1), 0.8, 1.0, 4.0)]
+    snapshot = build_snapshot("test", (Tenant("ana"),), status, observations, (), upper_bounds={"ana": 0.9},
+                              believed=[(0.0, None), (2.0, 0.3), (3.0, None)])
+    x, y = snapshot.regret
+    np.testing.assert_allclose(np.column_stack([x[::2], y[::2]]),
+                               [(0.0, 0.9), (1.0, 0.4), (2.0, 0.3), (3.0, 0.4), (4.0, 0.1)])

@@ -150,6 +150,13 @@ class LabReader(StoreBase):
             for r in rows
         ]
 
+    def believed_regret(self) -> list[tuple[float, float | None]]:
+        """(time, global regret estimate believed then) of every decision, in time order (decision order on equal
+        times); None for decisions stored before the estimate was kept (schema v4)."""
+        with self._read():
+            rows = self._conn.execute("SELECT time, global_regret_estimate FROM decisions ORDER BY time, id").fetchall()
+        return [(float(time), estimate) for time, estimate in rows]
+
     def decision_log(self, tenant: str | None = None) -> list[DecisionLogEntry]:
         """Every decision, oldest first (of `tenant` only, if given: StoreError if unknown), with what it predicted
         for the model it chose and what the task it started did.

@@ -133,14 +133,17 @@ class RunLog(LabReader):
                     "quality": observation.quality, "cost": observation.cost, "time": observation.time,
                 })
 
-    def record_decision(self, decision: Decision, task_id: str | None = None) -> None:
-        """Keep a decision with the per-tenant numbers that justified it (mean, sigma, acquisition, cost, ...) and
-        the id of the task it starts (persisted by task_state() right after), which links it to its outcome."""
+    def record_decision(self, decision: Decision, task_id: str | None = None,
+                        global_regret_estimate: float | None = None) -> None:
+        """Keep a decision with the per-tenant numbers that justified it (mean, sigma, acquisition, cost, ...),
+        the id of the task it starts (persisted by task_state() right after), which links it to its outcome, and
+        the global regret estimate the lab believed when it decided (None: not known)."""
         with self._write():
             self._insert("decisions", {
                 "time": decision.time, "device": decision.device, "tenant": decision.tenant,
                 "arm": decision.arm.name, "arm_index": decision.arm.index, "policy": decision.policy,
                 "explanation": scores_to_json(decision.scores), "task_id": task_id,
+                "global_regret_estimate": global_regret_estimate,
             })
 
     def recover(self, adopted: Collection[str] = ()) -> list[TaskRecord]:

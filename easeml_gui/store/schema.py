@@ -189,9 +189,17 @@ _V3: tuple[str, ...] = (
     ) WITHOUT ROWID""",
 )
 
+# v4: the global regret estimate the lab believed when it made a decision (status's tenant-weighted mean of
+# max(0, U_i - best_i), with the run's own GP bounds of that moment), so the window's regret curve of the past stays
+# as it was believed and does not move when later results arrive. NULL for decisions made before v4: the window
+# replays their observations instead.
+_V4: tuple[str, ...] = (
+    "ALTER TABLE decisions ADD COLUMN global_regret_estimate REAL",
+)
+
 Migration = Sequence[str]
 
-MIGRATIONS: list[Migration] = [_V1, _V2, _V3]
+MIGRATIONS: list[Migration] = [_V1, _V2, _V3, _V4]
 
 
 def schema_version() -> int:

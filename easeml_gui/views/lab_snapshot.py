@@ -7,6 +7,7 @@ look alike and the widgets never see where the numbers came from.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -15,7 +16,7 @@ import numpy as np
 from ..engine.types import Decision, Observation, Tenant
 from .host_rows import HostRow
 from .model_beliefs import ModelBelief, tenant_beliefs
-from .step_series import step_xy
+from .step_series import step_xy, values_at
 from .task_progress import EpochProgress
 
 TASK_STATES = ("queued", "running", "done", "failed")
@@ -102,6 +103,26 @@ def _contribution(weight: float, bound: float, best: float | None) -> float:
     return weight * max(0.0, bound - (best or 0.0))
 
 
+def _believed_regret(replayed: tuple[list[float], list[float]], believed: Sequence[tuple[float, float | None]],
+                     t0: float, latest: float | None, current: float) -> tuple[list[float], list[float]]:
+    """The regret curve as it was believed at each moment (`believed` holds at least one estimate).
+
+    From the first decision that kept its estimate on, a step per decision at that estimate (one without, at the
+    replay's value then); before it, the replay of the observations, so a store from before the estimates were
+    kept draws as it did. Results after the last decision (`latest`, since t0) step to what is believed now."""
+    times, values = replayed
+    first = next(i for i, (_, estimate) in enumerate(believed) if estimate is not None)
+    cut = bisect_left(times, believed[first][0] - t0)
+    curve_t, curve_v = times[:cut], values[:cut]
+    for time, estimate in believed[first:]:
+        curve_t.append(time - t0)
+        curve_v.append(float(values_at(times, values, [time - t0])[0]) if estimate is None else estimate)
+    if latest is not None and latest > curve_t[-1]:
+        curve_t.append(latest)
+        curve_v.append(current)
+    return curve_t, curve_v
+
+
 def build_snapshot(
     source: str,
     tenants: Sequence[Tenant],
@@ -115,13 +136,16 @@ def build_snapshot(
     spans: Sequence[TaskSpan] = (),
     belief_decisions: Sequence[Decision] | None = None,
     hosts: Sequence[HostRow] = (),
+    believed: Sequence[tuple[float, float | None]] = (),
 ) -> LabSnapshot:
     """tenants: the registry; status: the `status --json` document; observations in any order; decisions newest first.
     The models' beliefs per tenant come from `belief_decisions` (newest first; default `decisions`): a longer
     history than the decision log shows, so a model weighed a while ago keeps its belief.
 
-    The regret curve replays the observations with the estimate `status` reports (store.summary): the
-    tenant-weighted mean of max(0, U_i - best_i), U_i = upper_bounds[tenant] or 1.0.
+    The regret curve is the estimate each decision kept (`believed`: (time, estimate or None) per decision, in
+    time order), as it was believed then. Where none was kept, it replays the observations with the estimate
+    `status` reports (store.summary): the tenant-weighted mean of max(0, U_i - best_i), U_i = upper_bounds[tenant]
+    or 1.0, as the bounds stand now.
     """
     registry = {t.name: t for t in tenants}
     used = used_seconds or {}
@@ -134,9 +158,10 @@ def build_snapshot(
     )
     counts = {s: int(status["tasks"].get(s, 0)) for s in TASK_STATES}
     ordered = sorted(observations, key=lambda o: o.time)
-    starts = [o.time - max(o.cost, 0.0) for o in ordered] + [d.time for d in decisions]
+    decided = [d.time for d in decisions] + [time for time, _ in believed[:1] + believed[-1:]]
+    starts = [o.time - max(o.cost, 0.0) for o in ordered] + decided
     t0 = min(starts) if starts else 0.0
-    end = max([o.time for o in ordered] + [d.time for d in decisions], default=t0) - t0
+    end = max([o.time for o in ordered] + decided, default=t0) - t0
 
     # Best accuracy per tenant: a step at each improvement.
     improvements: dict[str, tuple[list[float], list[float]]] = {}
@@ -162,7 +187,12 @@ def build_snapshot(
             regret_t.append(o.time - t0)
             regret_v.append(max(total, 0.0) / total_weight if total_weight else 0.0)
     accuracy = {name: step_xy(*improvements[name], end) for name in sorted(improvements) if name in weight}
-    regret = step_xy(regret_t, regret_v, end) if ordered else (np.zeros(0), np.zeros(0))
+    current = float(status.get("global_regret_estimate", regret_v[-1]))
+    kept = any(estimate is not None for _, estimate in believed)
+    if kept:
+        latest = ordered[-1].time - t0 if ordered else None
+        regret_t, regret_v = _believed_regret((regret_t, regret_v), believed, t0, latest, current)
+    regret = step_xy(regret_t, regret_v, end) if ordered or kept else (np.zeros(0), np.zeros(0))
 
     last = ordered[-1] if ordered else None
     newest = decisions[0] if decisions else None
@@ -174,7 +204,7 @@ def build_snapshot(
     )
     history = decisions if belief_decisions is None else belief_decisions
     beliefs = {row.name: tenant_beliefs(row.name, history, ordered) for row in rows}
-    return LabSnapshot(source, rows, counts, float(status.get("global_regret_estimate", regret_v[-1])), t0,
+    return LabSnapshot(source, rows, counts, current, t0,
                        accuracy, regret, tuple(decisions), tuple(running), fingerprint, tuple(datasets),
                        tuple(spans), beliefs, tuple(hosts))
 

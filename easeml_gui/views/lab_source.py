@@ -64,6 +64,7 @@ class StoreSource:
                 self._bounds, self._bounds_key = lab_upper_bounds(reader), key
             status = reader.status(self._bounds)
             history = reader.decisions(limit=BELIEF_DECISIONS)
+            believed = reader.believed_regret()
             tasks = reader.tasks()
             running = [RunningRow(t.task_id, t.tenant, t.arm.name, t.device, t.started, t.log_tail or "starting",
                                   parse_progress(t.log_tail))
@@ -79,7 +80,7 @@ class StoreSource:
         # No tenants yet is still a snapshot (an empty one): the datasets already registered are shown.
         return build_snapshot(str(self.path), tenants, status, observations, history[:RECENT_DECISIONS],
                               upper_bounds=self._bounds, running=running, used_seconds=used, datasets=datasets,
-                              spans=spans, belief_decisions=history, hosts=hosts)
+                              spans=spans, belief_decisions=history, hosts=hosts, believed=believed)
 
     def close(self) -> None:
         if self._reader is not None:
