@@ -96,9 +96,13 @@ class Sshd:
             self.process.wait(timeout=10)
         self.process = None
 
+    def sessions(self) -> list[int]:
+        """The processes of the connections the server holds now (sshd forks them per connection)."""
+        return _descendants(self.process.pid) if self.process is not None else []
+
     def drop(self) -> None:
         """The host goes away: the server stops and its open sessions end (stopping sshd alone leaves them)."""
-        sessions = _descendants(self.process.pid) if self.process is not None else []
+        sessions = self.sessions()
         self.stop()
         for pid in sessions:
             try:

@@ -53,11 +53,49 @@ def test_an_alias_resolves_through_the_ssh_config(tmp_path: Path) -> None:
     assert resolve("gpu9.lab", tmp_path / "missing") == Endpoint("gpu9.lab")
 
 
-def test_a_jump_host_is_refused_not_ignored(tmp_path: Path) -> None:
+def test_a_jump_host_resolves_through_the_same_config(tmp_path: Path) -> None:
+    key = tmp_path / "id_bastion"
+    key.write_text("")
     config = tmp_path / "config"
-    config.write_text("Host inner\n  HostName 10.1.2.3\n  ProxyJump bastion\n")
-    with pytest.raises(AddressError, match="ProxyJump.*cannot connect through a jump host.*localhost:2222"):
+    config.write_text(f"Host bastion\n  HostName 10.0.0.1\n  User bob\n  Port 2200\n  IdentityFile {key}\n"
+                      "  ProxyJump none\n"  # the usual guard against the `Host *` below
+                      "Host inner\n  HostName 10.1.2.3\n  ProxyJump bastion\n"
+                      "Host spelled\n  ProxyJump carol@bastion:2222\n"
+                      "Host uri\n  HostName 10.1.2.4\n  ProxyJump ssh://carol@10.0.0.9:2022\n"
+                      "Host 10.0.0.9\n  ProxyJump none\n"
+                      "Host 10.1.*\n  ProxyJump bastion\n")
+    bastion = Endpoint("10.0.0.1", 2200, "bob", str(key), alias="bastion")
+    inner = resolve("alice@inner", config)
+    assert inner == Endpoint("10.1.2.3", 22, "alice", alias="inner", jump=bastion)
+    assert inner.route() == "alice@10.1.2.3 via bob@10.0.0.1:2200"
+    # what the ProxyJump spells out wins over the jump host's config, as in an address
+    assert resolve("spelled", config).jump == Endpoint("10.0.0.1", 2222, "carol", str(key), alias="bastion")
+    assert resolve("uri", config).jump == Endpoint("10.0.0.9", 2022, "carol")
+    # a pattern's ProxyJump makes a plain address an alias too: connections read the jump host through it
+    assert resolve("10.1.9.9", config) == Endpoint("10.1.9.9", alias="10.1.9.9", jump=bastion)
+    assert resolve("bastion", config).jump is None
+
+
+@pytest.mark.parametrize("block, message", [
+    ("ProxyJump a,b", r"'inner' is reached through a chain of jump hosts \(ProxyJump 'a,b'.*one jump host only"),
+    ("ProxyJump hop\nHost hop\n  ProxyJump bastion", r"chain of jump hosts \(ProxyJump 'bastion' of 'hop'.*"
+                                                       r"ProxyJump none` under `Host hop`"),
+    ("ProxyJump inner", r"chain of jump hosts \(ProxyJump 'inner' of 'inner'"),  # itself, as `Host *` can say
+    ("ProxyCommand ssh -W %h:%p bastion", r"ProxyCommand 'ssh -W inner:22 bastion'.*cannot run a ProxyCommand.*"
+                                          r"ProxyJump JUMP_HOST.*--address localhost:2222"),
+    ("ProxyJump hop\nHost hop\n  ProxyCommand nc %h %p", r"'hop' is reached through ProxyCommand"),
+])
+def test_what_cannot_be_honoured_is_refused_not_ignored(tmp_path: Path, block: str, message: str) -> None:
+    config = tmp_path / "config"
+    config.write_text(f"Host inner\n  {block}\n")
+    with pytest.raises(AddressError, match=message):
         resolve("inner", config)
+
+
+def test_none_means_no_proxy(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("Host box\n  HostName 10.1.2.3\n  ProxyCommand none\n  ProxyJump none\n")
+    assert resolve("box", config) == Endpoint("10.1.2.3", alias="box")
 
 
 def test_remote_commands_quote_every_word() -> None:

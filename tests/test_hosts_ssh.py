@@ -5,6 +5,7 @@ Probes use /usr/bin/python3 (no torch: fast) unless a test needs torch; the one 
 
 from __future__ import annotations
 
+import getpass
 import json
 import socket
 import subprocess
@@ -19,8 +20,10 @@ from sshd import client_key, free_port, keygen, keygen_fingerprint, ssh_home, ss
 from easeml_gui.lab import hosts
 from easeml_gui.remote.address import Endpoint
 from easeml_gui.remote.connection import Credentials, connect, scan_host_key
+from easeml_gui.remote.errors import Unreachable
+from easeml_gui.remote.session import HostLink
 from easeml_gui.remote.shell import run
-from easeml_gui.remote.trust import HostTrust, TrustedKey
+from easeml_gui.remote.trust import HostKeyUnknown, HostTrust, TrustedKey
 from easeml_gui.store import KeySource, LabStore
 
 NO_TORCH_PYTHON = "/usr/bin/python3"
@@ -159,9 +162,14 @@ def test_an_ssh_config_alias_resolves(cli, sshd, client_key, ssh_home, tmp_path)
     assert out.returncode == 0 and f"{sshd.address} (~/.ssh/config alias box1)" in out.stdout
     assert cli("host", "trust", "b1", "--yes").returncode == 0
     assert "no torch" in cli("host", "probe", "b1").stdout  # logged in with the alias's IdentityFile
-    config.write_text("Host inner\n  HostName 10.1.2.3\n  ProxyJump bastion\n")
-    out = cli("host", "add", "b2", "--address", "inner", "--ssh-config", config)
-    assert out.returncode == 1 and "ProxyJump" in out.stderr
+    config.write_text("Host inner\n  HostName 10.1.2.3\n  ProxyCommand ssh -W %h:%p bastion\n"
+                      "Host jumped\n  HostName 10.1.2.4\n  ProxyJump inner\nHost far\n  ProxyJump box1\n")
+    for alias, message in (("inner", "cannot run a ProxyCommand"), ("jumped", "reached through ProxyCommand"),
+                           # connections read a jump host from ~/.ssh/config: another file would be forgotten
+                           ("far", f"which connections read from ~/.ssh/config each time: put its Host entries "
+                                   f"there, not in {config}")):
+        out = cli("host", "add", "b2", "--address", alias, "--ssh-config", config)
+        assert out.returncode == 1 and message in out.stderr, alias
     assert "b2" not in cli("host", "list").stdout
 
 
@@ -200,3 +208,120 @@ def test_commands_run_with_every_argument_quoted(sshd, client_key, ssh_home):
     with connect(trust, Credentials(key_path=client_key, agent=False)) as client:
         done = run(client, ["printf", "%s\\n", *words], timeout=10)
     assert done.returncode == 0 and done.stdout.decode().splitlines() == words
+
+
+def fingerprint(server) -> str:
+    return keygen_fingerprint(server.host_key.with_suffix(".pub")).split()[1]
+
+
+def behind_a_jump_host(ssh_home: Path, key: Path, bastion_port: int, target_port: int) -> None:
+    """~/.ssh/config: `inner` is 127.0.0.1:`target_port`, reached through `bastion`, 127.0.0.1:`bastion_port`."""
+    user = getpass.getuser()
+    (ssh_home / ".ssh" / "config").write_text(
+        f"Host bastion\n  HostName 127.0.0.1\n  Port {bastion_port}\n  User {user}\n  IdentityFile {key}\n"
+        f"Host inner\n  HostName 127.0.0.1\n  Port {target_port}\n  User {user}\n  IdentityFile {key}\n"
+        "  ProxyJump bastion\n")
+
+
+def test_a_host_behind_a_jump_host_is_trusted_and_probed_through_it(cli, sshd_factory, client_key, ssh_home,
+                                                                     tmp_path):
+    bastion, target = sshd_factory(), sshd_factory()
+    behind_a_jump_host(ssh_home, client_key, bastion.port, target.port)
+    out = cli("host", "add", "gpu", "--address", "inner", "--python", NO_TORCH_PYTHON)
+    assert out.returncode == 0 and f"{target.address} via {bastion.address} (~/.ssh/config alias inner)" in out.stdout
+    out = cli("host", "trust", "gpu")  # no terminal: refused at the jump host's key, before logging in to it
+    assert out.returncode == 1 and "host trust gpu --yes" in out.stderr
+    assert f"jump host bastion ({bastion.address}) of gpu presents this key" in out.stdout
+    assert fingerprint(bastion) in out.stdout and fingerprint(target) not in out.stdout
+    out = cli("host", "trust", "gpu", "--yes")
+    bits, _, *_, kind = keygen_fingerprint(target.host_key.with_suffix(".pub")).split()
+    assert out.returncode == 0 and f"{bits} {fingerprint(target)} gpu {kind}" in out.stdout
+    assert f"{fingerprint(bastion)} bastion" in out.stdout
+    with LabStore(tmp_path / "lab.sqlite") as store:
+        assert {p.key_type: p.fingerprint for p in store.host_keys("gpu")} == {
+            "ssh-ed25519": fingerprint(target), f"@jump/[127.0.0.1]:{bastion.port}/ssh-ed25519": fingerprint(bastion)}
+        assert store.host("gpu").host_key_fingerprint == fingerprint(target)  # what the lists show is the host's
+    assert cli("host", "trust", "gpu").stdout.count("already trusted") == 2
+    assert "no torch" in cli("host", "probe", "gpu").stdout
+    assert f"gpu: {target.address} via {bastion.address} (alias inner)" in cli("host", "list").stdout
+
+    # It really goes through the jump host: without it, the host (still up, and reachable directly) is not.
+    bastion.drop()
+    socket.create_connection(("127.0.0.1", target.port), timeout=5).close()
+    out = cli("host", "probe", "gpu", "--json")
+    assert json.loads(out.stdout)["status"] == f"unreachable: jump host bastion ({bastion.address}) connection refused"
+
+
+def test_a_jump_hosts_key_is_refused_until_trusted_and_a_changed_one_loudly(cli, sshd_factory, client_key,
+                                                                            ssh_home, tmp_path):
+    bastion, target = sshd_factory(), sshd_factory()
+    behind_a_jump_host(ssh_home, client_key, bastion.port, target.port)
+    known = ssh_home / ".ssh" / "known_hosts"  # the host itself is trusted: only its jump host is not
+    known.write_text(f"[127.0.0.1]:{target.port} {target.host_key.with_suffix('.pub').read_text()}")
+    before = known.read_bytes()
+    cli("host", "add", "gpu", "--address", "inner", "--python", NO_TORCH_PYTHON)
+    out = cli("host", "probe", "gpu")
+    assert out.returncode == 1 and f"the host key of jump host bastion ({bastion.address}) of gpu is not trusted " \
+        "yet: run `easeml-gui host trust gpu`" in out.stderr
+    assert "jump host key not trusted yet: run easeml-gui host trust gpu" in cli("host", "list").stdout
+    with LabStore(tmp_path / "lab.sqlite") as store, pytest.raises(HostKeyUnknown, match="jump host bastion"):
+        hosts.check_key(store, "gpu")  # the window's one-key check: the jump host must be trusted first
+    out = cli("host", "trust", "gpu", "--yes")
+    assert out.returncode == 0 and "known_hosts already trusts this key" in out.stdout
+    assert "no torch" in cli("host", "probe", "gpu").stdout
+
+    bastion.restart(new_host_key=True)
+    out = cli("host", "probe", "gpu")
+    assert out.returncode == 1 and "HOST KEY CHANGED for jump host bastion" in out.stderr
+    assert json.loads(cli("host", "probe", "gpu", "--json").stdout)["status"] == "jump host key changed: refused"
+    out = cli("host", "trust", "gpu", "--yes")
+    assert out.returncode == 1 and "NOT trusted" in out.stderr and "--yes --replace" in out.stderr
+    out = cli("host", "trust", "gpu", "--yes", "--replace")
+    assert out.returncode == 0 and "HOST KEY CHANGED for jump host bastion" in out.stderr
+    with LabStore(tmp_path / "lab.sqlite") as store:
+        pins = {p.key_type: (p.fingerprint, p.source) for p in store.host_keys("gpu")}
+    assert pins == {"ssh-ed25519": (fingerprint(target), KeySource.KNOWN_HOSTS),
+                    f"@jump/[127.0.0.1]:{bastion.port}/ssh-ed25519": (fingerprint(bastion), KeySource.ACCEPTED)}
+    assert "no torch" in cli("host", "probe", "gpu").stdout
+    assert known.read_bytes() == before
+
+
+def test_an_unreachable_jump_host_says_so_within_the_timeout(cli, sshd, client_key, ssh_home):
+    with socket.socket() as silent:  # accepts connections but never speaks SSH
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        behind_a_jump_host(ssh_home, client_key, port, sshd.port)
+        cli("host", "add", "gpu", "--address", "inner", "--python", NO_TORCH_PYTHON)
+        start = time.monotonic()
+        out = cli("host", "probe", "gpu", "--timeout", "1", "--json")
+        assert time.monotonic() - start < 5
+    assert json.loads(out.stdout)["status"] == \
+        f"unreachable: jump host bastion ({sshd.user}@127.0.0.1:{port}) timed out after 1 s"
+
+    behind_a_jump_host(ssh_home, client_key, sshd.port, free_port())  # the jump host answers, the host does not
+    cli("host", "add", "gone", "--address", "inner")
+    out = cli("host", "trust", "gone", "--yes")
+    assert out.returncode == 1 and f"jump host bastion ({sshd.address}) of gone could not connect to it" in out.stderr
+
+
+def test_a_link_through_a_jump_host_closes_both_and_reconnects(cli, sshd_factory, client_key, ssh_home, tmp_path):
+    bastion, target = sshd_factory(), sshd_factory()
+    behind_a_jump_host(ssh_home, client_key, bastion.port, target.port)
+    cli("host", "add", "gpu", "--address", "inner")
+    assert cli("host", "trust", "gpu", "--yes").returncode == 0
+    with LabStore(tmp_path / "lab.sqlite") as store:
+        link = HostLink(hosts.trust_of(store, "gpu"), Credentials(key_path=client_key, agent=False), timeout=5)
+    try:
+        assert link.run(["true"]).returncode == 0 and bastion.sessions() and target.sessions()
+        bastion.drop()  # the jump host goes away: the host's connection inside it ends too
+        with pytest.raises(Unreachable):
+            link.run(["true"])
+        bastion.start()
+        assert link.run(["true"]).returncode == 0 and link.connects == 2
+    finally:
+        link.close()
+    deadline = time.monotonic() + 10
+    while (bastion.sessions() or target.sessions()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not bastion.sessions() and not target.sessions()

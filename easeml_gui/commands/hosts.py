@@ -13,18 +13,21 @@ from ..lab import hosts
 from ..remote.address import DEFAULT_SSH_CONFIG
 from ..remote.connection import TIMEOUT_S, AskPassphrase
 from ..remote.errors import RemoteError
-from ..store import HostRecord, KeySource
+from ..store import KeySource
 from . import CommandError, UsageError
 from ..lab.stores import open_reader, open_writer
 
 _ADD_HELP = """Register an SSH host. It does not connect: run `easeml-gui host trust NAME` next (it shows the host's
 key fingerprint to compare and pins it), then `easeml-gui host probe NAME`. ADDRESS is [user@]host[:port]
 (IPv6 in brackets: [fe80::1]:22) or an alias from ~/.ssh/config, whose HostName, User, Port and IdentityFile
-are recorded."""
+are recorded. An alias with ProxyJump is reached through that jump host (one; read from ~/.ssh/config at each
+connection, with its own HostName, User, Port and IdentityFile); ProxyCommand is refused."""
 
 _TRUST_HELP = """Connect (no login) and show the host key's SHA256 fingerprint as `ssh-keygen -lf` prints it; once you
 accept it, it is pinned in the store (~/.ssh/known_hosts is never written). A key your known_hosts already holds
-counts as trusted. A changed key is refused loudly; replacing it needs a confirmation (or --yes --replace)."""
+counts as trusted. A changed key is refused loudly; replacing it needs a confirmation (or --yes --replace).
+Behind a jump host, the jump host's key is shown and accepted first (before logging in to it), then the host's,
+reached through it; both are pinned together."""
 
 _PROBE_HELP = """Log in and report what the host offers: Python, torch, torchvision, CUDA as that Python sees it, each
 GPU with its free memory and other users' processes, free disk, load; one status for the host and one per GPU.
@@ -103,7 +106,7 @@ def run_host_add(args: argparse.Namespace) -> int:
         except RemoteError as error:
             raise CommandError(str(error)) from None
     alias = f" (~/.ssh/config alias {host.ssh_alias})" if host.ssh_alias else ""
-    print(f"added host {host.name}: {_address(host)}{alias}, python {host.python}")
+    print(f"added host {host.name}: {hosts.address_of(host)}{alias}, python {host.python}")
     print(f"next: easeml-gui host trust {host.name}   (shows its host key fingerprint to check)")
     return 0
 
@@ -111,29 +114,37 @@ def run_host_add(args: argparse.Namespace) -> int:
 def run_host_trust(args: argparse.Namespace) -> int:
     with open_writer(args.db) as store:
         try:
-            check = hosts.check_key(store, args.name, timeout=args.timeout)
+            # A jump host's key is judged before anything logs in to it, as ssh asks for it first.
+            jump = hosts.check_jump_key(store, args.name, timeout=args.timeout)
+            if jump is not None:
+                _judge(args, jump)
+            check = hosts.check_key(store, args.name, jump=jump.scan if jump else None,
+                                    ask_passphrase=terminal_passphrase(), timeout=args.timeout)
         except RemoteError as error:
             raise CommandError(str(error)) from None
-        line = check.line
-        if check.source is KeySource.ACCEPTED:
-            print(f"host {args.name} is already trusted: {line}")
+        _judge(args, check)
+        checks = [c for c in (jump, check) if c is not None]
+        if all(c.source is KeySource.ACCEPTED for c in checks):
             return 0
-        if check.source is KeySource.KNOWN_HOSTS:
-            hosts.accept(store, args.name, check.scan)
-            print(f"host {args.name}: your ~/.ssh/known_hosts already trusts this key, so it counts as trusted; "
-                  f"pinned in the store too: {line}")
-            return 0
-        if check.changed is not None:
-            print(check.changed, file=sys.stderr)
-            _confirm_replace(args)
-        else:
-            print(f"host {args.name} ({check.address}) presents this key:\n  {line}\n"
-                  "Compare it with what the host's admin reads on the host itself: "
-                  "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub")
-            _confirm_new(args)
         hosts.accept(store, args.name, check.scan)
-    print(f"trusted host {args.name}: {line}\nnext: easeml-gui host probe {args.name}")
+    print(f"trusted host {args.name}: {'; '.join(c.line for c in checks)}\nnext: easeml-gui host probe {args.name}")
     return 0
+
+
+def _judge(args: argparse.Namespace, check: hosts.KeyCheck) -> None:
+    """Show one server's key; ask (or take --yes) where nobody vouches for it yet. Raises CommandError if refused."""
+    if check.source is KeySource.ACCEPTED:
+        print(f"{check.server} is already trusted: {check.line}")
+    elif check.source is KeySource.KNOWN_HOSTS:
+        print(f"{check.server}: your ~/.ssh/known_hosts already trusts this key, so it counts as trusted; it is "
+              f"pinned in the store too: {check.line}")
+    elif check.changed is not None:
+        print(check.changed, file=sys.stderr)
+        _confirm_replace(args)
+    else:
+        print(f"{check.server} presents this key:\n  {check.line}\nCompare it with what its admin reads on that "
+              "server itself: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub")
+        _confirm_new(args)
 
 
 def _confirm_new(args: argparse.Namespace) -> None:
@@ -205,7 +216,7 @@ def run_host_list(args: argparse.Namespace) -> int:
         status = (f"{h.last_probe['status']} ({_age(now - h.probed)} ago)" if h.last_probe and h.probed
                   else f"never probed (host probe {h.name})")
         alias = f" (alias {h.ssh_alias})" if h.ssh_alias else ""
-        print(f"{h.name}: {_address(h)}{alias}, python {h.python}, {gpus}{shared}\n  {trusted}\n  {status}")
+        print(f"{h.name}: {hosts.address_of(h)}{alias}, python {h.python}, {gpus}{shared}\n  {trusted}\n  {status}")
     return 0
 
 
@@ -232,10 +243,6 @@ def run_host_set(args: argparse.Namespace) -> int:
     sharing = "shares GPUs other users' processes hold" if host.share_busy_gpus else "skips GPUs other users hold"
     print(f"host {host.name}: {gpus}, {sharing}, python {host.python}")
     return 0
-
-
-def _address(host: HostRecord) -> str:
-    return hosts.endpoint_of(host).display()
 
 
 def _age(seconds: float) -> str:

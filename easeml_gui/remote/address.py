@@ -1,4 +1,7 @@
-"""Where a host is: `[user@]host[:port]` (IPv6 in brackets), or an alias from ~/.ssh/config."""
+"""Where a host is: `[user@]host[:port]` (IPv6 in brackets), or an alias from ~/.ssh/config, perhaps reached
+through one jump host (its ProxyJump, resolved through the same config: the jump's own HostName, User, Port and
+IdentityFile). The connection then goes to the jump host first and on to the host in a "direct-tcpip" channel
+(remote/connection.py); the jump host's key is checked like the host's (remote/trust.py)."""
 
 from __future__ import annotations
 
@@ -28,11 +31,16 @@ class Endpoint:
     user: str | None = None  # None: the local user name, as ssh does
     key_path: str | None = None  # an IdentityFile from ~/.ssh/config
     alias: str | None = None  # the ~/.ssh/config alias this was resolved from
+    jump: Endpoint | None = None  # the ProxyJump host the connection goes through (which opens it to `host`)
 
     def display(self) -> str:
         """`user@host:port` as the user would type it (IPv6 bracketed when a port follows)."""
         host = f"[{self.host}]" if ":" in self.host and self.port != 22 else self.host
         return (f"{self.user}@" if self.user else "") + host + (f":{self.port}" if self.port != 22 else "")
+
+    def route(self) -> str:
+        """display(), and the jump host it is reached through: "alice@10.1.2.3 via bob@bastion.lab:2200"."""
+        return self.display() + (f" via {self.jump.display()}" if self.jump else "")
 
 
 def parse_address(text: str) -> tuple[str | None, str, int | None]:
@@ -73,31 +81,52 @@ def _port(text: str | None, where: str) -> int | None:
 
 
 def resolve(text: str, ssh_config: Path = DEFAULT_SSH_CONFIG) -> Endpoint:
-    """Parse `text` and apply ~/.ssh/config to its host as ssh does (HostName, User, Port, IdentityFile); a user
-    or port written in `text` wins over the config's. Refuses what it cannot honour (ProxyJump, ProxyCommand)
-    rather than connecting somewhere the user did not mean."""
+    """Parse `text` and apply ~/.ssh/config to its host as ssh does (HostName, User, Port, IdentityFile, ProxyJump);
+    a user or port written in `text` wins over the config's. A ProxyJump host is resolved through the same config.
+    Refuses what it cannot honour (ProxyCommand, a chain of jump hosts) rather than connecting somewhere the user
+    did not mean."""
+    return _resolve(text, ssh_config.expanduser(), jump_of=None)
+
+
+def _resolve(text: str, config: Path, jump_of: str | None) -> Endpoint:
     user, host, port = parse_address(text)
-    config = ssh_config.expanduser()
     options = _lookup(host, config)
-    for option, spelled in (("proxyjump", "ProxyJump"), ("proxycommand", "ProxyCommand")):
-        if options.get(option, "none").lower() != "none":
-            jump = options[option] if option == "proxyjump" else "JUMP_HOST"
-            raise AddressError(
-                f"{host!r} is reached through {spelled} {options[option]!r} in {config}; easeml-gui cannot connect "
-                f"through a jump host yet. Forward a port instead (`ssh -N -L 2222:{options.get('hostname', host)}:"
-                f"{options.get('port', 22)} {jump}`) and add the host with --address localhost:2222"
-            )
     where = f"{config}, Host {host}"
-    keys = [str(Path(k).expanduser()) for k in options.get("identityfile", [])]
     hostname = _host(options.get("hostname", host), where)
+    if (options.get("proxycommand") or "none").lower() != "none":
+        raise AddressError(
+            f"{host!r} is reached through ProxyCommand {options['proxycommand']!r} in {config}; easeml-gui cannot "
+            f"run a ProxyCommand. If it only goes through a jump host, write `ProxyJump JUMP_HOST` instead, or "
+            f"forward a port (`ssh -N -L 2222:{hostname}:{options.get('port', 22)} JUMP_HOST`) and add the host "
+            "with --address localhost:2222")
+    jump = _jump(host, options, config, jump_of)
+    keys = [str(Path(k).expanduser()) for k in options.get("identityfile", [])]
     return Endpoint(
         host=hostname,
         port=port or _port(options.get("port"), where) or 22,
         user=user or (_user(options["user"], where) if "user" in options else None),
         # ssh tries every IdentityFile; one key is recorded: the first that exists here
         key_path=next((k for k in keys if Path(k).is_file()), keys[0] if keys else None),
-        alias=host if hostname != host or options.keys() & {"user", "port", "identityfile"} else None,
+        alias=host if hostname != host or jump or options.keys() & {"user", "port", "identityfile"} else None,
+        jump=jump,
     )
+
+
+def _jump(host: str, options: dict, config: Path, jump_of: str | None) -> Endpoint | None:
+    """The ProxyJump host of `host` (itself the jump host of `jump_of`, if given), or None. One hop only: each
+    hop's key is pinned and checked (remote/trust.py), and a chain would multiply what the admin compares."""
+    spec = options.get("proxyjump") or "none"
+    if spec.lower() == "none":
+        return None
+    if jump_of is None and "," not in spec:
+        return _resolve(spec.removeprefix("ssh://"), config, jump_of=host)
+    target = jump_of or host
+    direct = f"; if {host!r} is reached directly, write `ProxyJump none` under `Host {host}`" if jump_of else ""
+    raise AddressError(
+        f"{target!r} is reached through a chain of jump hosts (ProxyJump {spec!r} of {host!r} in {config}); "
+        "easeml-gui goes through one jump host only: forward a port through the chain (`ssh -N -L "
+        f"2222:localhost:22 {target}`, 22 being the port its sshd listens on) and add the host with --address "
+        f"localhost:2222{direct}")
 
 
 def config_aliases(ssh_config: Path = DEFAULT_SSH_CONFIG) -> list[str]:

@@ -1,7 +1,8 @@
 """Opening an SSH connection to a host: the server's key checked against what we trust (an unknown key rejected,
 a changed one refused), then our keys tried (a key file, the agent, the default keys), with timeouts that become
 plain "unreachable" messages. No password or passphrase is ever stored: a passphrase lives only while its key is
-decrypted."""
+decrypted. A host behind a jump host is reached as `ssh -J` does: a logged-in connection to the jump host (its key
+checked the same way), then the host's own connection inside a "direct-tcpip" channel of it; both close together."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import getpass
 import logging
 import socket
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -110,10 +111,46 @@ class _KeyExchangeOnly(AuthStrategy):
 
 
 @contextmanager
-def connect(trust: HostTrust, credentials: Credentials | None,
-            timeout: float = TIMEOUT_S) -> Iterator[paramiko.SSHClient]:
-    """A logged-in client to the host `trust` describes (with credentials None: only the host key checked).
-    Raises a RemoteError saying what failed: Unreachable, HostKeyUnknown, HostKeyChanged, LoginFailed."""
+def connect(trust: HostTrust, credentials: Credentials, timeout: float = TIMEOUT_S, *,
+            login: bool = True) -> Iterator[paramiko.SSHClient]:
+    """A logged-in client to the host `trust` describes (with login False: only the host key checked; a jump host
+    on the way is always logged into). Raises a RemoteError saying what failed: Unreachable, HostKeyUnknown,
+    HostKeyChanged, LoginFailed (of the jump host too: its messages name it)."""
+    with ExitStack() as stack:
+        channel = None
+        if trust.jump is not None:
+            jump = stack.enter_context(connect(trust.jump, _jump_credentials(trust.jump, credentials), timeout))
+            channel = _forward(trust, jump, timeout)
+        yield stack.enter_context(_connect(trust, credentials if login else None, timeout, channel))
+
+
+def _jump_credentials(jump: HostTrust, credentials: Credentials) -> Credentials:
+    # As `ssh -J` does: the jump host's own IdentityFile (or the agent's and default keys), not the host's key.
+    key = jump.endpoint.key_path
+    return replace(credentials, key_path=Path(key) if key else None)
+
+
+def _forward(trust: HostTrust, jump: paramiko.SSHClient, timeout: float) -> paramiko.Channel:
+    """A channel from the jump host to the host's SSH port: the socket the host's connection runs in."""
+    endpoint = trust.endpoint
+    try:
+        return jump.get_transport().open_channel("direct-tcpip", (endpoint.host, endpoint.port), ("127.0.0.1", 0),
+                                                 timeout=timeout)
+    except paramiko.ChannelException as error:
+        prohibited = error.code == paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        why = "does not forward connections" if prohibited else f"could not connect to it ({error.text})"
+        hint = ("its sshd needs `AllowTcpForwarding yes` for your user" if prohibited else
+                "check that the host is up and that the jump host reaches its address and port")
+    except (paramiko.SSHException, OSError) as error:
+        why, hint = f"did not open a channel to it ({error or type(error).__name__})", "try again"
+    raise Unreachable(f"{trust.server} is unreachable: {trust.jump.server} {why}; {hint}",
+                      status=f"unreachable: jump host {trust.jump.label} ({trust.jump.endpoint.display()}) {why}")
+
+
+@contextmanager
+def _connect(trust: HostTrust, credentials: Credentials | None, timeout: float,
+             sock: paramiko.Channel | None) -> Iterator[paramiko.SSHClient]:
+    """One SSH connection (over `sock` when given), logged in unless credentials is None."""
     endpoint = trust.endpoint
     user = endpoint.user or getpass.getuser()
     strategy = _OurKeys(user, credentials) if credentials is not None else _KeyExchangeOnly()
@@ -124,18 +161,13 @@ def connect(trust: HostTrust, credentials: Credentials | None,
     try:
         try:
             client.connect(endpoint.host, endpoint.port, username=user, timeout=timeout, banner_timeout=timeout,
-                           auth_timeout=timeout, channel_timeout=timeout, auth_strategy=strategy)
+                           auth_timeout=timeout, channel_timeout=timeout, auth_strategy=strategy, sock=sock)
         except RemoteError:
             raise
         except paramiko.BadHostKeyException as error:
             raise HostKeyChanged(trust, error.key, error.expected_key) from None
         except paramiko.AuthenticationException:
-            skipped = "".join(f"; {p} is encrypted: add it to ssh-agent (ssh-add {p})"
-                              for p in (strategy.skipped if isinstance(strategy, _OurKeys) else ()))
-            raise LoginFailed(
-                f"{user}@{endpoint.display()} refused every key tried; put your public key into ~{user}/.ssh/"
-                f"authorized_keys on the host, or name the right one with --key PATH{skipped}",
-                status="login refused: no key was accepted") from None
+            raise _refused(trust, user, strategy) from None
         except Exception as error:  # sockets, timeouts, SSH protocol errors: the host is not there for us
             # The transport thread keeps the first cause (e.g. the banner timeout); connect() may only report
             # its consequence ("No existing session") when its own wait ran out at the same moment.
@@ -147,37 +179,59 @@ def connect(trust: HostTrust, credentials: Credentials | None,
         client.close()
 
 
+def _refused(trust: HostTrust, user: str, strategy: AuthStrategy) -> LoginFailed:
+    skipped = "".join(f"; {p} is encrypted: add it to ssh-agent (ssh-add {p})"
+                      for p in (strategy.skipped if isinstance(strategy, _OurKeys) else ()))
+    if trust.is_jump:
+        who, there = f"{user}@{trust.endpoint.display()}, the jump host of {trust.name},", "the jump host"
+        name_it = f"name the right one with IdentityFile under `Host {trust.label}` in ~/.ssh/config"
+    else:
+        who, there, name_it = f"{user}@{trust.endpoint.display()}", "the host", "name the right one with --key PATH"
+    return LoginFailed(
+        f"{who} refused every key tried; put your public key into ~{user}/.ssh/authorized_keys on {there}, or "
+        f"{name_it}{skipped}", status=f"{'jump host ' if trust.is_jump else ''}login refused: no key was accepted")
+
+
 def _unreachable(trust: HostTrust, error: Exception, timeout: float, timed_out: bool) -> Unreachable:
-    where = f"{trust.name} ({trust.endpoint.display()})"
     if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
         why, hint = "connection refused", "is sshd running there, and is the port right?"
     elif isinstance(error, socket.gaierror):
         why = f"cannot resolve the host name {trust.endpoint.host!r}"
-        hint = "check the name; to change a host's address, remove the host and add it again"
+        hint = (f"check the HostName under `Host {trust.label}` in ~/.ssh/config" if trust.is_jump else
+                "check the name; to change a host's address, remove the host and add it again")
     elif timed_out or isinstance(error, (socket.timeout, TimeoutError)) or "banner" in str(error).lower():
         why = f"timed out after {timeout:g} s"
         hint = "check that the host is up and that its address and port are an SSH server's"
     else:
         why, hint = str(error) or type(error).__name__, "check the address and that an SSH server answers there"
-    return Unreachable(f"{where} is unreachable: {why}; {hint}", status=f"unreachable: {why}")
+    # A jump host's status names it: the host itself may be fine.
+    hop = f"jump host {trust.label} ({trust.endpoint.display()}) " if trust.is_jump else ""
+    return Unreachable(f"{trust.server} is unreachable: {why}; {hint}", status=f"unreachable: {hop}{why}")
 
 
 @dataclass(frozen=True)
 class Scan:
-    """The key a host presented, and what we make of it."""
+    """The key a server presented, and what we make of it."""
 
     key: paramiko.PKey
     source: KeySource | None  # who vouches for it already; None: nobody (unknown, or changed)
     expected: paramiko.PKey | None  # the trusted key it replaces, when it changed
+    pin_type: str  # the host_keys key type that pins it (remote/trust.py)
+    jump: Scan | None = None  # a host behind a jump host: the jump host's key, reached through on the way
 
 
-def scan_host_key(trust: HostTrust, timeout: float = TIMEOUT_S) -> Scan:
-    """Fetch the host's key (no login) and compare it with what we trust."""
+def scan_host_key(trust: HostTrust, timeout: float = TIMEOUT_S, credentials: Credentials = Credentials()) -> Scan:
+    """Fetch the server's key (no login there; a jump host on the way, whose key must be trusted, is logged into
+    with `credentials`) and compare it with what we trust."""
     try:
-        with connect(trust, None, timeout) as client:
+        with connect(trust, credentials, timeout, login=False) as client:
             key = client.get_transport().get_remote_server_key()
-            return Scan(key, trust.source_of(key), None)
+            return Scan(key, trust.source_of(key), None, trust.pin_type(key))
     except HostKeyUnknown as unknown:
-        return Scan(unknown.key, None, None)
+        if unknown.trust is not trust:  # the jump host's key: refused, not something to accept for the host
+            raise
+        return Scan(unknown.key, None, None, trust.pin_type(unknown.key))
     except HostKeyChanged as changed:
-        return Scan(changed.key, None, changed.expected)
+        if changed.trust is not trust:
+            raise
+        return Scan(changed.key, None, changed.expected, trust.pin_type(changed.key))

@@ -1,6 +1,7 @@
 """One long-lived SSH connection to a host, shared by all of its tasks: commands on channels of their own, files
 over one SFTP session, reopened on demand after a drop. Any failure of the connection itself becomes Unreachable,
-so callers tell "the host is away" from "a command failed"."""
+so callers tell "the host is away" from "a command failed". Behind a jump host the connection is two (connect()
+opens and closes them together): the jump host's ending ends the host's, and the reopen opens both again."""
 
 from __future__ import annotations
 
