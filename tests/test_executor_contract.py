@@ -2,7 +2,8 @@
 
 To add an executor, write a factory `(tmp_path, dataset, fixture) -> Case` (`fixture(name)` gives a pytest
 fixture, e.g. the real sshd of tests/sshd.py) and add it to FACTORIES: the Case says which arm and task configs
-make a quick task that succeeds, a long one to cancel, and one that fails.
+make a quick task that succeeds, a long one to cancel, and one that fails. The simulated executor (a virtual
+clock, no processes) keeps the part of the contract that does not need real time.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+import numpy as np
 import pytest
 from sshd import client_key, sshd_factory  # noqa: F401 (fixtures)
 from training_fixtures import small_digits  # noqa: F401 (a fixture)
 
 from easeml_gui.engine.ports import Executor
+from easeml_gui.engine.simulate import SimulatedExecutor
 from easeml_gui.engine.types import Arm, Task, TaskLocation, TaskResult, TaskState
 from easeml_gui.execution.composite import CompositeExecutor
 from easeml_gui.execution.local import LocalExecutor
@@ -47,6 +50,15 @@ class Case:
     failing: Mapping[str, Any]  # ... of a task that fails
     nowhere: TaskLocation  # where no task of this executor lives
     limit: float  # seconds to wait for one task's result before the test fails
+    failing_arm: Arm | None = None  # what the failing task trains, when not quick_arm
+    real_time: bool = True  # tasks are processes that run in real time (not a simulation's virtual clock)
+
+
+def needs_real_time(case: Case) -> None:
+    """Detaching, adopting, progress, a running task seen by wait() and a worker to kill need real processes."""
+    if not case.real_time:
+        pytest.skip("a simulation's tasks end as soon as wait() advances its virtual clock; no process to detach, "
+                    "adopt, read progress from or kill")
 
 
 def local_case(tmp_path: Path, dataset: Path, fixture: Fixture) -> Case:
@@ -93,8 +105,16 @@ def composite_case(tmp_path: Path, dataset: Path, fixture: Fixture) -> Case:
                 nowhere=remote.nowhere, limit=local.limit)
 
 
+def simulated_case(tmp_path: Path, dataset: Path, fixture: Fixture) -> Case:
+    """The engine's simulated devices: quality from a matrix row (NaN: a run that fails), one virtual second each."""
+    make = lambda: SimulatedExecutor({"tenant-a": np.array([0.8, 0.6, np.nan])}, None, 2)  # noqa: E731
+    return Case(executor=make(), reopen=make, arm=Arm("net", 0), quick_arm=Arm("svc", 1), failing_arm=Arm("bad", 2),
+                quick={"kind": "quick"}, slow={"kind": "slow"}, bounded={"kind": "bounded"},
+                failing={"kind": "failing"}, nowhere=TaskLocation(folder="never-1"), limit=5, real_time=False)
+
+
 FACTORIES: dict[str, Callable[[Path, Path, Fixture], Case]] = {
-    "local": local_case, "ssh": ssh_case, "composite": composite_case}
+    "local": local_case, "ssh": ssh_case, "composite": composite_case, "simulated": simulated_case}
 
 
 @pytest.fixture(params=sorted(FACTORIES))
@@ -108,7 +128,8 @@ def case(request: pytest.FixtureRequest, tmp_path: Path, small_digits: Path) -> 
 
 def task(case: Case, task_id: str, config: Mapping[str, Any], device: str | None = None) -> Task:
     """A task of the case's configs: the quick and failing ones on the quick arm, the others on the network."""
-    arm = case.quick_arm if config in (case.quick, case.failing) else case.arm
+    arm = (case.failing_arm or case.quick_arm) if config == case.failing else \
+        case.quick_arm if config == case.quick else case.arm
     return Task(task_id=task_id, tenant="tenant-a", arm=arm, device=device or case.executor.devices()[0],
                 seed=0, config=config)
 
@@ -153,6 +174,7 @@ def test_a_failing_task_is_failed_with_a_reason(case: Case) -> None:
 
 
 def test_a_cancelled_task_is_cancelled(case: Case) -> None:
+    needs_real_time(case)
     case.executor.submit(task(case, "slow-1", case.slow))
     assert case.executor.wait(timeout=1.0) == []  # still running
     case.executor.cancel("slow-1")
@@ -165,6 +187,7 @@ def test_a_cancelled_task_is_cancelled(case: Case) -> None:
 def test_a_worker_killed_from_outside_fails_retryable_with_its_log(case: Case) -> None:
     """The OOM killer or a colleague's kill -9: no result.json. The task fails with what the log said, and is
     marked retryable (the model is not at fault: the engine hands it out again)."""
+    needs_real_time(case)
     case.executor.submit(task(case, "killed-1", case.slow))
     deadline = time.monotonic() + case.limit
     while (where := case.executor.location("killed-1")) is None or where.pid is None:
@@ -200,6 +223,7 @@ def test_every_submitted_task_is_reported_exactly_once(case: Case) -> None:
 
 
 def test_a_detached_task_goes_on_and_a_new_executor_adopts_and_reports_it_once(case: Case) -> None:
+    needs_real_time(case)
     submitted = task(case, "detached-1", case.bounded)
     case.executor.submit(submitted)
     where = case.executor.location("detached-1")
@@ -234,6 +258,7 @@ def test_a_task_that_is_gone_is_not_adopted_and_its_device_stays_free(case: Case
 
 
 def test_progress_events_are_read_from_an_offset_each_once(case: Case) -> None:
+    needs_real_time(case)
     case.executor.submit(task(case, "events-1", case.bounded))
     seen: list[dict[str, Any]] = []
     offset = 0
