@@ -9,8 +9,10 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from sshd import client_key, keygen_fingerprint, ssh_home, sshd, sshd_factory  # noqa: F401  (fixtures)
+from test_hosts_ssh import behind_a_jump_host, fingerprint
 from window_fixtures import finish_dialog, open_window  # noqa: F401  (a fixture)
 
+from easeml_gui.lab import hosts
 from easeml_gui.lab.stores import open_reader, open_writer
 from easeml_gui.views.host_dialogs import AddHostDialog, TrustDialog
 
@@ -88,3 +90,32 @@ def test_the_gpus_tasks_may_use_are_ticked(open_window, qtbot, tmp_path):
     assert view.tree.topLevelItem(0).child(1).checkState(0) == Qt.CheckState.Unchecked
     view.tree.topLevelItem(0).child(1).setCheckState(0, Qt.CheckState.Checked)
     qtbot.waitUntil(lambda: view.row("gpu1").allowed is None)  # every GPU again
+
+
+def test_a_host_behind_a_jump_host_is_trusted_jump_host_first(open_window, qtbot, sshd_factory, client_key,
+                                                               ssh_home, tmp_path):
+    bastion, target = sshd_factory(), sshd_factory()
+    behind_a_jump_host(ssh_home, client_key, bastion.port, target.port)
+    db = tmp_path / "lab.sqlite"
+    window = open_window(db)
+    with open_writer(db) as store:
+        hosts.add(store, "gpu", "inner", python=sys.executable)
+    view = window.hosts
+    qtbot.waitUntil(lambda: view.row("gpu") is not None)
+    window.tabs.setCurrentWidget(view)
+    view.select("gpu")
+    qtbot.mouseClick(view.trust_button, Qt.MouseButton.LeftButton)
+    trust = view.dialog
+    qtbot.waitUntil(lambda: trust.go.isEnabled(), timeout=30_000)
+    # first the jump host's key: nothing has logged in to it yet
+    assert trust.fingerprint.text().split()[1] == fingerprint(bastion) and "jump host bastion" in trust.message.text()
+    assert trust.go.text() == "Trust the jump host's key"
+    qtbot.mouseClick(trust.go, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: trust.go.isEnabled() and trust.fingerprint.text().split()[1] == fingerprint(target),
+                    timeout=30_000)
+    assert "gpu" in trust.message.text() and "Compare it" in trust.message.text()
+    finish_dialog(qtbot, trust)
+    with open_reader(db) as store:
+        pins = {pin.fingerprint for pin in store.host_keys("gpu")}
+    assert pins == {fingerprint(bastion), fingerprint(target)}  # both pinned, together
+    assert not window.last_error

@@ -41,11 +41,21 @@ class HostsController(QtCore.QObject):
         return self._write(f"adding host {name}", lambda store: hosts.add(store, name, address, key=key,
                                                                            python=python))
 
-    def check_key(self, name: str) -> Operation:
-        """finished(lab.hosts.KeyCheck): the key the host presents now (a connection, no login)."""
+    def check_jump_key(self, name: str) -> Operation:
+        """finished(lab.hosts.KeyCheck | None): the key host `name`'s jump host presents now (no login); None when
+        the host has none."""
+        def run(_operation: Operation) -> hosts.KeyCheck | None:
+            with as_lab_error(), open_reader(self.db) as store:
+                return hosts.check_jump_key(store, name)
+
+        return self.runner.submit(f"reading the key of {name}'s jump host", run)
+
+    def check_key(self, name: str, jump: hosts.KeyCheck | None = None) -> Operation:
+        """finished(lab.hosts.KeyCheck): the key the host presents now (a connection, no login there); behind a
+        jump host, through it (`jump`: its key as the admin accepted it; None: it must be trusted already)."""
         def run(_operation: Operation) -> hosts.KeyCheck:
             with as_lab_error(), open_reader(self.db) as store:
-                return hosts.check_key(store, name)
+                return hosts.check_key(store, name, jump=None if jump is None else jump.scan)
 
         return self.runner.submit(f"reading {name}'s host key", run)
 

@@ -51,12 +51,14 @@ class AddHostDialog(OperationDialog):
 
 class TrustDialog(OperationDialog):
     """Reads the key the host presents (no login), shows its fingerprint as `ssh-keygen -lf` prints it, and pins
-    it only when the admin says so."""
+    it only when the admin says so. Behind a jump host (ProxyJump) the jump host's key comes first, as `ssh -J`
+    asks: nothing logs in to the jump host before the admin accepted its key, and both keys are pinned together."""
 
     def __init__(self, hosts: HostsController, name: str, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(f"Trust {name}'s host key", "Trust this key", parent)
-        self.hosts = hosts
+        self.hosts, self.host = hosts, name
         self.check: KeyCheck | None = None
+        self.jump: KeyCheck | None = None  # the jump host's key, while it is the one shown
         self.message = QtWidgets.QLabel(f"Reading the key {name} presents…")
         self.message.setWordWrap(True)
         self.fingerprint = QtWidgets.QLineEdit()
@@ -66,27 +68,52 @@ class TrustDialog(OperationDialog):
         self.body.insertWidget(1, self.fingerprint)
         self.go.setEnabled(False)
         self.setMinimumWidth(620)
-        reading = hosts.check_key(name)
-        reading.finished.connect(self._show)
+        reading = hosts.check_jump_key(name)
+        reading.finished.connect(self._jump_read)
         reading.failed.connect(self.show_problem)
 
-    def _show(self, check: KeyCheck) -> None:
+    def _jump_read(self, jump: KeyCheck | None) -> None:
+        if jump is None or (jump.source is KeySource.ACCEPTED and jump.changed is None):
+            self._read_host(jump)  # no jump host, or one pinned already: straight to the host's own key
+        else:
+            self.jump = jump
+            self._show(jump)
+            self.go.setText("Trust the jump host's key" if jump.changed is None else "Trust the jump host's NEW key")
+
+    def _read_host(self, jump: KeyCheck | None) -> None:
+        self.jump = None
+        self.go.setEnabled(False)
+        self.message.setText(f"Reading the key {self.host} presents…")
+        self.fingerprint.setVisible(False)
+        reading = self.hosts.check_key(self.host, jump)
+        reading.finished.connect(self._show_host)
+        reading.failed.connect(self.show_problem)
+
+    def _show_host(self, check: KeyCheck) -> None:
         self.check = check
+        self._show(check)
+
+    def _show(self, check: KeyCheck) -> None:
         self.fingerprint.setText(check.line)
         self.fingerprint.setVisible(True)
-        if check.source is KeySource.ACCEPTED:
-            self.message.setText(f"{check.name} ({check.address}) is already trusted with this key:")
+        self.go.setText("Trust this key")
+        if check.source is KeySource.ACCEPTED and check.changed is None:
+            self.message.setText(f"{check.server} is already trusted with this key:")
             return
         if check.changed is not None:
             self.message.setText(check.changed)
             self.go.setText("Trust the NEW key")
         elif check.source is KeySource.KNOWN_HOSTS:
-            self.message.setText("Your ~/.ssh/known_hosts already trusts this key; pin it for easeml-gui too:")
+            self.message.setText(f"Your ~/.ssh/known_hosts already trusts the key of {check.server}; pin it for "
+                                 "easeml-gui too:")
         else:
-            self.message.setText(f"{check.name} ({check.address}) presents this key. Compare it with what the "
-                                 "host's admin reads on the host itself (ssh-keygen -lf "
-                                 "/etc/ssh/ssh_host_ed25519_key.pub) before you trust it:")
+            self.message.setText(f"{check.server} presents this key. Compare it with what the host's admin reads "
+                                 "on the host itself (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) before you "
+                                 "trust it:")
         self.go.setEnabled(True)
 
     def begin(self) -> Operation | None:
+        if self.jump is not None:  # accepted: now read the host's own key through the jump host
+            self._read_host(self.jump)
+            return None
         return None if self.check is None else self.hosts.accept(self.check)
