@@ -76,6 +76,16 @@ def test_probe_with_torch_reports_cpu_only_and_without_torch_says_how_to_install
     assert "no torch: install it" in cli("host", "list").stdout  # the last probe is stored
 
 
+def test_a_host_without_that_python_says_which_and_how_to_name_another(cli, sshd, client_key):
+    add_trusted(cli, "box", sshd, client_key, python="/opt/no such/python3")
+    out = cli("host", "probe", "box", "--json")
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["status"] == "no python: /opt/no such/python3 not found"
+    out = cli("host", "probe", "box")
+    assert "no python at '/opt/no such/python3' on the host" in out.stdout + out.stderr
+    assert "easeml-gui host set NAME --python PATH" in out.stdout + out.stderr
+
+
 def test_an_unknown_host_key_is_refused_until_trusted(cli, sshd, client_key):
     cli("host", "add", "box", "--address", sshd.address, "--key", client_key, "--python", NO_TORCH_PYTHON)
     out = cli("host", "probe", "box")
