@@ -11,7 +11,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PySide6 import QtCore, QtGui  # noqa: E402
+from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
+
+import pyqtgraph as pg  # noqa: E402
 
 from easeml_gui import app as gui  # noqa: E402
 from easeml_gui.engine.types import (  # noqa: E402
@@ -19,6 +21,7 @@ from easeml_gui.engine.types import (  # noqa: E402
 )
 from easeml_gui.store import LabStore  # noqa: E402
 from easeml_gui.views.simulate_panel import SimulatePanel  # noqa: E402
+from easeml_gui.views.theme import THEME_ENV  # noqa: E402
 from easeml_gui.views.simulate_worker import CANCELLED, COMPLETED, FAILED  # noqa: E402
 
 ARMS = (Arm("resnet18", 0), Arm("mobilenet_v3_small", 1), Arm("vgg11", 2))
@@ -234,3 +237,30 @@ def test_screenshot_of_a_real_store(qapp, lab, tmp_path):
     out = tmp_path / "store.png"
     assert gui.run_app(lab[0], out, demo=False) == 0
     assert out.stat().st_size > 10_000
+
+
+def luminance(image: QtGui.QImage) -> float:
+    """Mean grey level (0..255) of a rendered image."""
+    image = image.convertToFormat(QtGui.QImage.Format.Format_Grayscale8)
+    data = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes()).reshape(image.height(), -1)
+    return float(data[:, :image.width()].mean())
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_the_window_follows_the_desktops_dark_or_light_scheme(open_window, qtbot, lab, monkeypatch, theme):
+    monkeypatch.setenv(THEME_ENV, theme)  # what a dark desktop's Qt colour scheme asks for
+    try:
+        window = open_window(lab[0])
+        qtbot.waitUntil(lambda: window.lab.tenants.source_model.rowCount() == 2)
+        palette = QtWidgets.QApplication.instance().palette()
+        window_colour, text = palette.window().color().lightness(), palette.text().color().lightness()
+        plot = window.findChildren(pg.PlotWidget)[0]
+        plot_background = plot.backgroundBrush().color().lightness()
+        shot = luminance(window.grab().toImage())
+        if theme == "dark":
+            assert window_colour < 60 and text > 200 and plot_background < 60 and shot < 80
+        else:
+            assert window_colour > 230 and text < 60 and plot_background > 240 and shot > 200
+    finally:
+        monkeypatch.delenv(THEME_ENV)
+        gui.application()  # the light look again for the tests after this one

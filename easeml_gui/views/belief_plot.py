@@ -14,9 +14,8 @@ import pyqtgraph as pg
 from .model_beliefs import ModelBelief
 from .plot_export import number, write_png, write_rows
 from .plot_style import Placeholder, offer_saving, style_axes
-from .theme import ACCENT, TEXT
+from .theme import ACCENT, scheme
 
-OBSERVED = "#2b2f36"
 NEXT = "#DD8452"
 NO_TENANT = "Select a tenant to see its models"
 KEY = ("● ± bar: posterior mean ± sigma when a decision last weighed the model · ◆ observed · "
@@ -35,7 +34,7 @@ class BeliefPlot(pg.PlotWidget):
         item.addItem(self._bars)
         # No legend box over the data: the section's note is the key (KEY).
         self._means = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(ACCENT), pen=None)
-        self._observed = pg.ScatterPlotItem(symbol="d", size=11, brush=pg.mkBrush(OBSERVED), pen=None)
+        self._observed = pg.ScatterPlotItem(symbol="d", size=11, brush=pg.mkBrush(scheme().text), pen=None)
         self._next = pg.ScatterPlotItem(size=18, brush=None, pen=pg.mkPen(NEXT, width=2.5))
         for part in (self._means, self._observed, self._next):
             item.addItem(part)
@@ -59,7 +58,7 @@ class BeliefPlot(pg.PlotWidget):
                            y=[i for i, _ in picked])
         self.getPlotItem().getAxis("left").setTicks([list(enumerate(b.model for b in self.beliefs))])
         self.getPlotItem().getViewBox().setYRange(-0.6, max(len(self.beliefs), 1) - 0.4, padding=0)
-        self.getPlotItem().setTitle(tenant or None, color=TEXT, size="10pt")
+        self.getPlotItem().setTitle(tenant or None, color=scheme().text, size="10pt")
         self._placeholder.set_text(NO_TENANT if not tenant else
                                    f"No decision has weighed {tenant}'s models yet")
         self._placeholder.show_if(not self.beliefs)

@@ -11,7 +11,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..controllers.operations import Operation
 from ..controllers.registry import RegistryController
 from .lab_snapshot import DatasetRow
-from .theme import MUTED, heading, hint
+from .theme import heading, hint, scheme
 
 Qt = QtCore.Qt
 THUMB = 56  # px a side; small images (digits are 8 px) are scaled up without smoothing, so they stay crisp
@@ -33,7 +33,7 @@ class ClassRow(QtWidgets.QWidget):
         layout.setContentsMargins(0, 2, 0, 2)
         layout.setSpacing(6)
         label = QtWidgets.QLabel(f"<b>{html.escape(name)}</b>"
-                                 f"<br><span style='color:{MUTED}'>{count:,} images</span>")
+                                 f"<br><span style='color:{scheme().muted}'>{count:,} images</span>")
         label.setFixedWidth(140)
         layout.addWidget(label)
         self.thumbnails = []

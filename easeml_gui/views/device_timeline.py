@@ -15,9 +15,8 @@ import pyqtgraph as pg
 from .lab_snapshot import TaskSpan
 from .plot_export import number, write_png, write_rows
 from .plot_style import Placeholder, offer_saving, style_axes
-from .theme import ColourMap
+from .theme import ColourMap, scheme
 
-BAR_EDGE = pg.mkPen("#ffffff", width=1)  # a thin gap between a device's tasks
 BAR_HEIGHT = 0.7
 
 
@@ -45,10 +44,12 @@ class DeviceTimeline(pg.PlotWidget):
                       s.state) for s in spans]
         starts = np.array([r[3] for r in self.rows], dtype=float)
         ends = np.array([r[4] for r in self.rows], dtype=float)
-        brushes = [self._brush(r[1], r[5]) for r in self.rows]
+        # One brush per (tenant, state), not per bar: a lab's timeline grows by a bar per task.
+        brush_of = {key: self._brush(*key) for key in {(r[1], r[5]) for r in self.rows}}
+        brushes = [brush_of[r[1], r[5]] for r in self.rows]
         self._bars.setOpts(x0=starts, width=np.maximum(ends - starts, 0.0),
                            y0=np.array([row_of[r[0]] - BAR_HEIGHT / 2 for r in self.rows], dtype=float),
-                           height=BAR_HEIGHT, brushes=brushes, pen=BAR_EDGE)  # pens=[] would fail in pyqtgraph
+                           height=BAR_HEIGHT, brushes=brushes, pen=pg.mkPen(scheme().card, width=1))  # a thin gap between a device's tasks; pens=[] fails
         self.getPlotItem().getAxis("left").setTicks([list(enumerate(self.devices))])
         self.getPlotItem().getViewBox().setYRange(-0.6, max(len(self.devices), 1) - 0.4, padding=0)
         self._placeholder.show_if(not self.rows)

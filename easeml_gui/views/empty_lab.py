@@ -8,7 +8,7 @@ import re
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from .theme import MUTED, resource_path
+from .theme import resource_path, scheme
 
 Qt = QtCore.Qt
 WELCOME = ("Create the demo lab to watch one at work, or start your own: add a tenant, drop a dataset on the "
@@ -17,7 +17,7 @@ WELCOME = ("Create the demo lab to watch one at work, or start your own: add a t
 
 def _rich(text: str) -> str:
     """Escape, and show `command` spans as code."""
-    return re.sub(r"`([^`]+)`", r"<code style='background:#eef1f5; padding:2px 4px'>\1</code>", html.escape(text))
+    return re.sub(r"`([^`]+)`", rf"<code style='background:{scheme().code}; padding:2px 4px'>\1</code>", html.escape(text))
 
 
 class DropZone(QtWidgets.QFrame):
@@ -31,7 +31,7 @@ class DropZone(QtWidgets.QFrame):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip("a folder with one sub-folder per class, or a .zip / .tar / .tar.gz of one")
         label = QtWidgets.QLabel("<b>Drop a dataset here</b><br>"
-                                 f"<span style='color:{MUTED}'>a folder of class folders, or a .zip / .tar / .tar.gz"
+                                 f"<span style='color:{scheme().muted}'>a folder of class folders, or a .zip / .tar / .tar.gz"
                                  " — or click to choose one</span>")
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout = QtWidgets.QVBoxLayout(self)
@@ -89,7 +89,7 @@ class EmptyLabPanel(QtWidgets.QWidget):
         self.detail = QtWidgets.QLabel()
         self.detail.setWordWrap(True)
         self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.detail.setStyleSheet(f"color: {MUTED}")
+        self.detail.setStyleSheet(f"color: {scheme().muted}")
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         column = QtWidgets.QVBoxLayout()
         column.setSpacing(14)

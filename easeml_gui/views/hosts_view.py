@@ -13,7 +13,7 @@ from ..controllers.hosts import HostsController
 from .host_dialogs import AddHostDialog, TrustDialog
 from .host_rows import HostRow
 from .running_tasks import elapsed
-from .theme import MUTED, STATE_COLOURS, heading, hint
+from .theme import STATE_COLOURS, heading, hint, scheme
 
 Qt = QtCore.Qt
 COLUMNS = ("host / GPU", "address / memory", "host key / other users", "status", "probed")
@@ -75,7 +75,7 @@ class HostsView(QtWidgets.QWidget):
         self.tree.clear()
         if not rows:
             empty = QtWidgets.QTreeWidgetItem(["no hosts yet: Add host… to train on a GPU server over SSH"])
-            empty.setForeground(0, QtGui.QBrush(QtGui.QColor(MUTED)))
+            empty.setForeground(0, QtGui.QBrush(QtGui.QColor(scheme().muted)))
             self.tree.addTopLevelItem(empty)
             empty.setFirstColumnSpanned(True)
         for row in rows:
@@ -84,7 +84,7 @@ class HostsView(QtWidgets.QWidget):
             item = QtWidgets.QTreeWidgetItem([row.name, row.address + (f"  (alias {row.alias})" if row.alias else ""),
                                               row.fingerprint or "not trusted yet: Trust…", status, probed])
             item.setData(0, NAME, row.name)
-            colour = STATE_COLOURS["done"] if row.ready else (MUTED if row.probed is None else STATE_COLOURS["failed"])
+            colour = STATE_COLOURS["done"] if row.ready else (scheme().muted if row.probed is None else STATE_COLOURS["failed"])
             item.setForeground(3, QtGui.QBrush(QtGui.QColor(colour)))
             item.setToolTip(3, status)
             self.tree.addTopLevelItem(item)

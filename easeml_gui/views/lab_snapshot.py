@@ -15,7 +15,7 @@ import numpy as np
 
 from ..engine.types import Decision, Observation, Tenant
 from .host_rows import HostRow
-from .model_beliefs import ModelBelief, tenant_beliefs
+from .model_beliefs import ModelBelief, lab_beliefs
 from .step_series import step_xy, values_at
 from .task_progress import EpochProgress
 
@@ -203,7 +203,7 @@ def build_snapshot(
         tuple(running), tuple(datasets), tuple(spans), tuple(hosts),
     )
     history = decisions if belief_decisions is None else belief_decisions
-    beliefs = {row.name: tenant_beliefs(row.name, history, ordered) for row in rows}
+    beliefs = lab_beliefs([row.name for row in rows], history, ordered)
     return LabSnapshot(source, rows, counts, current, t0,
                        accuracy, regret, tuple(decisions), tuple(running), fingerprint, tuple(datasets),
                        tuple(spans), beliefs, tuple(hosts))

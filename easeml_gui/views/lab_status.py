@@ -9,7 +9,7 @@ from typing import Mapping
 from PySide6 import QtCore, QtWidgets
 
 from .lab_snapshot import TASK_STATES
-from .theme import MUTED, STATE_COLOURS
+from .theme import STATE_COLOURS, scheme
 
 
 class LabStatus(QtWidgets.QWidget):
@@ -44,7 +44,7 @@ class SourceLabel(QtWidgets.QLabel):
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setStyleSheet(f"color: {MUTED}")
+        self.setStyleSheet(f"color: {scheme().muted}")
 
     def set_source(self, source: str, refreshed: bool = True) -> None:
         stamp = time.strftime("%H:%M:%S")

@@ -100,8 +100,10 @@ class LabView(QtWidgets.QStackedWidget):
         outer = QtWidgets.QSplitter(Qt.Orientation.Vertical)
         outer.addWidget(top)
         outer.addWidget(why)
-        outer.setStretchFactor(0, 1)
-        outer.setSizes([540, 290])
+        # both give when the screen is small (1366 x 768), the tenants and plots twice as much as the why panel
+        outer.setStretchFactor(0, 2)
+        outer.setStretchFactor(1, 1)
+        outer.setSizes([560, 270])
         for splitter in (left, plots, top, outer):
             splitter.setChildrenCollapsible(False)
             splitter.setHandleWidth(10)

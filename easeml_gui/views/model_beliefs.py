@@ -23,22 +23,29 @@ class ModelBelief:
     next_pick: bool  # the model the newest decision named for this tenant
 
 
-def tenant_beliefs(tenant: str, decisions: Sequence[Decision],
-                   observations: Sequence[Observation]) -> tuple[ModelBelief, ...]:
-    """decisions newest first; the models in the order the engine first considered or trained them."""
-    weighed: dict[str, tuple[float, float]] = {}
-    next_pick: str | None = None
+def lab_beliefs(tenants: Sequence[str], decisions: Sequence[Decision],
+                observations: Sequence[Observation]) -> dict[str, tuple[ModelBelief, ...]]:
+    """Per tenant, its models in the order the engine first considered or trained them; decisions newest first.
+
+    One pass over the decisions for all tenants: the poller builds this at every read, and a pass per tenant
+    (tenants x decisions x tenants scores) held the GIL the window needs for ~20 ms with 50 tenants."""
+    weighed: dict[str, dict[str, tuple[float, float]]] = {tenant: {} for tenant in tenants}
+    next_pick: dict[str, str] = {}
     for decision in decisions:
         for score in decision.scores:
-            if score.tenant != tenant:
-                continue
-            if next_pick is None:
-                next_pick = score.arm
-            weighed.setdefault(score.arm, (score.mean, score.sigma))  # the newest one wins
-    observed: dict[str, float] = {}
+            if score.tenant in weighed:
+                next_pick.setdefault(score.tenant, score.arm)
+                weighed[score.tenant].setdefault(score.arm, (score.mean, score.sigma))  # the newest one wins
+    observed: dict[str, dict[str, float]] = {tenant: {} for tenant in tenants}
     for o in observations:
-        if o.tenant == tenant:
-            observed[o.arm.name] = max(o.quality, observed.get(o.arm.name, o.quality))
+        if o.tenant in observed:
+            best = observed[o.tenant]
+            best[o.arm.name] = max(o.quality, best.get(o.arm.name, o.quality))
+    return {tenant: _beliefs(weighed[tenant], observed[tenant], next_pick.get(tenant)) for tenant in tenants}
+
+
+def _beliefs(weighed: dict[str, tuple[float, float]], observed: dict[str, float],
+             next_pick: str | None) -> tuple[ModelBelief, ...]:
     order = list(dict.fromkeys([*observed, *reversed(list(weighed))]))
     return tuple(ModelBelief(model, *weighed.get(model, (None, None)), observed.get(model), model == next_pick)
                  for model in order)

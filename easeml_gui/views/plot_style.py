@@ -11,9 +11,8 @@ from PySide6 import QtGui, QtWidgets
 import pyqtgraph as pg
 
 from .plot_export import ask_path, slug
-from .theme import GRID_ALPHA, MUTED
+from .theme import GRID_ALPHA, scheme
 
-LABEL_STYLE = {"color": "#4b5563", "font-size": "10pt"}
 
 
 def style_axes(item: pg.PlotItem, x_label: str, y_label: str) -> None:
@@ -21,18 +20,19 @@ def style_axes(item: pg.PlotItem, x_label: str, y_label: str) -> None:
     item.getViewBox().setDefaultPadding(0.03)
     for axis in ("bottom", "left"):
         item.getAxis(axis).enableAutoSIPrefix(False)
-        item.getAxis(axis).setTextPen(pg.mkPen(MUTED))
-        item.getAxis(axis).setPen(pg.mkPen("#c9ced6"))
+        item.getAxis(axis).setTextPen(pg.mkPen(scheme().muted))
+        item.getAxis(axis).setPen(pg.mkPen(scheme().axis))
     # after the pens: AxisItem.setPen/setTextPen recolour the label
-    item.setLabel("bottom", x_label, **LABEL_STYLE)
-    item.setLabel("left", y_label, **LABEL_STYLE)
+    label_style = {"color": scheme().soft, "font-size": "10pt"}
+    item.setLabel("bottom", x_label, **label_style)
+    item.setLabel("left", y_label, **label_style)
 
 
 class Placeholder:
     """A muted line of text in the middle of a plot's view, shown while the plot has nothing to draw."""
 
     def __init__(self, plot: pg.PlotWidget, text: str = "") -> None:
-        self.item = pg.TextItem(text, color=MUTED, anchor=(0.5, 0.5))
+        self.item = pg.TextItem(text, color=scheme().muted, anchor=(0.5, 0.5))
         self.item.setFont(QtGui.QFont(plot.font().family(), 11))
         self.item.setVisible(bool(text))
         view = plot.getPlotItem().getViewBox()

@@ -10,7 +10,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from .lab_snapshot import RunningRow
 from .task_progress import EpochProgress
-from .theme import MUTED, ColourMap, swatch
+from .theme import ColourMap, scheme, swatch
 
 Qt = QtCore.Qt
 COLUMNS = ("task", "tenant", "model", "device", "for", "progress")
@@ -45,7 +45,7 @@ class RunningTasks(QtWidgets.QTreeWidget):
         self.clear()
         if not rows:
             idle = QtWidgets.QTreeWidgetItem(["nothing is running"])
-            idle.setForeground(0, QtGui.QBrush(QtGui.QColor(MUTED)))
+            idle.setForeground(0, QtGui.QBrush(QtGui.QColor(scheme().muted)))
             self.addTopLevelItem(idle)
             idle.setFirstColumnSpanned(True)  # one line across the table, not squeezed into the first column
             return

@@ -11,7 +11,7 @@ from ..engine.simulate import RunTrace
 from .series_plot import SeriesPlot
 from .simulate_series import last_time, regret_curve, summarize
 from .simulate_worker import CANCELLED, COMPLETED, SimulationRequest, SimulationWorker
-from .theme import MUTED, ColourMap, heading, hint, swatch
+from .theme import ColourMap, heading, hint, scheme, swatch
 
 Qt = QtCore.Qt
 DEFAULT_MATRIX = "synthetic:rows=40,arms=20,seed=0,spread=100"
@@ -311,7 +311,7 @@ class SimulatePanel(QtWidgets.QWidget):
 
     def _say(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
-        self.message.setStyleSheet(f"color: {'#b42318' if error else MUTED}")
+        self.message.setStyleSheet(f"color: {scheme().problem_text if error else scheme().muted}")
         self.message.setVisible(bool(text))
 
     # ---- for tests ------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from .lab_snapshot import TenantRow
-from .theme import MUTED, ColourMap, swatch
+from .theme import ColourMap, scheme, swatch
 
 Qt = QtCore.Qt
 COLUMNS = ("tenant", "weight", "paused", "done", "device time", "val", "test", "best model")
@@ -92,7 +92,7 @@ class TenantsTableModel(QtCore.QAbstractTableModel):
             horizontal = Qt.AlignmentFlag.AlignRight if column in NUMERIC else Qt.AlignmentFlag.AlignLeft
             return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and (row.paused or (column >= 5 and row.best_accuracy is None)):
-            return QtGui.QBrush(QtGui.QColor(MUTED))
+            return QtGui.QBrush(QtGui.QColor(scheme().muted))
         if role == Qt.ItemDataRole.FontRole and column == 0:
             font = QtGui.QFont()
             font.setBold(True)
