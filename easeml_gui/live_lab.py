@@ -92,6 +92,31 @@ def job_work(job: JobRecord, dataset: DatasetRecord) -> JobWork | None:
     return JobWork(len(train) * job.epochs, gflop)
 
 
+def task_work(record: TaskRecord, job: JobRecord | None,
+              work_of: Callable[[JobRecord], JobWork | None]) -> tuple[float, float] | None:
+    """(samples, GFLOP) a finished task trained, what its seconds teach the cost model; None when it teaches
+    nothing (not done, of no known job, or of a job without work figures)."""
+    if record.state is not TaskState.DONE or job is None:
+        return None
+    work = work_of(job)
+    arms = [arm.name for arm in job.arms]
+    if work is None or record.arm.name not in arms:
+        return None
+    return work.samples, work.gflop[arms.index(record.arm.name)]
+
+
+def learned_work_costs(store: LabReader) -> WorkCostModel:
+    """The cost model as a run of this lab would start with it: taught by every finished task of every job."""
+    costs = WorkCostModel()
+    jobs = {job.id: job for job in store.jobs()}
+    work = {job_id: job_work(job, store.dataset(job.dataset)) for job_id, job in jobs.items()}
+    for record in store.tasks(TaskState.DONE):
+        taught = task_work(record, jobs.get(record.job), lambda job: work[job.id])
+        if taught is not None:
+            costs.observe(record.arm.name, *taught, record.device, record.cost)
+    return costs
+
+
 def lab_upper_bounds(store: LabReader) -> dict[str, float]:
     """Per tenant, the highest quality its newest job may still reach: the GP's upper confidence bound on an
     untried model where that lies above the best observed (`status`'s regret estimate, ALGORITHM.md). A finished
@@ -172,14 +197,9 @@ class LiveLab:
     def _learn_cost(self, record: TaskRecord, jobs: dict[int, JobRecord]) -> None:
         """A finished task of a job no longer run (done, replaced): its seconds teach the cost model at every start,
         as they did when it ended, so a restarted run prices tasks as the unbroken one."""
-        if record.state is not TaskState.DONE or record.job not in jobs:
-            return
-        job = jobs[record.job]
-        work = self._job_work(job)
-        arms = [arm.name for arm in job.arms]
-        if work is not None and record.arm.name in arms:
-            gflop = work.gflop[arms.index(record.arm.name)]
-            self.selection.observe_cost(record.arm.name, work.samples, gflop, record.device, record.cost)
+        taught = task_work(record, jobs.get(record.job), self._job_work)
+        if taught is not None:
+            self.selection.observe_cost(record.arm.name, *taught, record.device, record.cost)
 
     def _adopt(self) -> set[str]:
         """Offer the executor the tasks an earlier run left running, of jobs still run: those it still finds

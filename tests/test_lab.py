@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from easeml_gui.engine.types import Arm, Observation, Task, TaskResult, TaskState
 from easeml_gui.lab import datasets, demo, jobs, tenants
 from easeml_gui.lab.errors import LabError
 from easeml_gui.lab.runs import run_lock
@@ -140,3 +141,23 @@ def test_no_model_to_export_yet(db: Path, tmp_path: Path) -> None:
             export_best(store, "alice", tmp_path / "out")
         with pytest.raises(LabError, match="bob"):
             export_best(store, "bob", tmp_path / "out")
+
+
+def test_a_jobs_predicted_seconds_are_what_the_labs_finished_tasks_taught(db: Path, tmp_path: Path) -> None:
+    source = export_digits(tmp_path / "source", (0, 1, 2), per_class=20)
+    with open_writer(db) as store:
+        datasets.register(store, "digits", source, tmp_path / "data")
+        tenants.add(store, "alice")
+        before = {c.name: c for c in jobs.fitting(store, "digits").arms}
+        assert jobs.fitting(store, "digits").device == "cpu"  # nothing ran yet
+        new = jobs.add(store, "alice", "digits", models=["svc", "resnet18"])
+        arm = Arm("svc", new.job.arms[0].index)
+        task = Task("t1", "alice", arm, "cuda:0", config=new.job.to_job().config)
+        store.task_state(task, TaskState.RUNNING)
+        seconds = 40 * before["svc"].seconds  # this lab's svc is far slower than the prior guessed
+        store.record_result(TaskResult("t1", "alice", arm, "cuda:0", TaskState.DONE, 0.9, seconds),
+                            Observation("alice", arm, 0.9, seconds, 1.0))
+        after = jobs.fitting(store, "digits")
+    svc = next(c for c in after.arms if c.name == "svc")
+    assert after.device == "cuda:0" and 0.5 * seconds < svc.seconds < 2 * seconds  # priced from what it took
+    assert [c.seconds for c in after.arms] == sorted(c.seconds for c in after.arms)  # quickest first

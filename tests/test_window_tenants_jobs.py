@@ -95,7 +95,9 @@ def test_a_job_over_the_models_that_fit_narrowed_down(open_window, qtbot, db):
     qtbot.waitUntil(lambda: dialog.models.topLevelItemCount() > 0, timeout=30000)
     offered = [dialog.models.topLevelItem(i).text(0) for i in range(dialog.models.topLevelItemCount())]
     assert {"svc", "logistic_regression", "resnet18"} <= set(offered)
-    assert all(dialog.models.topLevelItem(i).text(2).endswith("FLOP") for i in range(len(offered)))
+    assert all(dialog.models.topLevelItem(i).text(2).startswith("~") and
+               dialog.models.topLevelItem(i).text(2).endswith(" on cpu") and
+               dialog.models.topLevelItem(i).text(3).endswith("FLOP") for i in range(len(offered)))
     dialog.choose([])
     qtbot.mouseClick(dialog.go, Qt.MouseButton.LeftButton)
     assert "Tick at least one model" in dialog.problem.text()

@@ -7,7 +7,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..engine.types import Arm
+from ..engine.prior import JobWork
+from ..engine.types import Arm, TaskState
+from ..live_lab import learned_work_costs
 from ..store import JobRecord, LabReader, LabStore
 from ..training.arms import (ARM_INDEX, CLASSICAL, IMAGENET, ArmSpec, UnknownArm, arm_spec, job_arms,
                              training_gflop)
@@ -22,12 +24,13 @@ DEFAULT_EPOCHS = 10  # a job of classical learners only: epochs mean nothing to 
 
 @dataclass(frozen=True)
 class ArmChoice:
-    """An arm a job on a dataset could try, with what it is and its predicted training cost (GFLOP: the cost
-    model's prior, before the lab measured anything)."""
+    """An arm a job on a dataset could try, with what it is and its predicted training cost: GFLOP (known before
+    anything ran) and seconds on the fitting's device (the cost model as this lab's finished tasks taught it)."""
 
     name: str
     description: str
     gflop: float
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class Fitting:
     arms: list[ArmChoice]
     image_size: int  # the size the arms were matched at (the dataset's default when none was asked for)
     recipe_epochs: int  # the longest recipe among the networks: a job's default epochs
+    device: str  # what the seconds are predicted on: where the lab's latest task ran (cpu before any)
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ def add(store: LabStore, tenant: str, dataset: str, *, models: Sequence[str] | N
 
 
 def fitting(store: LabReader, dataset: str, *, image_size: int | None = None, weights: str = "scratch") -> Fitting:
-    """The arms a job on `dataset` gets by default (what `job add` without --models would try), cheapest first."""
+    """The arms a job on `dataset` gets by default (what `job add` without --models would try), quickest first."""
     with as_lab_error():
         info = info_of(store.dataset(dataset))
     schema = info.schema(image_size)
@@ -76,9 +80,12 @@ def fitting(store: LabReader, dataset: str, *, image_size: int | None = None, we
     specs = [arm_spec(name) for name in names]
     recipes = [CATALOGUE[spec.model].recipe.epochs for spec in specs if spec.network]
     epochs = max(recipes, default=DEFAULT_EPOCHS)
-    choices = [ArmChoice(spec.name, _describe(spec), training_gflop(spec, schema, len(info.train), epochs))
-               for spec in specs]
-    return Fitting(sorted(choices, key=lambda c: c.gflop), schema.image_size, epochs)
+    gflop = [training_gflop(spec, schema, len(info.train), epochs) for spec in specs]
+    finished = store.tasks(TaskState.DONE)
+    device = max(finished, key=lambda t: t.ended or 0.0).device if finished else "cpu"
+    seconds = learned_work_costs(store).predict(names, JobWork(len(info.train) * epochs, tuple(gflop)), device)
+    choices = [ArmChoice(spec.name, _describe(spec), g, float(s)) for spec, g, s in zip(specs, gflop, seconds)]
+    return Fitting(sorted(choices, key=lambda c: c.seconds), schema.image_size, epochs, device)
 
 
 def _describe(spec: ArmSpec) -> str:

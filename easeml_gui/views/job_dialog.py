@@ -23,6 +23,12 @@ def gflop_text(gflop: float) -> str:
     return f"{gflop / 1000:,.1f} TFLOP" if gflop >= 1000 else f"{gflop:,.1f} GFLOP" if gflop >= 1 else "< 1 GFLOP"
 
 
+def seconds_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"~{seconds:.0f} s"
+    return f"~{seconds / 60:.0f} min" if seconds < 5400 else f"~{seconds / 3600:.1f} h"
+
+
 class JobDialog(OperationDialog):
     def __init__(self, registry: RegistryController, tenants: Sequence[str], datasets: Sequence[str],
                  tenant: str = "", parent: QtWidgets.QWidget | None = None) -> None:
@@ -46,7 +52,7 @@ class JobDialog(OperationDialog):
                                                   "both")):
             self.weights.addItem(label, choice)
         self.models = QtWidgets.QTreeWidget()
-        self.models.setHeaderLabels(["model", "what it is", "predicted cost"])
+        self.models.setHeaderLabels(["model", "what it is", "predicted time", "work"])
         self.models.setRootIsDecorated(False)
         self.models.setMinimumHeight(220)
         self.models.setToolTip("untick the models this job should not try; the engine picks among the rest")
@@ -92,12 +98,17 @@ class JobDialog(OperationDialog):
         self.fitting = fitting
         self.show_problem("")
         for choice in fitting.arms:
-            item = QtWidgets.QTreeWidgetItem([choice.name, choice.description, gflop_text(choice.gflop)])
+            item = QtWidgets.QTreeWidgetItem([choice.name, choice.description,
+                                              f"{seconds_text(choice.seconds)} on {fitting.device}",
+                                              gflop_text(choice.gflop)])
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(0, Qt.CheckState.Checked)
-            item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            item.setToolTip(2, "as the lab's finished tasks taught the cost model (before any: from the model's "
+                               "GFLOP and the device's typical speed)")
+            for column in (2, 3):
+                item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.models.addTopLevelItem(item)
-        for column in range(3):
+        for column in range(4):
             self.models.resizeColumnToContents(column)
         self.epochs.setSpecialValueText(f"each model's recipe ({fitting.recipe_epochs})")
         if not self.image_size.value():
