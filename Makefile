@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/cost_prediction.py
 	$(BIN)/python bench/accuracy_vs_peers.py
 	$(BIN)/python bench/dataset_sync.py
+	$(BIN)/python bench/gui_responsiveness.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -61,7 +61,7 @@ def test_the_regret_curve_of_the_past_stays_as_it_was_believed(open_window, qtbo
             qtbot.waitUntil(lambda: window.lab.snapshot is not None
                             and len(window.lab.snapshot.regret[0]) >= 2 * decisions)
             window.lab.flush()
-            x, y = window.lab.regret_plot.curve(REGRET_SERIES).getData()
+            x, y = window.lab.regret_plot.curve(REGRET_SERIES).getOriginalDataset()  # as set, before thinning
             return np.column_stack([x[::2], y[::2]])
 
         early = curve_after(6)
