@@ -7,6 +7,7 @@ pool; a lab run is a process of its own (`easeml-gui run`), which the run contro
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -77,6 +78,9 @@ def build_window(db_path: Path, demo: bool = False, refresh_ms: int = REFRESH_MS
     if demo:
         window.simulate.configure(**DEMO_SIMULATION)
         window.simulate.start()
+    # What the window is built of lives as long as it: out of the collector's sight, a full collection (set off by
+    # the poller's reads) walks only what came after, ~30 ms instead of ~200 ms on the GUI thread (the GUI bench).
+    gc.freeze()
     return window
 
 
