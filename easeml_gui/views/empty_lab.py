@@ -17,7 +17,8 @@ WELCOME = ("Create the demo lab to watch one at work, or start your own: add a t
 
 def _rich(text: str) -> str:
     """Escape, and show `command` spans as code."""
-    return re.sub(r"`([^`]+)`", rf"<code style='background:{scheme().code}; padding:2px 4px'>\1</code>", html.escape(text))
+    code = rf"<code style='background:{scheme().code}; padding:2px 4px'>\1</code>"
+    return re.sub(r"`([^`]+)`", code, html.escape(text))
 
 
 class DropZone(QtWidgets.QFrame):
@@ -31,8 +32,8 @@ class DropZone(QtWidgets.QFrame):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip("a folder with one sub-folder per class, or a .zip / .tar / .tar.gz of one")
         label = QtWidgets.QLabel("<b>Drop a dataset here</b><br>"
-                                 f"<span style='color:{scheme().muted}'>a folder of class folders, or a .zip / .tar / .tar.gz"
-                                 " — or click to choose one</span>")
+                                 f"<span style='color:{scheme().muted}'>a folder of class folders, or a .zip / .tar / "
+                                 ".tar.gz — or click to choose one</span>")
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(18, 16, 18, 16)

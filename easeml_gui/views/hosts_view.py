@@ -84,7 +84,8 @@ class HostsView(QtWidgets.QWidget):
             item = QtWidgets.QTreeWidgetItem([row.name, row.address + (f"  (alias {row.alias})" if row.alias else ""),
                                               row.fingerprint or "not trusted yet: Trust…", status, probed])
             item.setData(0, NAME, row.name)
-            colour = STATE_COLOURS["done"] if row.ready else (scheme().muted if row.probed is None else STATE_COLOURS["failed"])
+            colour = STATE_COLOURS["done"] if row.ready else \
+                scheme().muted if row.probed is None else STATE_COLOURS["failed"]
             item.setForeground(3, QtGui.QBrush(QtGui.QColor(colour)))
             item.setToolTip(3, status)
             self.tree.addTopLevelItem(item)
