@@ -6,6 +6,7 @@ import enum
 import json
 import math
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from typing import Any, Mapping
 
 import numpy as np
@@ -46,6 +47,7 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+@lru_cache(maxsize=1024)  # a decision never changes: the window's poller re-reads the same 200 every second
 def scores_from_json(text: str) -> tuple[TenantScore, ...]:
     columns = json.loads(text)
     return tuple(
