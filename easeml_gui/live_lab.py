@@ -92,6 +92,19 @@ def job_work(job: JobRecord, dataset: DatasetRecord) -> JobWork | None:
     return JobWork(len(train) * job.epochs, gflop)
 
 
+class JobWorks:
+    """job_work of each job, its dataset read once."""
+
+    def __init__(self, store: LabReader) -> None:
+        self._store = store
+        self._work: dict[int, JobWork | None] = {}
+
+    def __call__(self, job: JobRecord) -> JobWork | None:
+        if job.id not in self._work:
+            self._work[job.id] = job_work(job, self._store.dataset(job.dataset))
+        return self._work[job.id]
+
+
 def task_work(record: TaskRecord, job: JobRecord | None,
               work_of: Callable[[JobRecord], JobWork | None]) -> tuple[float, float] | None:
     """(samples, GFLOP) a finished task trained, what its seconds teach the cost model; None when it teaches
@@ -109,9 +122,9 @@ def learned_work_costs(store: LabReader) -> WorkCostModel:
     """The cost model as a run of this lab would start with it: taught by every finished task of every job."""
     costs = WorkCostModel()
     jobs = {job.id: job for job in store.jobs()}
-    work = {job_id: job_work(job, store.dataset(job.dataset)) for job_id, job in jobs.items()}
+    work_of = JobWorks(store)  # read only for the jobs that have a finished task
     for record in store.tasks(TaskState.DONE):
-        taught = task_work(record, jobs.get(record.job), lambda job: work[job.id])
+        taught = task_work(record, jobs.get(record.job), work_of)
         if taught is not None:
             costs.observe(record.arm.name, *taught, record.device, record.cost)
     return costs
@@ -164,7 +177,7 @@ class LiveLab:
         self.selection = ModelSelection(prior, get_policy(self.policy), np.random.default_rng(self.seed), costs,
                                         WorkCostModel())
         self._jobs: dict[str, JobRecord] = {}
-        self._work: dict[int, JobWork | None] = {}  # job id -> job_work, computed once
+        self._job_work = JobWorks(self.store)
         self.scheduler = Scheduler(self.selection, self.executor,
                                    SchedulerHooks(self._decided, self._submitting, self._started, self._ended))
         for job in jobs:
@@ -188,11 +201,6 @@ class LiveLab:
                                self._job_work(job))
         self._jobs[job.tenant] = job
         return True
-
-    def _job_work(self, job: JobRecord) -> JobWork | None:
-        if job.id not in self._work:
-            self._work[job.id] = job_work(job, self.store.dataset(job.dataset))
-        return self._work[job.id]
 
     def _learn_cost(self, record: TaskRecord, jobs: dict[int, JobRecord]) -> None:
         """A finished task of a job no longer run (done, replaced): its seconds teach the cost model at every start,
