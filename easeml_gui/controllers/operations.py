@@ -104,6 +104,7 @@ class Runner(QtCore.QObject):
     def __init__(self, threads: int = 4, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
         self.pool = QtCore.QThreadPool(self)
+        self.pool.setObjectName("lab-operations")  # its threads take the name: told apart from Qt's own pool
         self.pool.setMaxThreadCount(threads)
         self._live: set[Operation] = set()  # kept alive until they end (the pool thread still uses them)
         self._closed = False
