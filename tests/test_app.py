@@ -21,7 +21,7 @@ from easeml_gui import app as gui  # noqa: E402
 from easeml_gui.engine.types import (  # noqa: E402
     Arm, Decision, Observation, Task, TaskResult, TaskState, TenantScore,
 )
-from easeml_gui.store import LabStore  # noqa: E402
+from easeml_gui.store import EpochReport, LabStore  # noqa: E402
 from easeml_gui.views.simulate_panel import SimulatePanel  # noqa: E402
 from easeml_gui.views.theme import THEME_ENV  # noqa: E402
 from easeml_gui.views.simulate_worker import CANCELLED, COMPLETED, FAILED  # noqa: E402
@@ -69,7 +69,7 @@ def lab(tmp_path: Path):
     finish(store, jobs["bob"], "t4", ARMS[2], None, clock)
     store.task_state(Task("t5", "bob", ARMS[1], "gpu1", config=jobs["bob"].to_job().config), TaskState.QUEUED)
     store.task_state(Task("t6", "alice", ARMS[2], "gpu0", config=jobs["alice"].to_job().config), TaskState.RUNNING)
-    store.task_progress("t6", log_tail="epoch 2/5  loss 0.412  val 0.8800  950 img/s")  # what `run` records
+    store.task_epoch("t6", EpochReport(2, 5, 0.88, 0.412, 950.0), "epoch 2/5  loss 0.412  val 0.8800  950 img/s")
     scores = (TenantScore("alice", "vgg11", 0.92, 0.04, 0.031, 40.0, 1.0, 0.90),
               TenantScore("bob", "mobilenet_v3_small", 0.75, 0.06, 0.012, 25.0, 2.0, 0.70))
     store.record_decision(Decision(clock(), "gpu0", "alice", ARMS[2], "ease-ei-fair", scores))

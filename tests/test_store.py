@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -17,7 +18,7 @@ import pytest
 from easeml_gui.engine.types import (
     Arm, Decision, Observation, Task, TaskLocation, TaskResult, TaskState, Tenant, TenantScore,
 )
-from easeml_gui.store import JOB_KEY, JobState, LabStore, StoreError, schema, schema_version
+from easeml_gui.store import JOB_KEY, EpochReport, JobState, LabStore, StoreError, schema, schema_version
 from easeml_gui.store.records import scores_to_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -340,7 +341,8 @@ def test_task_lifecycle_is_persisted(store: LabStore) -> None:
     assert store.task("t1").state is TaskState.QUEUED and store.task("t1").job == job.id
     store.task_state(task, TaskState.RUNNING)
     store.task_state(task, TaskState.RUNNING)  # re-persisting the current state is harmless
-    store.task_progress("t1", worker_pid=4242, log_tail="x" * 10000 + "epoch 2/2")
+    store.task_location("t1", TaskLocation(folder="/tasks/t1", pid=4242))
+    store.task_epoch("t1", EpochReport(2, 2, 0.91), "x" * 10000 + "epoch 2/2")
     running = store.task("t1")
     assert running.state is TaskState.RUNNING and running.worker_pid == 4242 and running.started is not None
     assert len(running.log_tail) == 4000 and running.log_tail.endswith("epoch 2/2")
@@ -352,6 +354,24 @@ def test_task_lifecycle_is_persisted(store: LabStore) -> None:
     assert store.observations() == [Observation("alice", ARMS[1], 0.93, 12.5, 77.0)]
     assert store.observations(job=job.id) == store.observations(tenant="alice")
     assert store.used_seconds() == {"alice": 12.5}
+
+
+def test_epochs_are_kept_per_attempt_and_a_new_attempt_draws_its_own_curve(store: LabStore) -> None:
+    job, _ = lab(store)
+    task = task_for(job, ARMS[1], "t1")
+    store.task_state(task, TaskState.RUNNING)
+    for epoch, accuracy in ((1, 0.5), (2, 0.6), (2, 0.65)):  # epoch 2 read again (a re-attached run): replaced
+        store.task_epoch("t1", EpochReport(epoch, 3, accuracy, loss=1.0 / epoch, images_per_second=900.0), "line")
+    assert [(e.epoch, e.val_accuracy) for e in store.epoch_curves(["t1"])["t1"]] == [(1, 0.5), (2, 0.65)]
+    store.recover()  # the run crashed: the task is queued again for attempt 2
+    store.task_state(dataclasses.replace(task, attempt=2), TaskState.RUNNING)
+    assert store.epoch_curves(["t1"]) == {}  # the first attempt's epochs are not the new one's
+    store.task_epoch("t1", EpochReport(1, 3, 0.55), "line")
+    assert store.epoch_curves(["t1"]) == {"t1": [EpochReport(1, 3, 0.55)]}
+    with pytest.raises(StoreError, match="unknown task"):
+        store.task_epoch("nope", EpochReport(1, 3, 0.5), "line")
+    with pytest.raises(StoreError, match="val_accuracy"):  # an accuracy outside [0, 1] is a bug, never stored
+        store.task_epoch("t1", EpochReport(2, 3, 1.5), "line")
 
 
 def test_illegal_transitions_are_refused(store: LabStore) -> None:
@@ -427,7 +447,7 @@ def test_recover_requeues_interrupted_tasks(store: LabStore) -> None:
     finish(store, task_for(job, ARMS[0], "done"), 0.6)
     running = task_for(job, ARMS[1], "running")
     store.task_state(running, TaskState.RUNNING)
-    store.task_progress("running", worker_pid=999999, remote_dir="/scratch/easeml/running")
+    store.task_location("running", TaskLocation(folder="/scratch/easeml/running", pid=999999))
     store.task_state(task_for(other, ARMS[2], "queued"), TaskState.QUEUED)
 
     recovered = {r.task_id: r for r in store.recover()}

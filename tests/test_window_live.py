@@ -1,5 +1,5 @@
 """What the Lab tab shows live, from a real store: a progress bar per running task (epoch n of m, validation
-accuracy so far), the device timeline (a bar per task, by device), and a selected tenant's models as the engine
+accuracy so far) and its validation accuracy epoch by epoch, the device timeline (a bar per task, by device), and a selected tenant's models as the engine
 last believed them (mean ± sigma per model, the observed ones, the next pick); each plot saves PNG and CSV."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from easeml_gui.commands.run import Progress
 from easeml_gui.engine.types import Arm, Decision, Observation, Task, TaskResult, TaskState, TenantScore
 from easeml_gui.lab import tenants
 from easeml_gui.lab.stores import open_writer
+from easeml_gui.store import EpochReport
 from easeml_gui.views.task_progress import EpochProgress, parse_progress
 
 EPOCH_LINE = "epoch 2/5  loss 0.412  val 0.8125  1,234 img/s"  # as `easeml-gui run` records it
@@ -42,7 +43,8 @@ def db(tmp_path: Path) -> Path:
         store.record_decision(Decision(now - 40, "cpu:1", "bob", Arm("mlp", 1), "ease-ei-fair",
                                        (score("alice", "logreg", 0.85, 0.10), score("bob", "mlp", 0.6, 0.2))), "t2")
         store.task_state(Task("t2", "bob", Arm("mlp", 1), "cpu:1"), TaskState.RUNNING)
-        store.task_progress("t2", log_tail=EPOCH_LINE)
+        store.task_epoch("t2", EpochReport(1, 5, 0.7, 0.9, 1200.0), "epoch 1/5  loss 0.900  val 0.7000  1,200 img/s")
+        store.task_epoch("t2", EpochReport(2, 5, 0.8125, 0.412, 1234.0), EPOCH_LINE)
     return path
 
 
@@ -65,14 +67,19 @@ class OneTaskExecutor:
 
 
 @pytest.mark.parametrize("loss", [0.412, None])  # None: a classical fit reports no loss
-def test_the_lines_easeml_gui_run_records_read_as_progress(loss):
-    task = Task("t1", "alice", Arm("svc", 0), "cpu:0")
-    recorded: list[tuple[str, str]] = []
-    event = {"event": "epoch", "epoch": 2, "epochs": 5, "loss": loss, "val_accuracy": 0.8125,
-             "images_per_second": 1234.0}
-    Progress(lambda: "", OneTaskExecutor(task, [event]), lambda task_id, line: recorded.append((task_id, line))).tick()
-    [(task_id, line)] = recorded
-    assert task_id == "t1" and parse_progress(line) == EpochProgress(2, 5, 0.8125)
+def test_what_easeml_gui_run_records_of_each_epoch_reads_as_progress_and_a_curve(db, loss):
+    task = Task("t2", "bob", Arm("mlp", 1), "cpu:1")
+    events = [{"event": "start"}] + [
+        {"event": "epoch", "epoch": n, "epochs": 5, "loss": loss, "val_accuracy": accuracy, "images_per_second": 1234.0}
+        for n, accuracy in ((3, 0.85), (4, 0.875))]
+    with open_writer(db) as store:
+        progress = Progress(lambda: "", OneTaskExecutor(task, events), store.task_epoch)
+        progress.tick()
+        progress.tick()  # nothing new: nothing recorded twice
+        assert parse_progress(store.task("t2").log_tail) == EpochProgress(4, 5, 0.875)
+        [curve] = store.epoch_curves(["t2", "t1"]).values()  # t1 reported no epoch
+        assert [(e.epoch, e.val_accuracy, e.loss) for e in curve] == [
+            (1, 0.7, 0.9), (2, 0.8125, 0.412), (3, 0.85, loss), (4, 0.875, loss)]
 
 
 def test_other_lines_have_no_progress():
@@ -95,6 +102,24 @@ def test_running_tasks_show_a_progress_bar_and_the_timeline_a_bar_per_task(open_
     assert [r[:3] for r in rows_of(tmp_path / "timeline.csv")] == [["device", "tenant", "task"],
                                                                    ["cpu:0", "alice", "t1"], ["cpu:1", "bob", "t2"]]
     assert lab.timeline.save_png(tmp_path / "timeline.png")
+
+
+def test_the_running_tasks_draw_their_validation_accuracy_epoch_by_epoch(open_window, qtbot, db, tmp_path):
+    window = open_window(db)
+    plot = window.lab.epochs_plot
+    qtbot.waitUntil(lambda: plot.names() == ["bob/mlp (t2)"])
+    x, y = plot.curve("bob/mlp (t2)").getData()
+    assert list(x) == [1.0, 2.0] and list(y) == [0.7, 0.8125]
+    with open_writer(db) as store:  # the next epoch reaches the plot at the next poll
+        store.task_epoch("t2", EpochReport(3, 5, 0.85), "epoch 3/5  val 0.8500  0 img/s")
+    qtbot.waitUntil(lambda: len(plot.curve("bob/mlp (t2)").getData()[0]) == 3)
+    plot.save_csv(tmp_path / "epochs.csv")
+    assert rows_of(tmp_path / "epochs.csv") == [["series", "epoch", "validation accuracy"],
+                                                ["bob/mlp (t2)", "1", "0.7"], ["bob/mlp (t2)", "2", "0.8125"],
+                                                ["bob/mlp (t2)", "3", "0.85"]]
+    with open_writer(db) as store:  # a task that ends leaves the plot: it shows what trains now
+        store.record_result(TaskResult("t2", "bob", Arm("mlp", 1), "cpu:1", TaskState.FAILED, error="killed"), None)
+    qtbot.waitUntil(lambda: plot.names() == [])
 
 
 def test_a_selected_tenants_models_show_beliefs_observations_and_the_next_pick(open_window, qtbot, db, tmp_path):

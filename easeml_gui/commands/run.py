@@ -19,7 +19,7 @@ from ..lab.executors import open_executor as open_devices
 from ..lab.runs import run_lock
 from ..lab.stores import open_writer
 from ..live_lab import LabEvents, LiveLab, latest_jobs
-from ..store import JobRecord, LabStore
+from ..store import EpochReport, JobRecord, LabStore
 from ..store.summary import global_regret_estimate
 from . import CommandError, UsageError, positive_int
 from .hosts import terminal_passphrase
@@ -79,10 +79,10 @@ class Progress:
     that reads well live and in a log file."""
 
     def __init__(self, lab_state: Callable[[], str], executor: Executor,
-                 remember: Callable[[str, str], None]) -> None:
+                 remember: Callable[[str, EpochReport, str], None]) -> None:
         self.lab_state = lab_state
         self.executor = executor
-        self.remember = remember  # (task id, latest progress line): kept in the store, where the GUI reads it
+        self.remember = remember  # (task id, its epoch, the line printed): kept in the store, where the GUI reads it
         self.start = time.monotonic()
         self._offsets: dict[str, int] = {}  # per running task: how far its progress events were read
 
@@ -115,12 +115,13 @@ class Progress:
             events, self._offsets[task.task_id] = self.executor.events(task.task_id,
                                                                       self._offsets.get(task.task_id, 0))
             for event in (e for e in events if e.get("event") == "epoch"):
-                loss = "" if event.get("loss") is None else f"  loss {event['loss']:.3f}"  # none for a classical fit
-                line = (f"epoch {event['epoch']}/{event['epochs']}{loss}  val {event['val_accuracy']:.4f}  "
-                        f"{event['images_per_second']:,.0f} img/s")
+                report = EpochReport.from_event(event)
+                loss = "" if report.loss is None else f"  loss {report.loss:.3f}"  # none for a classical fit
+                line = (f"epoch {report.epoch}/{report.epochs}{loss}  val {report.val_accuracy:.4f}  "
+                        f"{report.images_per_second or 0:,.0f} img/s")
                 print(f"{self._stamp()} {task.device:8}   {line}  {task.task_id} {task.tenant}/{task.arm.name}",
                       flush=True)
-                self.remember(task.task_id, line)
+                self.remember(task.task_id, report, line)
 
     def result(self, result: TaskResult, observation: Observation | None) -> None:
         self._offsets.pop(result.task_id, None)
@@ -159,7 +160,7 @@ def run_lab(args: argparse.Namespace) -> int:
             return (f"{lab.scheduler.tasks_finished} ended, regret estimate {regret:.3f}, best: "
                     + (", ".join(best) if best else "-"))
 
-        progress = Progress(lab_state, executor, lambda task_id, line: store.task_progress(task_id, log_tail=line))
+        progress = Progress(lab_state, executor, store.task_epoch)
         events = LabEvents(progress.decision, progress.result, progress.job_done, progress.tick, progress.resume,
                            progress.idle, progress.adopt)
         lab = LiveLab(store, executor, args.policy, args.seed, events)

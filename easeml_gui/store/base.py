@@ -88,10 +88,12 @@ class StoreBase:
 
     # The live loop's writes use these plain statements: sqlite-utils' insert()/update() introspect the table on
     # every call (~0.1 ms each, a third of a commit), which the scheduler's per-task writes need not pay.
-    def _insert(self, table: str, row: Mapping[str, Any]) -> None:
+    def _insert(self, table: str, row: Mapping[str, Any], *, replace: bool = False) -> None:
+        """replace: a row with the same key is replaced instead of refused."""
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        self._conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", tuple(row.values()))
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        self._conn.execute(f"{verb} INTO {table} ({columns}) VALUES ({marks})", tuple(row.values()))
 
     def _update(self, table: str, key: tuple[str, Any], changes: Mapping[str, Any]) -> None:
         assignments = ", ".join(f"{column} = ?" for column in changes)

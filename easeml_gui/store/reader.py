@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Collection
 
 from ..engine.types import Arm, Decision, Observation, TaskState, Tenant
 from .base import StoreBase
 from .errors import StoreError
 from .records import (
-    DatasetRecord, DecisionLogEntry, HistoryMatrix, HostRecord, JobRecord, JobState, PinnedKey, TaskRecord,
+    DatasetRecord, DecisionLogEntry, EpochReport, HistoryMatrix, HostRecord, JobRecord, JobState, PinnedKey, TaskRecord,
     chosen_prediction, scores_from_json, tenant_from_row,
 )
 from .summary import UpperBounds, global_regret_estimate, history_matrix
@@ -119,6 +119,22 @@ class LabReader(StoreBase):
         if row is None:
             raise StoreError(f"unknown task {task_id!r}")
         return TaskRecord.from_row(row)
+
+    def epoch_curves(self, task_ids: Collection[str]) -> dict[str, list[EpochReport]]:
+        """The epochs each task's latest attempt reported so far, in order (tasks without any are left out)."""
+        ids = list(task_ids)
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        sql = (f"SELECT e.* FROM task_epochs e JOIN tasks t ON t.task_id = e.task_id AND t.attempt = e.attempt "
+               f"WHERE e.task_id IN ({marks}) ORDER BY e.task_id, e.epoch")
+        with self._read():
+            rows = self._rows(sql, ids)
+        curves: dict[str, list[EpochReport]] = {}
+        for r in rows:
+            curves.setdefault(r["task_id"], []).append(
+                EpochReport(r["epoch"], r["epochs"], r["val_accuracy"], r["loss"], r["images_per_second"]))
+        return curves
 
     def observations(self, tenant: str | None = None, job: int | None = None) -> list[Observation]:
         """Observations in the order they were recorded, optionally of one tenant and/or one job."""

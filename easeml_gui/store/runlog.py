@@ -3,12 +3,13 @@ and recovery after a crash."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Collection
 
 from ..engine.types import Decision, Observation, Task, TaskLocation, TaskResult, TaskState
 from .errors import StoreError
 from .reader import LabReader
-from .records import HOST_KEY, JOB_KEY, TaskRecord, scores_to_json, to_json
+from .records import HOST_KEY, JOB_KEY, EpochReport, TaskRecord, scores_to_json, to_json
 
 LOG_TAIL_CHARS = 4000
 
@@ -69,21 +70,16 @@ class RunLog(LabReader):
             else:
                 self._update("tasks", ("task_id", task.task_id), {"state": state.value, "ended": now})
 
-    def task_progress(self, task_id: str, *, worker_pid: int | None = None, remote_dir: str | None = None,
-                      log_tail: str | None = None) -> None:
-        """Where a running task lives (worker pid or remote directory, to kill or re-attach) and its log tail."""
-        changes: dict[str, Any] = {}
-        if worker_pid is not None:
-            changes["worker_pid"] = int(worker_pid)
-        if remote_dir is not None:
-            changes["remote_dir"] = remote_dir
-        if log_tail is not None:
-            changes["log_tail"] = log_tail[-LOG_TAIL_CHARS:]
+    def task_epoch(self, task_id: str, report: EpochReport, line: str) -> None:
+        """An epoch the task's current attempt finished, and `line` (how `run` printed it) as its log tail. An
+        epoch reported again (a re-attached run re-reads its progress) replaces the earlier row."""
         with self._write():
-            if self._task_row(task_id) is None:
+            row = self._task_row(task_id)
+            if row is None:
                 raise StoreError(f"unknown task {task_id!r}")
-            if changes:
-                self._update("tasks", ("task_id", task_id), changes)
+            self._insert("task_epochs", {"task_id": task_id, "attempt": row["attempt"], **asdict(report),
+                                         "time": self._clock()}, replace=True)
+            self._update("tasks", ("task_id", task_id), {"log_tail": line[-LOG_TAIL_CHARS:]})
 
     def task_location(self, task_id: str, location: TaskLocation | None) -> None:
         """Where the running attempt lives: its host (None: this machine), task folder and worker pid."""

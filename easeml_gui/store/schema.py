@@ -197,9 +197,27 @@ _V4: tuple[str, ...] = (
     "ALTER TABLE decisions ADD COLUMN global_regret_estimate REAL",
 )
 
+# v5: every epoch a running task reported (the worker's epoch events, as `run` reads them), so the window draws the
+# learning curves of the tasks running now, remote ones too (their progress files are on hosts the window never
+# reads). One row per epoch of each attempt: a task run again draws its new attempt's curve.
+_V5: tuple[str, ...] = (
+    """
+    CREATE TABLE task_epochs (
+        task_id TEXT NOT NULL REFERENCES tasks (task_id),
+        attempt INTEGER NOT NULL CHECK (attempt >= 1),
+        epoch INTEGER NOT NULL CHECK (epoch >= 1),
+        epochs INTEGER NOT NULL CHECK (epochs >= 1),
+        loss REAL,
+        val_accuracy REAL NOT NULL CHECK (val_accuracy BETWEEN 0 AND 1),
+        images_per_second REAL,
+        time REAL NOT NULL,
+        PRIMARY KEY (task_id, attempt, epoch)
+    ) WITHOUT ROWID""",
+)
+
 Migration = Sequence[str]
 
-MIGRATIONS: list[Migration] = [_V1, _V2, _V3, _V4]
+MIGRATIONS: list[Migration] = [_V1, _V2, _V3, _V4, _V5]
 
 
 def schema_version() -> int:

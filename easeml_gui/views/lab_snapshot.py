@@ -61,6 +61,11 @@ class RunningRow:
     started: float | None  # store clock
     progress: str
     epoch: EpochProgress | None = None  # parsed from `progress` off the GUI thread; None: no epoch ended yet
+    curve: tuple[tuple[int, float], ...] = ()  # (epoch, validation accuracy) of every epoch it reported so far
+
+    @property
+    def label(self) -> str:
+        return f"{self.tenant}/{self.model} ({self.task_id})"
 
 
 @dataclass(frozen=True)

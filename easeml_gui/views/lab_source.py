@@ -66,9 +66,12 @@ class StoreSource:
             history = reader.decisions(limit=BELIEF_DECISIONS)
             believed = reader.believed_regret()
             tasks = reader.tasks()
+            on_devices = [t for t in tasks if t.state is TaskState.RUNNING]
+            curves = reader.epoch_curves([t.task_id for t in on_devices])
             running = [RunningRow(t.task_id, t.tenant, t.arm.name, t.device, t.started, t.log_tail or "starting",
-                                  parse_progress(t.log_tail))
-                       for t in tasks if t.state is TaskState.RUNNING]
+                                  parse_progress(t.log_tail),
+                                  tuple((e.epoch, e.val_accuracy) for e in curves.get(t.task_id, ())))
+                       for t in on_devices]
             spans = sorted((TaskSpan(t.task_id, t.tenant, t.device, t.started, t.ended, t.state.value)
                             for t in tasks if t.started is not None), key=lambda span: span.started)
             used = reader.used_seconds()

@@ -1,9 +1,10 @@
 """The Lab tab: tenants and the tasks running now on the left; on the right, in tabs, best accuracy and global
-regret over time, the device timeline, and the selected tenant's models as the engine believes them; "Why?"
-below; or, when there is no lab, how to make one."""
+regret over time, the running tasks' validation accuracy per epoch, the device timeline, and the selected
+tenant's models as the engine believes them; "Why?" below; or, when there is no lab, how to make one."""
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from .belief_plot import KEY as BELIEF_KEY
@@ -11,7 +12,7 @@ from .belief_plot import BeliefPlot
 from .decision_panel import DecisionPanel
 from .device_timeline import DeviceTimeline
 from .empty_lab import EmptyLabPanel
-from .lab_snapshot import LabSnapshot
+from .lab_snapshot import LabSnapshot, RunningRow
 from .running_tasks import RunningTasks
 from .series_plot import SeriesPlot
 from .tenant_actions import TenantActions
@@ -41,6 +42,11 @@ def _section(title: str, widget: QtWidgets.QWidget, note: str = "",
     return box
 
 
+def epoch_series(row: RunningRow) -> tuple[np.ndarray, np.ndarray]:
+    epochs, accuracies = zip(*row.curve)
+    return np.asarray(epochs, dtype=float), np.asarray(accuracies, dtype=float)
+
+
 class LabView(QtWidgets.QStackedWidget):
     """show_snapshot(LabSnapshot) or show_unavailable(message, empty, store). `loaded` once either happened."""
 
@@ -65,6 +71,9 @@ class LabView(QtWidgets.QStackedWidget):
                                       placeholder="No finished training run yet")
         self.regret_plot.getPlotItem().getViewBox().setLimits(yMin=-0.05)
         self.regret_plot.setXLink(self.accuracy_plot)  # one time axis: zoom or pan one, both follow
+        self.epochs_plot = SeriesPlot("epoch", "validation accuracy", legend="bottom-right",
+                                      placeholder="No task has finished an epoch yet: the tasks running now draw "
+                                                  "their validation accuracy per epoch here")
         self.timeline = DeviceTimeline(self.colours)
         self.beliefs = BeliefPlot()
         self.why = DecisionPanel(self.colours)
@@ -78,6 +87,8 @@ class LabView(QtWidgets.QStackedWidget):
         views = QtWidgets.QTabWidget()
         views.setDocumentMode(True)
         views.addTab(plots, "Accuracy and regret")
+        views.addTab(_section("Running tasks, epoch by epoch", self.epochs_plot,
+                              "validation accuracy after each epoch, while they train"), "Epochs")
         views.addTab(_section("Device timeline", self.timeline, "each task on its device, coloured by tenant"),
                      "Devices")
         views.addTab(_section("Models of the selected tenant", self.beliefs, BELIEF_KEY), "Models")
@@ -127,6 +138,7 @@ class LabView(QtWidgets.QStackedWidget):
         self.tenants.set_rows(snapshot.tenants)
         self.tenant_actions.set_row(self.tenants.selected_row())
         self.running.set_rows(snapshot.running)
+        self.epochs_plot.set_series({row.label: epoch_series(row) for row in snapshot.running if row.curve})
         self.timeline.set_spans(snapshot.spans, snapshot.t0)
         self._show_beliefs(self.tenants.selected_tenant())
         self.accuracy_plot.set_series(snapshot.accuracy)
