@@ -22,6 +22,7 @@ from easeml_gui.engine.types import (  # noqa: E402
     Arm, Decision, Observation, Task, TaskResult, TaskState, TenantScore,
 )
 from easeml_gui.store import EpochReport, LabStore  # noqa: E402
+from easeml_gui.views.lab_source import StoreSource  # noqa: E402
 from easeml_gui.views.simulate_panel import SimulatePanel  # noqa: E402
 from easeml_gui.views.theme import THEME_ENV  # noqa: E402
 from easeml_gui.views.simulate_worker import CANCELLED, COMPLETED, FAILED  # noqa: E402
@@ -159,6 +160,19 @@ def test_a_real_store_shows_tenants_counts_plots_and_why(open_window, qtbot, lab
     # Selecting a tenant makes its curve stand out.
     window.lab.tenants.selectRow(1)
     assert window.lab.accuracy_plot._highlight == "bob"
+
+
+def test_an_unchanged_store_is_not_read_again(lab):
+    path, store, clock, jobs = lab
+    source = StoreSource(path)
+    try:
+        first = source.read()
+        assert source.read() is first  # nothing committed since: the snapshot stands, nothing is queried
+        finish(store, jobs["bob"], "t7", ARMS[1], 0.95, clock)
+        moved = source.read()
+        assert moved is not first and moved.counts["done"] == first.counts["done"] + 1
+    finally:
+        source.close()
 
 
 def test_plots_redraw_at_most_once_per_tick(qtbot):

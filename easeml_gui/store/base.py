@@ -37,6 +37,12 @@ class StoreBase:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def data_version(self) -> int:
+        """A number that changes whenever another connection committed to the file (PRAGMA data_version): a
+        reader that sees the same number twice has nothing new to read."""
+        with self._lock, self._guard():
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     @contextmanager
     def _guard(self) -> Iterator[None]:
         try:

@@ -46,6 +46,8 @@ class StoreSource:
         # or jobs changed, not at every poll (the poller's thread shares the GIL with the window).
         self._bounds: dict[str, float] = {}
         self._bounds_key: tuple[int, ...] | None = None
+        # An idle lab is not re-read every second: the last snapshot stands while the file's data_version stays.
+        self._read_at_version: tuple[int, LabSnapshot] | None = None
 
     def read(self) -> LabSnapshot:
         if self._reader is None:
@@ -57,6 +59,9 @@ class StoreSource:
                 raise LabUnavailable(str(exc), empty=False) from None
         reader = self._reader
         try:
+            version = reader.data_version()  # before the reads: a commit during them is read at the next poll
+            if self._read_at_version is not None and self._read_at_version[0] == version:
+                return self._read_at_version[1]
             tenants = reader.tenants()
             observations = reader.observations()
             key = (len(observations), len(reader.tasks(TaskState.FAILED)), len(reader.jobs()), len(tenants))
@@ -81,11 +86,14 @@ class StoreSource:
             self.close()  # reopen on the next read: the file may have been replaced or restored
             raise LabUnavailable(str(exc), empty=False) from None
         # No tenants yet is still a snapshot (an empty one): the datasets already registered are shown.
-        return build_snapshot(str(self.path), tenants, status, observations, history[:RECENT_DECISIONS],
-                              upper_bounds=self._bounds, running=running, used_seconds=used, datasets=datasets,
-                              spans=spans, belief_decisions=history, hosts=hosts, believed=believed)
+        snapshot = build_snapshot(str(self.path), tenants, status, observations, history[:RECENT_DECISIONS],
+                                  upper_bounds=self._bounds, running=running, used_seconds=used, datasets=datasets,
+                                  spans=spans, belief_decisions=history, hosts=hosts, believed=believed)
+        self._read_at_version = (version, snapshot)
+        return snapshot
 
     def close(self) -> None:
+        self._read_at_version = None  # a reopened file's data_version starts afresh
         if self._reader is not None:
             try:
                 self._reader.close()
