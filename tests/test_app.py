@@ -22,7 +22,7 @@ from easeml_gui.engine.types import (  # noqa: E402
     Arm, Decision, Observation, Task, TaskResult, TaskState, TenantScore,
 )
 from easeml_gui.store import EpochReport, LabStore  # noqa: E402
-from easeml_gui.views.lab_source import StoreSource  # noqa: E402
+from easeml_gui.views.lab_source import BelievedRegret, StoreSource  # noqa: E402
 from easeml_gui.views.simulate_panel import SimulatePanel  # noqa: E402
 from easeml_gui.views.theme import THEME_ENV  # noqa: E402
 from easeml_gui.views.simulate_worker import CANCELLED, COMPLETED, FAILED  # noqa: E402
@@ -173,6 +173,19 @@ def test_an_unchanged_store_is_not_read_again(lab):
         assert moved is not first and moved.counts["done"] == first.counts["done"] + 1
     finally:
         source.close()
+
+
+def test_the_believed_regret_is_read_incrementally_and_kept_in_time_order(lab):
+    path, store, clock, jobs = lab
+    believed = BelievedRegret()
+    with LabStore.open_readonly(path) as reader:
+        assert believed.read(reader) == reader.believed_regret()
+        now = clock.t
+        for at, estimate in ((now + 5, 0.3), (now - 1000, 0.4)):  # the second: a clock set back
+            store.record_decision(Decision(at, "gpu0", "alice", ARMS[0], "ease-ei-fair", ()),
+                                  global_regret_estimate=estimate)
+            assert believed.read(reader) == reader.believed_regret()
+        assert believed.read(reader)[0] == (now - 1000, 0.4) and (now + 5, 0.3) in believed.read(reader)
 
 
 def test_plots_redraw_at_most_once_per_tick(qtbot):

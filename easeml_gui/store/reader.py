@@ -169,9 +169,16 @@ class LabReader(StoreBase):
     def believed_regret(self) -> list[tuple[float, float | None]]:
         """(time, global regret estimate believed then) of every decision, in time order (decision order on equal
         times); None for decisions stored before the estimate was kept (schema v4)."""
+        return [(time, estimate) for _, time, estimate in sorted(self.believed_regret_after(0),
+                                                                 key=lambda row: (row[1], row[0]))]
+
+    def believed_regret_after(self, decision_id: int) -> list[tuple[int, float, float | None]]:
+        """(decision id, time, estimate) of the decisions after `decision_id`, in id order: decisions never
+        change, so a reader that keeps the curve reads only what is new."""
         with self._read():
-            rows = self._conn.execute("SELECT time, global_regret_estimate FROM decisions ORDER BY time, id").fetchall()
-        return [(float(time), estimate) for time, estimate in rows]
+            rows = self._conn.execute("SELECT id, time, global_regret_estimate FROM decisions WHERE id > ? "
+                                      "ORDER BY id", (decision_id,)).fetchall()
+        return [(int(id_), float(time), estimate) for id_, time, estimate in rows]
 
     def decision_log(self, tenant: str | None = None) -> list[DecisionLogEntry]:
         """Every decision, oldest first (of `tenant` only, if given: StoreError if unknown), with what it predicted

@@ -36,6 +36,25 @@ class LabSource(Protocol):
     def close(self) -> None: ...
 
 
+class BelievedRegret:
+    """Every decision's kept regret estimate, in time order, read incrementally: a lab that ran for weeks has
+    tens of thousands of decisions, and only the new ones are read at each poll."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[float, int, float | None]] = []  # (time, id, estimate): sorted as the curve needs
+        self._last_id = 0
+
+    def read(self, reader: LabReader) -> list[tuple[float, float | None]]:
+        new = [(time, id_, estimate) for id_, time, estimate in reader.believed_regret_after(self._last_id)]
+        if new:
+            self._last_id = new[-1][1]
+            start = max(len(self._rows) - 1, 0)
+            self._rows.extend(new)
+            if any(a > b for a, b in zip(self._rows[start:], self._rows[start + 1:])):
+                self._rows.sort()  # a clock set back between two decisions: rare
+        return [(time, estimate) for time, _, estimate in self._rows]
+
+
 class StoreSource:
     """The lab in a store file, through a read-only connection opened when the file appears."""
 
@@ -46,6 +65,7 @@ class StoreSource:
         # or jobs changed, not at every poll (the poller's thread shares the GIL with the window).
         self._bounds: dict[str, float] = {}
         self._bounds_key: tuple[int, ...] | None = None
+        self._believed = BelievedRegret()
         # An idle lab is not re-read every second: the last snapshot stands while the file's data_version stays.
         self._read_at_version: tuple[int, LabSnapshot] | None = None
 
@@ -69,7 +89,7 @@ class StoreSource:
                 self._bounds, self._bounds_key = lab_upper_bounds(reader), key
             status = reader.status(self._bounds)
             history = reader.decisions(limit=BELIEF_DECISIONS)
-            believed = reader.believed_regret()
+            believed = self._believed.read(reader)
             tasks = reader.tasks()
             on_devices = [t for t in tasks if t.state is TaskState.RUNNING]
             curves = reader.epoch_curves([t.task_id for t in on_devices])
@@ -94,6 +114,7 @@ class StoreSource:
 
     def close(self) -> None:
         self._read_at_version = None  # a reopened file's data_version starts afresh
+        self._believed = BelievedRegret()  # and may hold other decisions (a restored backup)
         if self._reader is not None:
             try:
                 self._reader.close()
