@@ -6,6 +6,7 @@ for the user instead of letting a store error escape.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -18,6 +19,7 @@ from .task_progress import parse_progress
 
 EMPTY_HINT = "No lab yet: run `easeml-gui demo` or add tenants with `easeml-gui tenant add`"
 RECENT_DECISIONS = 20
+BOUNDS_REFIT_SECONDS = 5.0
 BELIEF_DECISIONS = 200  # how far back the models' beliefs are read (each decision has every tenant's next pick)
 
 
@@ -61,10 +63,12 @@ class StoreSource:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._reader: LabReader | None = None
-        # The GP bounds cost a prior fit and a replay (~0.5 s for 100 active tenants): refit only when results
-        # or jobs changed, not at every poll (the poller's thread shares the GIL with the window).
+        # The GP bounds cost a prior fit and a replay (50 ms for 50 tenants, ~0.5 s for 100): refit only when
+        # results or jobs changed, and while they keep changing at most every BOUNDS_REFIT_SECONDS (the poller's
+        # thread shares the GIL with the window, and the bounds move slowly).
         self._bounds: dict[str, float] = {}
         self._bounds_key: tuple[int, ...] | None = None
+        self._bounds_at = 0.0
         self._believed = BelievedRegret()
         # An idle lab is not re-read every second: the last snapshot stands while the file's data_version stays.
         self._read_at_version: tuple[int, LabSnapshot] | None = None
@@ -85,20 +89,20 @@ class StoreSource:
             tenants = reader.tenants()
             observations = reader.observations()
             key = (len(observations), len(reader.tasks(TaskState.FAILED)), len(reader.jobs()), len(tenants))
-            if key != self._bounds_key:
-                self._bounds, self._bounds_key = lab_upper_bounds(reader), key
+            stale = key != self._bounds_key
+            if stale and (self._bounds_key is None or time.monotonic() - self._bounds_at >= BOUNDS_REFIT_SECONDS):
+                self._bounds, self._bounds_key, self._bounds_at = lab_upper_bounds(reader), key, time.monotonic()
+                stale = False
             status = reader.status(self._bounds)
             history = reader.decisions(limit=BELIEF_DECISIONS)
             believed = self._believed.read(reader)
-            tasks = reader.tasks()
-            on_devices = [t for t in tasks if t.state is TaskState.RUNNING]
+            on_devices = reader.tasks(TaskState.RUNNING)
             curves = reader.epoch_curves([t.task_id for t in on_devices])
             running = [RunningRow(t.task_id, t.tenant, t.arm.name, t.device, t.started, t.log_tail or "starting",
                                   parse_progress(t.log_tail),
                                   tuple((e.epoch, e.val_accuracy) for e in curves.get(t.task_id, ())))
                        for t in on_devices]
-            spans = sorted((TaskSpan(t.task_id, t.tenant, t.device, t.started, t.ended, t.state.value)
-                            for t in tasks if t.started is not None), key=lambda span: span.started)
+            spans = [TaskSpan(*times) for times in reader.task_times()]
             used = reader.used_seconds()
             datasets = [dataset_row(d.name, d.path, d.stats) for d in reader.datasets()]
             hosts = [host_row(h) for h in reader.hosts()]
@@ -109,7 +113,7 @@ class StoreSource:
         snapshot = build_snapshot(str(self.path), tenants, status, observations, history[:RECENT_DECISIONS],
                                   upper_bounds=self._bounds, running=running, used_seconds=used, datasets=datasets,
                                   spans=spans, belief_decisions=history, hosts=hosts, believed=believed)
-        self._read_at_version = (version, snapshot)
+        self._read_at_version = None if stale else (version, snapshot)  # stale bounds: refit at a later poll
         return snapshot
 
     def close(self) -> None:

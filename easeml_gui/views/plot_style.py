@@ -19,6 +19,9 @@ def style_axes(item: pg.PlotItem, x_label: str, y_label: str) -> None:
     item.showGrid(x=True, y=True, alpha=GRID_ALPHA)
     item.getViewBox().setDefaultPadding(0.03)
     for axis in ("bottom", "left"):
+        # Painted once into a pixmap and blitted at every repaint until the ticks change: replaying an axis's
+        # picture (labels and the grid across the plot) was the largest cost of a live window's repaints.
+        item.getAxis(axis).setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         item.getAxis(axis).enableAutoSIPrefix(False)
         item.getAxis(axis).setTextPen(pg.mkPen(scheme().muted))
         item.getAxis(axis).setPen(pg.mkPen(scheme().axis))

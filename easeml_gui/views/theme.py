@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from importlib import resources
 from string import Template
 
@@ -138,11 +139,17 @@ def hint(text: str) -> QtWidgets.QLabel:
 
 
 def swatch(colour: QtGui.QColor, size: int = 10) -> QtGui.QIcon:
+    return _swatch(colour.rgba(), size)
+
+
+@lru_cache(maxsize=512)
+def _swatch(rgba: int, size: int) -> QtGui.QIcon:
+    """Painted once per colour and size: tables and pickers ask for the same few at every refresh."""
     pixmap = QtGui.QPixmap(size, size)
     pixmap.fill(QtCore.Qt.GlobalColor.transparent)
     painter = QtGui.QPainter(pixmap)
     painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
-    painter.setBrush(colour)
+    painter.setBrush(QtGui.QColor.fromRgba(rgba))
     painter.setPen(QtCore.Qt.PenStyle.NoPen)
     painter.drawRoundedRect(0, 0, size, size, 2, 2)
     painter.end()
