@@ -34,6 +34,21 @@ def test_a_plot_saves_a_png_and_its_data_as_csv(qtbot, tmp_path):
                     ["bob", "5", "0.25"]]
 
 
+def test_the_legend_names_the_curves_up_to_its_limit_and_none_past_it(qtbot):
+    plot = SeriesPlot("time (s)", "best accuracy", legend_limit=3)
+    qtbot.addWidget(plot)
+
+    def show(names: list[str]) -> list[str]:
+        plot.set_series({name: (np.array([0.0, 1.0]), np.array([0.5, 0.6])) for name in names})
+        plot.flush()
+        return [label.text for _, label in plot._legend.items] if plot._legend.isVisible() else []
+
+    assert show([]) == []
+    assert show(["alice", "bob"]) == ["alice", "bob"]
+    assert show(["alice", "bob", "carol", "dave"]) == [] and plot._legend.items == []  # too many to name
+    assert show(["bob", "carol"]) == ["bob", "carol"]
+
+
 def test_the_lab_views_plots_all_offer_it(open_window, qtbot, tmp_path):
     window = open_window(tmp_path / "none.sqlite")
     for plot in (window.lab.accuracy_plot, window.lab.regret_plot, window.simulate.plot):

@@ -47,7 +47,9 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-@lru_cache(maxsize=1024)  # a decision never changes: the window's poller re-reads the same 200 every second
+# A decision never changes: the window's poller re-reads the latest 200 every second. No more kept than that: with
+# 50 tenants each entry holds 50 objects, which every full garbage collection on the GUI thread walks.
+@lru_cache(maxsize=256)
 def scores_from_json(text: str) -> tuple[TenantScore, ...]:
     columns = json.loads(text)
     return tuple(

@@ -45,12 +45,17 @@ class SeriesPlot(pg.PlotWidget):
         if y_range is not None:
             item.setYRange(*y_range, padding=0.02)
             item.enableAutoRange(axis="y", enable=False)
-        self._legend = None
+        self._legend: pg.LegendItem | None = None
+        self._legend_names: tuple[str, ...] = ()  # the curves the legend names, in its order
         if legend is not None:
             back = QtGui.QColor(scheme().card)
             back.setAlpha(220)  # the curves show through, faintly
-            self._legend = item.addLegend(offset=LEGEND_CORNERS[legend], labelTextColor=scheme().text,
-                                          brush=pg.mkBrush(back), pen=pg.mkPen(scheme().control))
+            # Not the plot's own legend (addLegend), which names every curve as it is added: this one is filled
+            # once per change of the names, and not at all past the limit (50 curves added one by one to a
+            # hidden legend re-laid it out 50 times, 60 ms on the GUI thread).
+            self._legend = pg.LegendItem(offset=LEGEND_CORNERS[legend], labelTextColor=scheme().text,
+                                         brush=pg.mkBrush(back), pen=pg.mkPen(scheme().control))
+            self._legend.setParentItem(item.getViewBox())
             self._legend.layout.setSpacing(0)
             self._legend.setVisible(False)  # until there is something to name
         self._placeholder = Placeholder(self, placeholder)
@@ -87,8 +92,6 @@ class SeriesPlot(pg.PlotWidget):
         for name in [n for n in self._curves if n not in series]:
             curve = self._curves.pop(name)
             item.removeItem(curve)
-            if self._legend is not None:
-                self._legend.removeItem(curve)
         for name in [n for n in self._bands if n not in bands]:
             for part in self._bands.pop(name):
                 item.removeItem(part)
@@ -119,10 +122,19 @@ class SeriesPlot(pg.PlotWidget):
                 self._curves[name] = curve
             curve.setData(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
         if self._legend is not None:
-            self._legend.setColumnCount(1 if len(self._curves) <= 4 else 2)
-            self._legend.setVisible(0 < len(self._curves) <= self._legend_limit)
+            self._name_curves()
         self._placeholder.show_if(not self._curves)
         self.redraws += 1
+
+    def _name_curves(self) -> None:
+        named = tuple(self._curves) if len(self._curves) <= self._legend_limit else ()
+        if named != self._legend_names:
+            self._legend.clear()
+            self._legend.setColumnCount(1 if len(named) <= 4 else 2)
+            for name in named:
+                self._legend.addItem(self._curves[name], name)
+            self._legend_names = named
+        self._legend.setVisible(bool(named))
 
     # ---- looks ----------------------------------------------------------------------------------------------
     def _pen(self, name: str) -> QtGui.QPen:
