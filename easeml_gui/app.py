@@ -26,7 +26,7 @@ from .views.lab_source import StoreSource
 from .views.main_window import MainWindow
 from .views.theme import apply_style
 
-REFRESH_MS = 1000
+REFRESH_MS = 500  # a change is on screen within about a second; an unchanged store costs one PRAGMA per poll
 SETTLE_TIMEOUT_S = 30.0
 DEMO_SIMULATION = dict(matrix="synthetic:rows=40,arms=20,seed=0,spread=100", tenants=8, devices=2, seeds=5,
                        policies=("round-robin", "random", "fifo", "ease-ei-fair"))
