@@ -62,7 +62,8 @@ def build_window(db_path: Path, demo: bool = False, refresh_ms: int = REFRESH_MS
     runner = Runner()
     registry = RegistryController(runner, db_path, data_dir)
     run = RunController(runner, db_path, data_dir, watch_ms=refresh_ms)
-    window = MainWindow(title, str(db_path), registry, run, HostsController(runner, db_path))
+    hosts = HostsController(runner, db_path)
+    window = MainWindow(title, str(db_path), registry, run, hosts)
     runner.setParent(window)
     poller = LabPollerThread(source, refresh_ms)
     poller.poller.snapshotReady.connect(window.show_snapshot)
@@ -72,6 +73,7 @@ def build_window(db_path: Path, demo: bool = False, refresh_ms: int = REFRESH_MS
     window.on_shutdown(runner.shutdown)
     window.on_shutdown(poller.stop)
     window.on_shutdown(run.shutdown)
+    window.on_shutdown(hosts.passphrases.close)  # first: a login waiting for a passphrase lets go of its thread
     window.poller = poller
     window.runner = runner
     poller.start()

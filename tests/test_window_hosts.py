@@ -5,13 +5,16 @@ Every connection runs on the window's pool; the test only clicks and waits."""
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from sshd import client_key, keygen_fingerprint, ssh_home, sshd, sshd_factory  # noqa: F401  (fixtures)
-from test_hosts_ssh import behind_a_jump_host, fingerprint
+from sshd import client_key, keygen, keygen_fingerprint, ssh_home, sshd, sshd_factory  # noqa: F401  (fixtures)
+from test_hosts_ssh import NO_TORCH_PYTHON, behind_a_jump_host, fingerprint
 from window_fixtures import finish_dialog, open_window  # noqa: F401  (a fixture)
 
+from easeml_gui.controllers.passphrases import PassphraseBroker
 from easeml_gui.lab import hosts
 from easeml_gui.lab.stores import open_reader, open_writer
 from easeml_gui.views.host_dialogs import AddHostDialog, TrustDialog
@@ -119,3 +122,41 @@ def test_a_host_behind_a_jump_host_is_trusted_jump_host_first(open_window, qtbot
         pins = {pin.fingerprint for pin in store.host_keys("gpu")}
     assert pins == {fingerprint(bastion), fingerprint(target)}  # both pinned, together
     assert not window.last_error
+
+
+def test_an_encrypted_keys_passphrase_is_asked_in_the_window_and_never_stored(open_window, qtbot, sshd, ssh_home,
+                                                                             tmp_path):
+    locked = keygen(tmp_path / "id_locked", passphrase="open sesame")
+    sshd.authorize(locked.with_suffix(".pub"))
+    db = tmp_path / "lab.sqlite"
+    with open_writer(db) as store:
+        hosts.add(store, "box", sshd.address, key=locked, python=NO_TORCH_PYTHON)
+        hosts.accept(store, "box", hosts.check_key(store, "box").scan)
+    window = open_window(db)
+    view = window.hosts
+    qtbot.waitUntil(lambda: view.row("box") is not None)
+    asked: list[Path] = []
+    view.ask_passphrase = lambda path: asked.append(path) or "open sesame"  # what the admin types in the dialog
+    view.probe("box")
+    qtbot.waitUntil(lambda: view.row("box").status.startswith("no torch"), timeout=PROBE_TIMEOUT_MS)  # logged in
+    assert asked == [locked]
+    view.ask_passphrase = lambda path: None  # the admin cancels the dialog: a clear status, nothing else
+    view.probe("box")
+    qtbot.waitUntil(lambda: view.row("box").status == "login failed: key encrypted, no passphrase",
+                    timeout=PROBE_TIMEOUT_MS)
+    assert b"open sesame" not in db.read_bytes()
+
+
+def test_closing_the_window_answers_a_pending_passphrase_question_so_no_thread_waits(qtbot):
+    broker = PassphraseBroker()
+    broker.handler = lambda path: "never shown"  # its question is queued to the GUI thread, which is not spinning
+    answers: list[str | None] = []
+    login = threading.Thread(target=lambda: answers.append(broker.ask(Path("/keys/id_locked"))))
+    login.start()
+    deadline = time.monotonic() + 5  # a plain wait: spinning Qt's loop would deliver the question
+    while not broker._pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    broker.close()
+    login.join(5)
+    assert not login.is_alive() and answers == [None]
+    assert broker.ask(Path("/keys/id_locked")) is None  # closed: nobody is asked any more

@@ -12,6 +12,7 @@ from ..lab import hosts
 from ..lab.errors import as_lab_error
 from ..lab.stores import open_reader, open_writer
 from .operations import Operation, Runner
+from .passphrases import PassphraseBroker
 
 
 class HostsController(QtCore.QObject):
@@ -23,6 +24,7 @@ class HostsController(QtCore.QObject):
         super().__init__(parent)
         self.runner = runner
         self.db = Path(db)
+        self.passphrases = PassphraseBroker(self)  # an encrypted key's passphrase, asked in the window
 
     def _write(self, what: str, work) -> Operation:
         def run(_operation: Operation):
@@ -55,7 +57,8 @@ class HostsController(QtCore.QObject):
         jump host, through it (`jump`: its key as the admin accepted it; None: it must be trusted already)."""
         def run(_operation: Operation) -> hosts.KeyCheck:
             with as_lab_error(), open_reader(self.db) as store:
-                return hosts.check_key(store, name, jump=None if jump is None else jump.scan)
+                return hosts.check_key(store, name, jump=None if jump is None else jump.scan,
+                                       ask_passphrase=self.passphrases.ask)
 
         return self.runner.submit(f"reading {name}'s host key", run)
 
@@ -65,7 +68,8 @@ class HostsController(QtCore.QObject):
 
     def probe(self, name: str) -> Operation:
         """finished(the stored probe); an unreachable host is a result too (its status says why)."""
-        return self._write(f"probing {name}", lambda store: hosts.probe(store, name))
+        return self._write(f"probing {name}", lambda store: hosts.probe(store, name,
+                                                                         ask_passphrase=self.passphrases.ask))
 
     def set_gpus(self, name: str, gpus: Sequence[int] | None) -> Operation:
         """The GPUs tasks may use on host `name` (None: all of them)."""

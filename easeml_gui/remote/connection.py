@@ -30,7 +30,7 @@ DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")  # what ssh tries when no ke
 # transport-thread tracebacks (e.g. "Error reading SSH protocol banner") on the user's terminal.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
-AskPassphrase = Callable[[Path], str]
+AskPassphrase = Callable[[Path], "str | None"]  # None: the one asked gave none
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,12 @@ def load_key(path: Path, ask: AskPassphrase | None) -> paramiko.PKey:
             f"the key {path} is encrypted and there is no terminal to ask for its passphrase: add it to ssh-agent "
             f"(`ssh-add {path}`) or run the command in a terminal",
             status="login failed: key encrypted, no passphrase")
+    passphrase = ask(path)
+    if passphrase is None:
+        raise LoginFailed(f"no passphrase was given for the key {path}; probe again to be asked again, or add the "
+                          f"key to ssh-agent (`ssh-add {path}`)", status="login failed: key encrypted, no passphrase")
     try:
-        return paramiko.PKey.from_path(path, password=ask(path).encode())
+        return paramiko.PKey.from_path(path, password=passphrase.encode())
     except (ValueError, TypeError, paramiko.SSHException):
         raise LoginFailed(f"wrong passphrase for the key {path}", status="login failed: wrong passphrase") from None
 

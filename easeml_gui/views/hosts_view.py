@@ -5,6 +5,7 @@ Trust… and Probe. All SSH work runs in the hosts controller, off the GUI threa
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Sequence
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -30,6 +31,7 @@ class HostsView(QtWidgets.QWidget):
     def __init__(self, hosts: HostsController, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.hosts = hosts
+        hosts.passphrases.handler = lambda path: self.ask_passphrase(path)  # a method tests may replace
         self.rows: tuple[HostRow, ...] = ()
         self.probing: set[str] = set()
         self.dialog: QtWidgets.QDialog | None = None  # the dialog open now (tests drive it)
@@ -65,6 +67,13 @@ class HostsView(QtWidgets.QWidget):
         layout.setContentsMargins(12, 12, 12, 12)
         layout.addWidget(card)
         self.set_rows(())
+
+    def ask_passphrase(self, path: Path) -> str | None:
+        """An encrypted key's passphrase for a login that waits on the pool; None when the admin declines."""
+        text, given = QtWidgets.QInputDialog.getText(
+            self, "Key passphrase", f"The key {path} is encrypted. Its passphrase (used for this login only, never "
+            "stored):", QtWidgets.QLineEdit.EchoMode.Password)
+        return text if given else None
 
     # ---- what it shows --------------------------------------------------------------------------------------
     def set_rows(self, rows: Sequence[HostRow], now: float | None = None) -> None:
