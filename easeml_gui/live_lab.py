@@ -21,7 +21,7 @@ from .engine.scheduler import Scheduler, SchedulerHooks
 from .engine.selection import ModelSelection
 from .engine.types import RETRYABLE, Arm, Decision, Job, Observation, Task, TaskResult, TaskState
 from .store import DatasetRecord, JobRecord, JobState, LabReader, LabStore, TaskRecord
-from .training.arms import UnknownArm, all_arm_names, arm_spec, training_gflop
+from .training.arms import UnknownArm, all_arm_names, arm_spec, training_gflop, training_memory_mib
 from .training.catalogue import Schema
 
 REFRESH_SECONDS = 1.0  # how often tenants and jobs added or changed while running are picked up
@@ -89,7 +89,8 @@ def job_work(job: JobRecord, dataset: DatasetRecord) -> JobWork | None:
         return None
     schema = Schema(**job.schema)
     gflop = tuple(training_gflop(spec, schema, len(train), job.epochs) for spec in specs)
-    return JobWork(len(train) * job.epochs, gflop)
+    memory = tuple(training_memory_mib(spec, schema, len(train), job.epochs) for spec in specs)
+    return JobWork(len(train) * job.epochs, gflop, memory)
 
 
 class JobWorks:

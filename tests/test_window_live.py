@@ -1,6 +1,7 @@
 """What the Lab tab shows live, from a real store: a progress bar per running task (epoch n of m, validation
-accuracy so far) and its validation accuracy epoch by epoch, the device timeline (a bar per task, by device), and a selected tenant's models as the engine
-last believed them (mean ± sigma per model, the observed ones, the next pick); each plot saves PNG and CSV."""
+accuracy so far) and its validation accuracy epoch by epoch, the device timeline (a bar per task, by device), and
+a selected tenant's models as the engine last believed them (mean ± sigma per model, the observed ones, the next
+pick); each plot saves PNG and CSV."""
 
 from __future__ import annotations
 

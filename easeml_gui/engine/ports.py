@@ -20,6 +20,12 @@ class Executor(Clock, Protocol):
         """Names of the devices this executor can run tasks on, e.g. ("cpu",) or ("cuda:0", "cuda:1")."""
         ...
 
+    def free_memory_mib(self, device: str) -> float | None:
+        """Memory a new task may take on `device` now (a GPU's free memory, as last seen); None: no limit the
+        scheduler must respect (a CPU, a simulated device). A model whose estimated need is above it is not
+        placed there."""
+        ...
+
     def submit(self, task: Task) -> None:
         """Start `task` on `task.device` (which must be free). Returns at once."""
         ...

@@ -237,10 +237,14 @@ class JobWork:
 
     samples: float
     gflop: tuple[float, ...]
+    memory_mib: tuple[float, ...] | None = None  # each arm's estimated GPU memory to train; None: not known
 
     def __post_init__(self) -> None:
         if not (self.samples > 0 and all(g > 0 and math.isfinite(g) for g in self.gflop)):
             raise ValueError(f"work figures must be positive: {self.samples} samples, GFLOP {self.gflop}")
+        if self.memory_mib is not None and (len(self.memory_mib) != len(self.gflop)
+                                            or not all(m >= 0 and math.isfinite(m) for m in self.memory_mib)):
+            raise ValueError(f"one memory need (MiB, >= 0) per arm: {self.memory_mib} for {len(self.gflop)} arms")
 
 
 class WorkCostModel:

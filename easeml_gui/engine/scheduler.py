@@ -44,9 +44,12 @@ class Scheduler:
                 self._start(replace(self.backlog.pop(0), device=device))
                 started += 1
                 continue
-            decision = self.selection.ask(device, self.executor.now())
+            free = self.executor.free_memory_mib(device)
+            decision = self.selection.ask(device, self.executor.now(), free)
             if decision is None:
-                break
+                if free is None:
+                    break  # no tenant has work any device may get
+                continue  # nothing left fits this GPU's free memory: another device may still take work
             record = self.selection.record(decision.tenant)
             task = Task(
                 task_id=f"t{self.next_task_number:06d}",

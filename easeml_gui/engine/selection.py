@@ -6,7 +6,7 @@ numpy operations; only the row of the tenant just served or just observed change
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -173,15 +173,18 @@ class ModelSelection:
         return snap
 
     # ---- ask / tell -------------------------------------------------------------------------------
-    def ask(self, device: str, now: float) -> Decision | None:
-        """The (tenant, arm) `device` should run next, or None when no tenant has work it may get."""
+    def ask(self, device: str, now: float, free_memory_mib: float | None = None) -> Decision | None:
+        """The (tenant, arm) `device` should run next, or None when no tenant has work it may get. With
+        `free_memory_mib`, only arms whose estimated memory need fits in it (JobWork.memory_mib) are considered."""
         if device_kind(device) != device_kind(self._device):
             self._reprice()  # a lab of CPUs and GPUs: the costs are the free device's
         self._device = device
-        snap = self.snapshot()
+        snap, proposed = self.snapshot(), self._proposed
+        if free_memory_mib is not None:
+            snap, proposed = self._fitting(snap, free_memory_mib)
         if not snap.eligible.any():
             return None
-        choice = self.policy.choose(snap, self._proposed, self.rng)
+        choice = self.policy.choose(snap, proposed, self.rng)
         row, col = choice.tenant_row, choice.arm_col
         rec = self.records[row]
         rec.pending.append(col)
@@ -200,6 +203,23 @@ class ModelSelection:
             for i, r in enumerate(self.records)
         )
         return Decision(now, device, rec.tenant.name, rec.job.arms[col], self.policy.name, scores)
+
+    def _fitting(self, snap: Snapshot, free_mib: float) -> tuple[Snapshot, np.ndarray]:
+        """The snapshot without the arms too big for a device with `free_mib` free, and each tenant's next arm
+        among those left (re-proposed only for the tenants whose next arm did not fit)."""
+        too_big = np.zeros_like(snap.available)
+        for row, rec in enumerate(self.records):
+            if rec.work is not None and rec.work.memory_mib is not None:
+                too_big[row, :rec.n_arms] = np.asarray(rec.work.memory_mib) > free_mib
+        if not (too_big & snap.available).any():
+            return snap, self._proposed
+        available = snap.available & ~too_big
+        fitting = replace(snap, available=available, eligible=snap.eligible & available.any(axis=1))
+        proposed = self._proposed.copy()
+        rows = np.flatnonzero(too_big[np.arange(len(self.records)), proposed])
+        if rows.size:
+            proposed[rows] = self.policy.propose_arms(fitting, rows)
+        return fitting, proposed
 
     def _served(self, row: int) -> None:
         """A task was handed to tenant `row`: its UCB step, the round-robin pointer and everyone's waiting."""

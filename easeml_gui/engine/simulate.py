@@ -36,6 +36,9 @@ class SimulatedExecutor:
     def devices(self) -> tuple[str, ...]:
         return self._devices
 
+    def free_memory_mib(self, device: str) -> float | None:
+        return None  # simulated devices hold any model
+
     def running(self) -> list[Task]:
         return list(self._running.values())
 

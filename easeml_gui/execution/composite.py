@@ -35,6 +35,11 @@ class CompositeExecutor:
     def devices(self) -> Sequence[str]:
         return [_qualified(host, device) for host, member in self._members.items() for device in member.devices()]
 
+    def free_memory_mib(self, device: str) -> float | None:
+        host, bare = _split(device)
+        member = self._members.get(host)
+        return None if member is None else member.free_memory_mib(bare)
+
     def running(self) -> Sequence[Task]:
         with self._lock:
             return [task for _, task in self._tasks.values()]

@@ -80,6 +80,9 @@ class LocalExecutor:
     def devices(self) -> Sequence[str]:
         return self._devices
 
+    def free_memory_mib(self, device: str) -> float | None:
+        return None  # this machine's GPUs are the admin's own: a worker that runs out of memory halves its batch
+
     def running(self) -> Sequence[Task]:
         with self._lock:
             return [run.task for run in self._runs.values()]

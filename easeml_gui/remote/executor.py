@@ -102,6 +102,10 @@ class SSHExecutor:
             ours = [run.task.device for run in self._runs.values()]
         return self._placement.usable(self._smi, ours)
 
+    def free_memory_mib(self, device: str) -> float | None:
+        """A GPU's free memory in nvidia-smi's latest view (polled every GPU_POLL_SECONDS); None for the CPU."""
+        return self._placement.free_mib(self._smi, device)
+
     def running(self) -> Sequence[Task]:
         with self._lock:
             return [run.task for run in self._runs.values()]

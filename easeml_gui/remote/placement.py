@@ -56,6 +56,16 @@ class Placement:
                 usable.append(device)
         return usable
 
+    def free_mib(self, smi: Mapping[str, Any] | None, device: str) -> float | None:
+        """`device`'s free memory in nvidia-smi's report (the probe's figure without one); None for a CPU."""
+        if not device.startswith("cuda:"):
+            return None
+        index = int(device.split(":", 1)[1])
+        for gpu in (smi or self.probe).get("gpus", []):
+            if gpu["index"] == index:
+                return float(gpu["total_mib"] - gpu["used_mib"]) if "used_mib" in gpu else float(gpu["free_mib"])
+        return None
+
     def _allowed(self) -> list[Mapping[str, Any]]:
         allowed = [g for g in self.probe.get("gpus", []) if g.get("visible")
                    and (self.gpus is None or g["index"] in self.gpus)]

@@ -107,6 +107,30 @@ def job_arms(schema: Schema, weights: str = "scratch", *, pretrained_available: 
     return names
 
 
+# A GPU's memory for one training task, estimated before it runs (what placement compares with a GPU's free memory):
+# the CUDA context and cuDNN's workspace, the weights with their gradients and optimiser state (SGD with momentum
+# keeps one copy more, AdamW two), and the activations kept for the backward pass. Those scale with the batch and
+# with the forward pass's work: about 40 MiB per image per forward GFLOP in float32 (ResNet-50 at 224 px trains at
+# batch 32 in ~5.5 GB), halved under the worker's autocast. Depthwise nets keep more per GFLOP, hence the margin.
+CUDA_OVERHEAD_MIB = 600.0
+ACTIVATION_MIB_PER_GFLOP = 30.0
+OPTIMISER_COPIES = {"sgd": 3, "adamw": 4}  # weights, gradients, then momentum or Adam's two moments
+PROBE_ACTIVATION_SHARE = 0.1  # a probe's frozen body keeps no activations for a backward pass
+
+
+def training_memory_mib(arm: ArmSpec, schema: Schema, train_images: int, epochs: int) -> float:
+    """The GPU memory a task of the arm needs, estimated (see above); 0 for a classical learner (it trains on
+    the CPU, whichever device it is given)."""
+    if not arm.network:
+        return 0.0
+    spec = CATALOGUE[arm.model]
+    batch, _ = plan(spec.recipe, train_images, epochs, spec.recipe.batch_size)
+    copies = 1 if arm.probe else OPTIMISER_COPIES.get(spec.recipe.optimizer, 4)
+    states = spec.params * 4 * copies / 2**20
+    activations = ACTIVATION_MIB_PER_GFLOP * spec.predicted_gflops(schema.image_size) * batch
+    return CUDA_OVERHEAD_MIB + states + activations * (PROBE_ACTIVATION_SHARE if arm.probe else 1.0)
+
+
 def training_gflop(arm: ArmSpec, schema: Schema, train_images: int, epochs: int) -> float:
     """What training the arm costs before anything ran: the architecture's GFLOPs at the training size x images
     x epochs (x3: forward and backward; a probe runs the frozen body forward only), or the classical learner's

@@ -47,7 +47,8 @@ def explain(decision: Decision) -> str:
         f"far of {_number(chosen.best, '.3f')}, for about {_number(chosen.predicted_cost, '.0f')} s of device time."
     )
     if waiting:
-        parts.append(f"{waiting} tenant(s) could not be served (paused, over quota, or no model left).")
+        parts.append(f"{waiting} tenant(s) could not be served (paused, over quota, no model left, or none that "
+                     "fits the device's memory).")
     return "<br>".join(parts)
 
 
