@@ -291,3 +291,5 @@ def test_a_full_disk_on_the_host_fails_the_task_saying_so_and_the_local_device_g
     full = results["there"]
     assert full.state is TaskState.FAILED and full.retryable  # the host's fault, not the model's
     assert "no space left" in full.error.lower() and "box" in full.error, full.error
+    # The host rests: the model's retry goes to another device instead of failing here again.
+    assert "box takes no new task for 30 s" in full.error and lab.devices() == [local_device]

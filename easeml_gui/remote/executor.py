@@ -45,6 +45,10 @@ MODULE = "easeml_gui.remote.host_tasks"
 POLL_SECONDS = 1.0
 GPU_POLL_SECONDS = 5.0  # nvidia-smi on the host at most this often (placement's view of free memory and users)
 UNREACHABLE_TIMEOUT_S = 300.0
+# A host that could not start a task (full disk, broken python, a sync that failed) takes no new task for a while,
+# doubling with each failure in a row up to the cap, so the model it failed is retried on another device instead
+# of burning its retries here; the first start that works ends the rest.
+START_REST_S, START_REST_MAX_S = 30.0, 600.0
 EVENTS_READ_BYTES = 1 << 20  # per events() call: progress lines are short; the rest comes next time
 
 
@@ -81,6 +85,8 @@ class SSHExecutor:
         self._swept = 0  # the link's connection count at the last sweep: a new connection sweeps again
         self._adopted_once = False
         self._down_since: float | None = None
+        self._failed_starts = 0  # in a row
+        self._resting_until = float("-inf")  # monotonic
         self._smi: Mapping[str, Any] | None = None
         self._smi_at = float("-inf")
         self._stop = threading.Event()
@@ -95,8 +101,9 @@ class SSHExecutor:
         return time.time()
 
     def devices(self) -> Sequence[str]:
-        """The devices that may take a task now: none while the host is away; a busy or full GPU is left out."""
-        if self._down_since is not None:
+        """The devices that may take a task now: none while the host is away or resting after a failed start; a
+        busy or full GPU is left out."""
+        if self._down_since is not None or time.monotonic() < self._resting_until:
             return []
         with self._lock:
             ours = [run.task.device for run in self._runs.values()]
@@ -285,6 +292,7 @@ class SSHExecutor:
                                        "env": {"TORCH_HOME": torch_home(root)}})["pid"]
             with self._lock:
                 run.pid = pid
+                self._failed_starts, self._resting_until = 0, float("-inf")
                 if run.cancelled:
                     self._send_stop(run)
             self._start_watching()
@@ -294,9 +302,19 @@ class SSHExecutor:
         except (DatasetError, wire.BadTask) as error:  # the task's own fault: its model is not tried again
             self._report(run, {"state": wire.FAILED, "error": f"could not start the task on {self.host}: {error}"})
         except (RemoteError, OSError) as error:  # the host's fault: the model goes back to the queue
+            rest = self._rest()
             self._report(run, {"state": wire.FAILED, RETRYABLE: True,
                                "error": f"could not start the task on {self.host} (its model is tried again, "
-                                        f"{MAX_RETRIES} times at most): {self._start_failure(error)}"})
+                                        f"{MAX_RETRIES} times at most; {self.host} takes no new task for "
+                                        f"{rest:.0f} s): {self._start_failure(error)}"})
+
+    def _rest(self) -> float:
+        """Take the host out of rotation after a failed start; returns for how many seconds."""
+        with self._lock:
+            self._failed_starts += 1
+            rest = min(START_REST_S * 2 ** (self._failed_starts - 1), START_REST_MAX_S)
+            self._resting_until = time.monotonic() + rest
+        return rest
 
     def _start_failure(self, error: Exception) -> str:
         """What went wrong, said plainly when it is the host's disk (SFTP only says "Failure" or a size mismatch)."""
