@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import pytest
 from PySide6 import QtGui
 from window_fixtures import open_window  # noqa: F401  (a fixture)
 
@@ -47,6 +48,22 @@ def test_the_legend_names_the_curves_up_to_its_limit_and_none_past_it(qtbot):
     assert show(["alice", "bob"]) == ["alice", "bob"]
     assert show(["alice", "bob", "carol", "dave"]) == [] and plot._legend.items == []  # too many to name
     assert show(["bob", "carol"]) == ["bob", "carol"]
+
+
+def test_unchanged_curves_are_left_alone_and_only_long_ones_are_thinned(qtbot):
+    plot = SeriesPlot("time (s)", "best accuracy")
+    qtbot.addWidget(plot)
+    short = (np.array([0.0, 10.0]), np.array([0.5, 0.75]))
+    long = (np.arange(10_000.0), np.sin(np.arange(10_000.0)))
+    plot.set_series({"short": short, "long": long})
+    plot.flush()
+    held = plot.curve("short").xData
+    plot.set_series({"short": (short[0].copy(), short[1].copy()), "long": (long[0], long[1] * 2)})
+    plot.flush()
+    assert plot.curve("short").xData is held  # the same numbers: not set again, not re-measured by the scene
+    assert plot.curve("long").yData.max() == pytest.approx(2.0, abs=1e-3)  # changed: set
+    assert plot.curve("long").opts["clipToView"] and plot.curve("long").opts["autoDownsample"]
+    assert not plot.curve("short").opts["clipToView"] and not plot.curve("short").opts["autoDownsample"]
 
 
 def test_the_lab_views_plots_all_offer_it(open_window, qtbot, tmp_path):
