@@ -49,6 +49,11 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
+def open_tab(lab, title: str) -> None:
+    """Click the tab of the Lab view's plots called `title`."""
+    lab.views.setCurrentIndex([lab.views.tabText(i) for i in range(lab.views.count())].index(title))
+
+
 def rows_of(path: Path) -> list[list[str]]:
     with open(path, newline="") as handle:
         return list(csv.reader(handle))
@@ -95,6 +100,8 @@ def test_running_tasks_show_a_progress_bar_and_the_timeline_a_bar_per_task(open_
     qtbot.waitUntil(lambda: len(lab.running.bars()) == 1)
     bar = lab.running.bars()[0]
     assert (bar.value(), bar.maximum()) == (2, 5) and bar.text() == "epoch 2 of 5 · val 0.812"
+    assert lab.timeline.devices == []  # a hidden tab is not drawn at each read...
+    open_tab(lab, "Devices")  # ...and catches up when it is opened
     assert lab.timeline.devices == ["cpu:0", "cpu:1"]
     done, running = lab.timeline.rows
     assert done[:3] == ("cpu:0", "alice", "t1") and done[5] == "done" and 0 <= done[4] - done[3] < 60
@@ -108,6 +115,8 @@ def test_running_tasks_show_a_progress_bar_and_the_timeline_a_bar_per_task(open_
 def test_the_running_tasks_draw_their_validation_accuracy_epoch_by_epoch(open_window, qtbot, db, tmp_path):
     window = open_window(db)
     plot = window.lab.epochs_plot
+    qtbot.waitUntil(lambda: window.lab.loaded)
+    open_tab(window.lab, "Epochs")
     qtbot.waitUntil(lambda: plot.names() == ["bob/mlp (t2)"])
     x, y = plot.curve("bob/mlp (t2)").getData()
     assert list(x) == [1.0, 2.0] and list(y) == [0.7, 0.8125]

@@ -93,6 +93,9 @@ class LabView(QtWidgets.QStackedWidget):
                      "Devices")
         views.addTab(_section("Models of the selected tenant", self.beliefs, BELIEF_KEY), "Models")
         self.views = views
+        # What each tab draws from a snapshot, in tab order (the Models tab follows the tenant selection).
+        self._tab_plots = [self._show_progress, self._show_epochs, self._show_timeline, lambda snapshot: None]
+        views.currentChanged.connect(self._show_tab)
         left = QtWidgets.QSplitter(Qt.Orientation.Vertical)
         left.addWidget(_section("Tenants", self.tenants, tools=self.tenant_actions))
         left.addWidget(_section("Running now", self.running, "the latest epoch each task reported"))
@@ -138,12 +141,8 @@ class LabView(QtWidgets.QStackedWidget):
         self.tenants.set_rows(snapshot.tenants)
         self.tenant_actions.set_row(self.tenants.selected_row())
         self.running.set_rows(snapshot.running)
-        self.epochs_plot.set_series({row.label: epoch_series(row) for row in snapshot.running if row.curve})
-        self.timeline.set_spans(snapshot.spans, snapshot.t0)
+        self._show_tab(self.views.currentIndex())  # the plots in view; the other tabs catch up when opened
         self._show_beliefs(self.tenants.selected_tenant())
-        self.accuracy_plot.set_series(snapshot.accuracy)
-        regret_x, regret_y = snapshot.regret
-        self.regret_plot.set_series({REGRET_SERIES: snapshot.regret} if regret_x.size else {})
         self.why.set_decisions(snapshot.decisions, snapshot.t0)
         self.setCurrentWidget(self.dashboard)
 
@@ -156,6 +155,23 @@ class LabView(QtWidgets.QStackedWidget):
     def flush(self) -> None:
         self.accuracy_plot.flush()
         self.regret_plot.flush()
+
+    def _show_tab(self, index: int) -> None:
+        """Give the plots of tab `index` the latest snapshot (a hidden tab's plots are not redrawn at each read)."""
+        if self.snapshot is None or self.snapshot.empty or not 0 <= index < len(self._tab_plots):
+            return
+        self._tab_plots[index](self.snapshot)
+
+    def _show_progress(self, snapshot: LabSnapshot) -> None:
+        self.accuracy_plot.set_series(snapshot.accuracy)
+        regret_x, _ = snapshot.regret
+        self.regret_plot.set_series({REGRET_SERIES: snapshot.regret} if regret_x.size else {})
+
+    def _show_epochs(self, snapshot: LabSnapshot) -> None:
+        self.epochs_plot.set_series({row.label: epoch_series(row) for row in snapshot.running if row.curve})
+
+    def _show_timeline(self, snapshot: LabSnapshot) -> None:
+        self.timeline.set_spans(snapshot.spans, snapshot.t0)
 
     def _highlight(self, tenant: str) -> None:
         self.accuracy_plot.highlight(tenant or None)
