@@ -26,10 +26,14 @@ LEGEND_CORNERS = {"top-right": (-8, 8), "bottom-right": (-8, -8), "top-left": (8
 class SeriesPlot(pg.PlotWidget):
     def __init__(self, x_label: str, y_label: str, colours: ColourMap | None = None, *,
                  legend: str | None = "top-right", legend_limit: int = 12, fill: bool = False,
-                 y_range: tuple[float, float] | None = None, placeholder: str = "", parent=None) -> None:
+                 y_range: tuple[float, float] | None = None, placeholder: str = "", steps: bool = False,
+                 parent=None) -> None:
         super().__init__(parent=parent)
         self.colours = colours or ColourMap()
         self._fill = fill
+        # Step curves are all horizontal and vertical lines, which antialiasing does not smooth: drawn without
+        # it, 50 tenants' curves paint in a fraction of the time.
+        self._antialias = not steps
         self._legend_limit = legend_limit
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._bands: dict[str, tuple[pg.PlotCurveItem, pg.PlotCurveItem, pg.FillBetweenItem]] = {}
@@ -111,7 +115,8 @@ class SeriesPlot(pg.PlotWidget):
                 continue  # a curve given its data again is not redrawn: the scene re-measures only what changed
             if curve is None:
                 colour = self.colours.colour(name)
-                curve = pg.PlotDataItem(name=name, pen=self._pen(name), autoDownsampleFactor=DOWNSAMPLE_FACTOR)
+                curve = pg.PlotDataItem(name=name, pen=self._pen(name), autoDownsampleFactor=DOWNSAMPLE_FACTOR,
+                                        antialias=self._antialias)
                 if self._fill:
                     under = QtGui.QColor(colour)
                     under.setAlpha(40)
