@@ -36,7 +36,7 @@ class LabEvents:
     on_job_done: Callable[[JobRecord], None] = lambda job: None
     on_tick: Callable[[], None] = lambda: None  # once per pass of the loop (about every `poll` seconds)
     on_resume: Callable[[Task], None] = lambda task: None  # a task decided before a restart starts (again)
-    on_idle: Callable[[], None] = lambda: None  # work is left, but no tenant may get it now (paused, over quota)
+    on_idle: Callable[[str], None] = lambda why: None  # work is left, but no device takes any of it now: why
     on_adopt: Callable[[Task], None] = lambda task: None  # a task an earlier run started still runs: re-attached
 
 
@@ -322,13 +322,21 @@ class LiveLab:
                 if not self.selection.has_work() and not scheduler.backlog:
                     break
                 if not idle:
-                    self.events.on_idle()
+                    self.events.on_idle(self._why_idle())
                 idle = True
                 time.sleep(poll)  # wait for changes: a tenant resumed, a quota raised, a job added
                 continue
             idle = False
             scheduler.collect(poll)
         return scheduler.tasks_finished
+
+    def _why_idle(self) -> str:
+        if not self.executor.devices():
+            return "no device takes a task now (its hosts are away, or resting after a failed start)"
+        if self.selection.snapshot().eligible.any():
+            return "the models left do not fit the free memory of any GPU offered now"
+        return ("the tenants with models left are paused or over their quota (see `easeml-gui tenant list`; "
+                "`tenant resume NAME`, `tenant set NAME --no-quota`)")
 
     def stop(self, cancel_now: Callable[[], bool], poll: float = 0.5) -> None:
         """After the loop stopped: wait for the running tasks to finish (recorded as done), cancelling them

@@ -140,6 +140,26 @@ def test_a_job_whose_last_result_landed_before_a_crash_is_marked_done_on_restart
         assert len(store.observations()) == len(ARMS)
 
 
+class NoDevices(SimulatedExecutor):
+    """A lab whose every host is away or resting: no device takes a task."""
+
+    def devices(self) -> tuple[str, ...]:
+        return ()
+
+
+@pytest.mark.parametrize("case", ["paused", "no device"])
+def test_a_lab_that_waits_says_why(tmp_path, quality, case):
+    with make_store(tmp_path / "lab.sqlite", tenants=("ana",)) as store:
+        if case == "paused":
+            store.update_tenant("ana", paused=True)
+        said: list[str] = []
+        lab = LiveLab(store, (NoDevices if case == "no device" else SimulatedExecutor)(quality, None, 1),
+                      events=LabEvents(on_idle=said.append))
+        lab.run(should_stop=lambda: bool(said), poll=0.01)
+        expected = "paused or over their quota" if case == "paused" else "no device takes a task now"
+        assert said and expected in said[0]
+
+
 def test_a_tenant_over_its_quota_gets_nothing_more_until_the_quota_is_raised(tmp_path, quality):
     with make_store(tmp_path / "lab.sqlite", tenants=("ana", "ben", "cleo")) as store:
         store.set_quota("ana", 3.0)  # seconds of device time; every simulated task takes 1 s

@@ -104,10 +104,8 @@ class Progress:
         print(f"{self._stamp()} {task.device:8} start {task.task_id} {task.tenant}/{task.arm.name}  (again: a "
               f"restart found it unfinished; attempt {task.attempt})", flush=True)
 
-    def idle(self) -> None:
-        print(f"{self._stamp()} waiting: the tenants with models left are paused or over their quota (see "
-              "`easeml-gui tenant list`; `tenant resume NAME`, `tenant set NAME --no-quota`); Ctrl-C stops",
-              flush=True)
+    def idle(self, why: str) -> None:
+        print(f"{self._stamp()} waiting: {why}; Ctrl-C stops", flush=True)
 
     def tick(self) -> None:
         """The epochs running tasks finished since the last tick (the worker's progress lines)."""
