@@ -8,7 +8,8 @@ from ..engine.types import Arm, Decision, Observation, TaskState, Tenant
 from .base import StoreBase
 from .errors import StoreError
 from .records import (
-    DatasetRecord, DecisionLogEntry, EpochReport, HistoryMatrix, HostRecord, JobRecord, JobState, PinnedKey, TaskRecord,
+    DatasetRecord, DecisionLogEntry, EpochReport, HistoryMatrix, HostRecord, JobRecord, JobState, PinnedKey,
+    TaskRecord,
     chosen_prediction, scores_from_json, tenant_from_row,
 )
 from .summary import UpperBounds, global_regret_estimate, history_matrix

@@ -184,4 +184,4 @@ class SeriesPlot(pg.PlotWidget):
 
 
 def _same(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:
-    return all(np.shape(p) == np.shape(q) and np.array_equal(p, q) for p, q in zip(a, b))
+    return all(np.array_equal(p, q) for p, q in zip(a, b))
