@@ -12,6 +12,7 @@ from PySide6 import QtCore, QtGui
 
 import pyqtgraph as pg
 
+from .held_tails import HeldTails, Tail
 from .plot_export import write_csv, write_png
 from .plot_style import Placeholder, offer_saving, style_axes
 from .theme import PLOT_THROTTLE_MS, ColourMap, scheme
@@ -35,8 +36,15 @@ class SeriesPlot(pg.PlotWidget):
         # it, 50 tenants' curves paint in a fraction of the time.
         self._antialias = not steps
         self._legend_limit = legend_limit
-        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._curves: dict[str, pg.PlotDataItem | pg.PlotCurveItem] = {}
         self._bands: dict[str, tuple[pg.PlotCurveItem, pg.PlotCurveItem, pg.FillBetweenItem]] = {}
+        self._held: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what each curve item holds
+        # Step curves (unfilled) end in a level tail, held until "now": those tails are drawn by one item, so a
+        # refresh where only the time moved on sets that item alone, not every curve (50 tenants' curves, each
+        # set again at every read of the store, were most of a refresh's time on the GUI thread). Such curves
+        # (best so far: a step per improvement) stay short, so they are bare PlotCurveItems, without
+        # PlotDataItem's thinning and symbols: a third of the cost to create, one item in the scene, not two.
+        self._tails = HeldTails() if steps and not fill else None
         self._pending: tuple[Series, Bands] | None = None
         self._highlight: str | None = None
         self.redraws = 0  # how many times data reached the items (throttling is visible in tests)
@@ -59,6 +67,8 @@ class SeriesPlot(pg.PlotWidget):
             self._legend.setParentItem(item.getViewBox())
             self._legend.layout.setSpacing(0)
             self._legend.setVisible(False)  # until there is something to name
+        if self._tails is not None:
+            item.addItem(self._tails)
         self._placeholder = Placeholder(self, placeholder)
 
         self._timer = QtCore.QTimer(self)
@@ -67,7 +77,7 @@ class SeriesPlot(pg.PlotWidget):
         self._timer.timeout.connect(self.flush)
 
         self.labels = (x_label, y_label)
-        self._shown: Series = {}  # what the curves hold: what "Save data as CSV" writes
+        self._shown: Series = {}  # the series as given, tails and all: what "Save data as CSV" writes
         offer_saving(self, y_label, self.save_png, self.save_csv)
 
     # ---- data -----------------------------------------------------------------------------------------------
@@ -88,11 +98,11 @@ class SeriesPlot(pg.PlotWidget):
             return
         series, bands = self._pending
         self._pending = None
-        shown, self._shown = self._shown, series
+        self._shown = series
         item = self.getPlotItem()
         for name in [n for n in self._curves if n not in series]:
-            curve = self._curves.pop(name)
-            item.removeItem(curve)
+            item.removeItem(self._curves.pop(name))
+            del self._held[name]
         for name in [n for n in self._bands if n not in bands]:
             for part in self._bands.pop(name):
                 item.removeItem(part)
@@ -109,33 +119,47 @@ class SeriesPlot(pg.PlotWidget):
             lo, hi, _ = self._bands[name]
             lo.setData(low_x, low)
             hi.setData(low_x, high)
+        tails: dict[str, Tail] = {}
         for name, (x, y) in series.items():
+            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+            if self._tails is not None and x.size >= 2 and y[-1] == y[-2]:
+                tails[name] = (x[-2], x[-1], y[-1])
+                x, y = x[:-1], y[:-1]
             curve = self._curves.get(name)
-            if curve is not None and name in shown and _same(shown[name], (x, y)):
+            if curve is not None and _same(self._held[name], (x, y)):
                 continue  # a curve given its data again is not redrawn: the scene re-measures only what changed
             if curve is None:
-                colour = self.colours.colour(name)
-                curve = pg.PlotDataItem(name=name, pen=self._pen(name), autoDownsampleFactor=DOWNSAMPLE_FACTOR,
-                                        antialias=self._antialias)
-                if self._fill:
-                    under = QtGui.QColor(colour)
-                    under.setAlpha(40)
-                    curve.setFillLevel(0.0)
-                    curve.setBrush(pg.mkBrush(under))
+                curve = self._curves[name] = self._new_curve(name)
                 item.addItem(curve)
-                self._curves[name] = curve
-            curve.setData(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-            # A long series draws at most about one min/max pair per pixel column of the visible range: the same
-            # picture, and a 10,000-point curve redraws 3x faster with the theme's antialiased 2 px pens. Short
-            # ones are left whole: thinning re-processes a curve at every change of the view, and a lab's 50 step
-            # curves, whose time axis grows at each refresh, spent 45 ms of the GUI thread on it each time.
-            thinned = len(x) >= LONG_SERIES
-            curve.setDownsampling(auto=thinned, method="peak")
-            curve.setClipToView(thinned)
+            curve.setData(x, y)
+            self._held[name] = (x, y)
+            if isinstance(curve, pg.PlotDataItem):  # a bare step curve stays short: nothing to thin
+                # A long series draws at most about one min/max pair per pixel column of the visible range: the
+                # same picture, and a 10,000-point curve redraws 3x faster with the theme's antialiased 2 px pens.
+                # Short ones are left whole: thinning re-processes a curve at every change of the view, and a
+                # lab's 50 step curves, whose time axis grows at each refresh, spent 45 ms on it each time.
+                thinned = len(x) >= LONG_SERIES
+                curve.setDownsampling(auto=thinned, method="peak")
+                curve.setClipToView(thinned)
+        if self._tails is not None:
+            self._tails.set_tails(tails)
         if self._legend is not None:
             self._name_curves()
         self._placeholder.show_if(not self._curves)
         self.redraws += 1
+
+    def _new_curve(self, name: str) -> pg.PlotDataItem | pg.PlotCurveItem:
+        if self._tails is not None:
+            self._tails.set_pen(name, self._pen(name), on_top=name == self._highlight)
+            return pg.PlotCurveItem(name=name, pen=self._pen(name), antialias=self._antialias)
+        curve = pg.PlotDataItem(name=name, pen=self._pen(name), autoDownsampleFactor=DOWNSAMPLE_FACTOR,
+                                antialias=self._antialias)
+        if self._fill:
+            under = QtGui.QColor(self.colours.colour(name))
+            under.setAlpha(40)
+            curve.setFillLevel(0.0)
+            curve.setBrush(pg.mkBrush(under))
+        return curve
 
     def _name_curves(self) -> None:
         named = tuple(self._curves) if len(self._curves) <= self._legend_limit else ()
@@ -161,6 +185,8 @@ class SeriesPlot(pg.PlotWidget):
         for curve_name, curve in self._curves.items():
             curve.setPen(self._pen(curve_name))
             curve.setZValue(10 if curve_name == name else 0)
+            if self._tails is not None:
+                self._tails.set_pen(curve_name, self._pen(curve_name), on_top=curve_name == name)
 
     def set_placeholder(self, text: str) -> None:
         self._placeholder.set_text(text)
@@ -179,7 +205,7 @@ class SeriesPlot(pg.PlotWidget):
     def names(self) -> list[str]:
         return list(self._curves)
 
-    def curve(self, name: str) -> pg.PlotDataItem:
+    def curve(self, name: str) -> pg.PlotDataItem | pg.PlotCurveItem:
         return self._curves[name]
 
 
