@@ -24,6 +24,7 @@ from .views.demo_lab import DemoSource
 from .views.lab_poller import LabPollerThread
 from .views.lab_source import StoreSource
 from .views.main_window import MainWindow
+from .views.paced_collector import PacedCollector
 from .views.theme import apply_style
 
 REFRESH_MS = 500  # a change is on screen within about a second; an unchanged store costs one PRAGMA per poll
@@ -74,6 +75,8 @@ def build_window(db_path: Path, demo: bool = False, refresh_ms: int = REFRESH_MS
     window.on_shutdown(poller.stop)
     window.on_shutdown(run.shutdown)
     window.on_shutdown(hosts.passphrases.close)  # first: a login waiting for a passphrase lets go of its thread
+    collector = PacedCollector(parent=window)
+    window.on_shutdown(collector.stop)
     window.poller = poller
     window.runner = runner
     poller.start()
@@ -83,6 +86,7 @@ def build_window(db_path: Path, demo: bool = False, refresh_ms: int = REFRESH_MS
     # What the window is built of lives as long as it: out of the collector's sight, a full collection (set off by
     # the poller's reads) walks only what came after, ~30 ms instead of ~200 ms on the GUI thread (the GUI bench).
     gc.freeze()
+    collector.start()
     return window
 
 

@@ -7,6 +7,8 @@ import csv
 import numpy as np
 import pytest
 from PySide6 import QtGui
+
+import pyqtgraph as pg
 from window_fixtures import open_window  # noqa: F401  (a fixture)
 
 from easeml_gui.engine.matrix import synthetic
@@ -64,6 +66,53 @@ def test_unchanged_curves_are_left_alone_and_only_long_ones_are_thinned(qtbot):
     assert plot.curve("long").yData.max() == pytest.approx(2.0, abs=1e-3)  # changed: set
     assert plot.curve("long").opts["clipToView"] and plot.curve("long").opts["autoDownsample"]
     assert not plot.curve("short").opts["clipToView"] and not plot.curve("short").opts["autoDownsample"]
+
+
+def test_step_curves_are_not_set_again_when_only_the_time_moves_on(qtbot, tmp_path):
+    """A live lab's best-accuracy curves all end at "now": their held tails are one item, the curves stay put."""
+    from easeml_gui.views.step_series import step_xy
+
+    plot = SeriesPlot("time (s)", "best accuracy", steps=True, legend=None)
+    qtbot.addWidget(plot)
+    plot.resize(400, 300)
+    plot.set_series({"alice": step_xy([0.0, 5.0], [0.5, 0.8], end=10.0), "bob": step_xy([2.0], [0.3], end=10.0)})
+    plot.flush()
+    held = plot.curve("alice").xData
+    assert list(held) == [0.0, 5.0, 5.0]  # up to its last change; the tail (5 -> 10 at 0.8) is drawn apart
+    plot.set_series({"alice": step_xy([0.0, 5.0], [0.5, 0.8], end=20.0), "bob": step_xy([2.0, 15.0], [0.3, 0.6], end=20.0)})
+    plot.flush()
+    assert plot.curve("alice").xData is held  # only the time moved on: the curve was not set again
+    assert list(plot.curve("bob").yData) == [0.3, 0.3, 0.6]  # a new result: set
+    assert plot._tails.tails() == {"alice": (5.0, 20.0, 0.8), "bob": (15.0, 20.0, 0.6)}
+    assert plot.getPlotItem().getViewBox().childrenBounds()[0][1] == pytest.approx(20.0)  # auto-range sees them
+    plot.save_csv(tmp_path / "steps.csv")  # the data as given, tails and all
+    with open(tmp_path / "steps.csv", newline="") as handle:
+        assert ["alice", "20", "0.8"] in list(csv.reader(handle))
+
+    image = plot.grab().toImage()  # the tail is on screen, in the tenant's colour: right of alice's last change
+    colour = QtGui.QColor(plot.colours.colour("alice"))
+    view = plot.getPlotItem().getViewBox()
+    point = plot.mapFromScene(view.mapViewToScene(pg.Point(17.0, 0.8)))
+    near = [QtGui.QColor(image.pixel(point.x(), point.y() + dy)) for dy in (-1, 0, 1)]
+    assert any(abs(c.red() - colour.red()) + abs(c.green() - colour.green()) + abs(c.blue() - colour.blue()) < 40
+               for c in near)
+
+
+def test_full_garbage_collections_run_on_the_windows_timer(qtbot):
+    """Off Python's own trigger while the window lives, on the timer between events, and handed back after."""
+    import gc
+
+    from easeml_gui.views.paced_collector import NEVER, PacedCollector
+
+    before = gc.get_threshold()
+    collector = PacedCollector(interval_ms=20)
+    collector.start()
+    try:
+        assert gc.get_threshold()[2] == NEVER and gc.get_threshold()[:2] == before[:2]
+        qtbot.waitUntil(lambda: collector.collections >= 2, timeout=2000)
+    finally:
+        collector.stop()
+    assert gc.get_threshold() == before
 
 
 def test_the_lab_views_plots_all_offer_it(open_window, qtbot, tmp_path):
