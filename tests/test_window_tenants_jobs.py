@@ -103,14 +103,14 @@ def test_a_job_over_the_models_that_fit_narrowed_down(open_window, qtbot, db):
     assert "Tick at least one model" in dialog.problem.text()
     dialog.choose(["svc", "resnet18"])
     dialog.epochs.setValue(3)
-    dialog.augment.setCurrentIndex(1)  # random crop only
+    dialog.augment.setCurrentIndex(1)  # random crop and horizontal flip
     finish_dialog(qtbot, dialog)
     assert "Job 1 added: alice on digits, 2 models" in window.notice.text()
     with open_reader(db) as store:
         [job] = store.jobs()
     assert (job.tenant, job.dataset, job.epochs) == ("alice", "digits", 3)
     assert [arm.name for arm in job.arms] == [name for name in offered if name in ("svc", "resnet18")]
-    assert job.config == {"augment": ["crop"]}
+    assert job.config == {"augment": ["crop", "flip"]}
 
 
 def test_a_bigger_image_size_is_matched_again(open_window, qtbot, db):

@@ -52,8 +52,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     jadd.add_argument("--image-size", type=positive_int, default=None, help="square training size (default: the images' median short side, 32-224)")
     jadd.add_argument("--augment", type=_augmentations, default=None,
                       help=f"training-batch augmentations, comma-separated from {', '.join(AUGMENTATIONS)}, or none "
-                      "(default: each model's recipe, crop,flip; drop flip for images that are not mirror-symmetric, "
-                      "like digits or text)")
+                      "(default: each model's recipe, a random crop; add flip for photos, whose labels survive a "
+                      "mirror, unlike digits' or text's)")
     jadd.add_argument("--seed", type=int, default=0)
     jadd.set_defaults(handler=run_job_add)
 

@@ -15,8 +15,8 @@ from .operation_dialog import OperationDialog
 
 Qt = QtCore.Qt
 # (label, augment list or None for each model's recipe)
-AUGMENT_CHOICES = (("each model's recipe (crop, flip)", None), ("random crop only (digits, text)", ["crop"]),
-                   ("random crop and horizontal flip", ["crop", "flip"]), ("none", []))
+AUGMENT_CHOICES = (("random crop (each model's recipe)", None),
+                   ("random crop and horizontal flip (photos)", ["crop", "flip"]), ("none", []))
 
 
 def gflop_text(gflop: float) -> str:
