@@ -38,7 +38,6 @@ class SeriesPlot(pg.PlotWidget):
         self._legend_limit = legend_limit
         self._curves: dict[str, pg.PlotDataItem | pg.PlotCurveItem] = {}
         self._bands: dict[str, tuple[pg.PlotCurveItem, pg.PlotCurveItem, pg.FillBetweenItem]] = {}
-        self._held: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what each curve item holds
         # Step curves (unfilled) end in a level tail, held until "now": those tails are drawn by one item, so a
         # refresh where only the time moved on sets that item alone, not every curve (50 tenants' curves, each
         # set again at every read of the store, were most of a refresh's time on the GUI thread). Such curves
@@ -102,7 +101,6 @@ class SeriesPlot(pg.PlotWidget):
         item = self.getPlotItem()
         for name in [n for n in self._curves if n not in series]:
             item.removeItem(self._curves.pop(name))
-            del self._held[name]
         for name in [n for n in self._bands if n not in bands]:
             for part in self._bands.pop(name):
                 item.removeItem(part)
@@ -126,13 +124,12 @@ class SeriesPlot(pg.PlotWidget):
                 tails[name] = (x[-2], x[-1], y[-1])
                 x, y = x[:-1], y[:-1]
             curve = self._curves.get(name)
-            if curve is not None and _same(self._held[name], (x, y)):
+            if curve is not None and _same((curve.xData, curve.yData), (x, y)):
                 continue  # a curve given its data again is not redrawn: the scene re-measures only what changed
             if curve is None:
                 curve = self._curves[name] = self._new_curve(name)
                 item.addItem(curve)
             curve.setData(x, y)
-            self._held[name] = (x, y)
             if isinstance(curve, pg.PlotDataItem):  # a bare step curve stays short: nothing to thin
                 # A long series draws at most about one min/max pair per pixel column of the visible range: the
                 # same picture, and a 10,000-point curve redraws 3x faster with the theme's antialiased 2 px pens.
