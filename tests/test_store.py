@@ -257,6 +257,12 @@ def test_tenant_updates(store: LabStore) -> None:
     assert store.update_tenant("alice", paused=True) == Tenant("alice", 2.0, 3600, True)
     assert store.update_tenant("alice", paused=False, weight=3.0) == Tenant("alice", 3.0, 3600, False)
     assert store.set_quota("alice", None).quota_seconds is None
+    # weight and quota change together or not at all: a reader (the window, a running lab) never sees half
+    assert store.update_tenant("alice", weight=4.0, quota_seconds=60) == Tenant("alice", 4.0, 60, False)
+    with pytest.raises(StoreError, match="quota must be zero or more"):
+        store.update_tenant("alice", weight=5.0, quota_seconds=-1)
+    assert store.tenant("alice") == Tenant("alice", 4.0, 60, False)
+    assert store.update_tenant("alice", weight=5.0, no_quota=True) == Tenant("alice", 5.0, None, False)
     with pytest.raises(StoreError, match="unknown tenant 'bob'; known tenants: alice"):
         store.update_tenant("bob", paused=True)
 

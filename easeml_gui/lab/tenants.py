@@ -32,12 +32,8 @@ def change(store: LabStore, name: str, *, weight: float | None = None, quota_hou
         if value is not None:
             _check_positive(what, value)
     with as_lab_error():
-        tenant = store.tenant(name)  # an unknown name fails here, before anything changes
-        if weight is not None:
-            tenant = store.update_tenant(name, weight=weight)
-        if quota_hours is not None or no_quota:
-            tenant = store.set_quota(name, None if no_quota else quota_hours * HOUR)
-        return tenant
+        return store.update_tenant(name, weight=weight, no_quota=no_quota,
+                                   quota_seconds=None if quota_hours is None else quota_hours * HOUR)
 
 
 def set_paused(store: LabStore, name: str, paused: bool) -> Tenant:

@@ -85,13 +85,17 @@ class Registry(LabReader):
             db["tenants"].insert(row)
         return tenant_from_row(row)
 
-    def update_tenant(self, name: str, *, weight: float | None = None, paused: bool | None = None) -> Tenant:
-        """Change a tenant's weight and/or pause (True) or resume (False) it; a running lab picks it up."""
+    def update_tenant(self, name: str, *, weight: float | None = None, paused: bool | None = None,
+                      quota_seconds: float | None = None, no_quota: bool = False) -> Tenant:
+        """Change a tenant's weight, pause (True) or resume (False) it, set its quota (device seconds in all) or
+        remove it (no_quota), in one transaction: a running lab or a reader never sees half a change."""
         changes: dict[str, Any] = {}
         if weight is not None:
             changes["weight"] = _positive("weight", weight)
         if paused is not None:
             changes["paused"] = int(bool(paused))
+        if quota_seconds is not None or no_quota:
+            changes["quota_seconds"] = None if no_quota else _quota(quota_seconds)
         with self._write() as db:
             self._active_row("tenant", name)
             if changes:
@@ -100,10 +104,7 @@ class Registry(LabReader):
 
     def set_quota(self, name: str, quota_seconds: float | None) -> Tenant:
         """Device seconds the tenant may use in all; None = unlimited."""
-        with self._write() as db:
-            self._active_row("tenant", name)
-            db["tenants"].update(name, {"quota_seconds": _quota(quota_seconds)})
-            return tenant_from_row(self._named_row("tenant", name))
+        return self.update_tenant(name, quota_seconds=quota_seconds, no_quota=quota_seconds is None)
 
     def archive_tenant(self, name: str) -> None:
         """Hide a tenant from lists and scheduling; its jobs, tasks and observations stay."""
