@@ -72,6 +72,22 @@ def test_log_expected_improvement_is_exact_where_ei_is_representable_and_finite_
     assert np.all(np.isfinite(log_ei)) and np.all(np.diff(log_ei) > 0)  # ranking survives underflow
 
 
+@pytest.mark.parametrize("mean,sigma,best", [(0.95, 0.11, 0.99), (0.7, 0.2, 0.8), (1.1, 0.05, 0.9), (0.3, 0.02, 0.5)])
+def test_expected_improvement_up_to_the_ceiling_counts_only_what_an_accuracy_can_add(mean, sigma, best):
+    want, _ = integrate.quad(lambda f: (min(f, 1.0) - best) * stats.norm.pdf(f, mean, sigma), best, mean + 12 * sigma,
+                             points=[1.0])
+    capped = np.exp(log_expected_improvement(np.array(mean), np.array(sigma), best, ceiling=1.0))
+    assert capped == pytest.approx(want, rel=2e-3)
+    assert capped <= expected_improvement(np.array(mean), np.array(sigma), best)
+
+
+def test_a_tenant_at_the_ceiling_has_nothing_to_gain_yet_stays_ranked():
+    at_top = log_expected_improvement(np.array([0.99, 0.5]), np.array([0.1, 0.1]), 1.0, ceiling=1.0)
+    below = log_expected_improvement(np.array(0.5), np.array(0.1), 0.98, ceiling=1.0)
+    assert np.all(np.isfinite(at_top)) and at_top[0] > at_top[1]  # finite, and still ordered by the arms' promise
+    assert at_top.max() < below - 100  # any tenant below the ceiling first
+
+
 def test_cost_model_shifts_every_arm_by_the_tenants_observed_size():
     history = np.array([[10.0, 100.0, 1000.0], [20.0, 200.0, 2000.0]])
     model = CostModel.from_history(history, 3)

@@ -6,6 +6,9 @@ import numpy as np
 from scipy.special import ndtr
 
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
+# Quality is an accuracy (ALGORITHM.md): no arm can return more than 1. A Gaussian belief puts mass above it, and
+# EI counts that mass as improvement; near the top it is most of the EI (best 0.99, N(0.95, 0.11): 87 %).
+QUALITY_CEILING = 1.0
 
 
 def beta_t(n_arms: int | np.ndarray, t: int | np.ndarray, delta: float = 0.1) -> np.ndarray:
@@ -33,8 +36,20 @@ def expected_improvement(mean: np.ndarray, sigma: np.ndarray, best: float | np.n
     return np.where(sigma > 0, np.maximum(ei, 0.0), np.maximum(gap, 0.0))
 
 
-def log_expected_improvement(mean: np.ndarray, sigma: np.ndarray, best: float | np.ndarray) -> np.ndarray:
-    """log EI, finite far into the tail where EI itself underflows to 0 (keeps rankings meaningful).
+def log_expected_improvement(mean: np.ndarray, sigma: np.ndarray, best: float | np.ndarray,
+                             ceiling: float | None = None) -> np.ndarray:
+    """log EI, finite far into the tail where EI itself underflows to 0 (keeps rankings meaningful). With a
+    ceiling: log E[max(0, min(f, ceiling) - best)] = log(EI(best) - EI(ceiling)), what f can really add."""
+    log_ei = _log_ei(mean, sigma, best)
+    if ceiling is None:
+        return log_ei
+    undeliverable = np.minimum(_log_ei(mean, sigma, ceiling) - log_ei, 0.0)  # log(EI(ceiling) / EI(best))
+    # at best >= ceiling nothing can be gained: 690 below the uncapped score, finite so the order stays defined
+    return log_ei + np.log(np.maximum(-np.expm1(undeliverable), 1e-300))
+
+
+def _log_ei(mean: np.ndarray, sigma: np.ndarray, best: float | np.ndarray) -> np.ndarray:
+    """log EI without a ceiling.
 
     EI = sigma h(z) with h(z) = phi(z) + z Phi(z), z = (mean - best) / sigma. For z < -6, h is evaluated
     by its asymptotic form phi(z) / z^2 (1 - 3 / z^2), whose log never underflows.

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .acquisition import beta_t, cost_scaled_ucb, log_expected_improvement, ucb
+from .acquisition import QUALITY_CEILING, beta_t, cost_scaled_ucb, log_expected_improvement, ucb
 from .selection import Snapshot
 
 _MASKED = -np.inf
@@ -47,7 +47,8 @@ def cost_ucb_arms(snap: Snapshot, rows: np.ndarray) -> np.ndarray:
 
 
 def ei_arms(snap: Snapshot, rows: np.ndarray) -> np.ndarray:
-    return log_expected_improvement(snap.mean[rows], snap.sigma[rows], snap.believed_best[rows, None])
+    return log_expected_improvement(snap.mean[rows], snap.sigma[rows], snap.believed_best[rows, None],
+                                    QUALITY_CEILING)
 
 
 def ei_per_cost_arms(snap: Snapshot, rows: np.ndarray) -> np.ndarray:
@@ -83,8 +84,10 @@ def ucb_gap_per_cost_tenants(snap: Snapshot, arms: np.ndarray, rng: np.random.Ge
 
 
 def ei_tenants(snap: Snapshot, arms: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Largest weighted expected improvement (log scale: the ranking survives EI underflow)."""
-    log_ei = log_expected_improvement(_picked(snap.mean, arms), _picked(snap.sigma, arms), snap.believed_best)
+    """Largest weighted expected improvement up to the quality ceiling (log scale: the ranking survives EI
+    underflow)."""
+    log_ei = log_expected_improvement(_picked(snap.mean, arms), _picked(snap.sigma, arms), snap.believed_best,
+                                      QUALITY_CEILING)
     return np.log(snap.weight) + log_ei
 
 
