@@ -21,7 +21,8 @@ from .engine.scheduler import Scheduler, SchedulerHooks
 from .engine.selection import ModelSelection
 from .engine.types import RETRYABLE, Arm, Decision, Job, Observation, Task, TaskResult, TaskState
 from .store import DatasetRecord, JobRecord, JobState, LabReader, LabStore, TaskRecord
-from .training.arms import UnknownArm, all_arm_names, arm_spec, training_gflop, training_memory_mib
+from .training.arms import (UnknownArm, all_arm_names, arm_regimes, arm_spec, training_gflop,
+                           training_memory_mib)
 from .training.catalogue import Schema
 
 REFRESH_SECONDS = 1.0  # how often tenants and jobs added or changed while running are picked up
@@ -56,7 +57,8 @@ def lab_prior(store: LabReader, jobs: list[JobRecord]) -> tuple[Prior, CostModel
     for j, arm in enumerate(history.arms):
         quality[:, column[arm]] = history.quality[:, j]
         cost[:, column[arm]] = history.cost[:, j]
-    prior = combined_prior(quality, names)  # the lab's history, with published results where it has few
+    # the lab's history, with published results where it has few
+    prior = combined_prior(quality, names, families=arm_regimes(names))
     return prior, CostModel.from_history(cost, len(names)), column
 
 

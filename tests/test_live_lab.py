@@ -12,7 +12,7 @@ from easeml_gui.engine.matrix import synthetic
 from easeml_gui.engine.reference_prior import reference_history
 from easeml_gui.engine.simulate import SimulatedExecutor
 from easeml_gui.engine.types import MAX_RETRIES, RETRYABLE, Arm, TaskState
-from easeml_gui.live_lab import LabEvents, LiveLab, lab_upper_bounds
+from easeml_gui.live_lab import LabEvents, LiveLab, lab_prior, lab_upper_bounds
 from easeml_gui.store import JobState, LabStore
 
 ARMS = tuple(Arm(f"m{k}", k) for k in range(6))
@@ -93,6 +93,15 @@ def test_paused_tenants_wait_and_new_tenants_join_while_running(tmp_path, qualit
         lab.run()
         assert {t.tenant for t in store.tasks()} == {"ana", "ben", "cleo"}
         assert all(j.state is JobState.DONE for j in store.jobs())
+
+
+def test_a_fresh_labs_prior_holds_a_familys_arms_closer_than_arms_of_two_families(tmp_path):
+    with make_store(tmp_path / "lab.sqlite", tenants=()) as store:
+        prior, _, column = lab_prior(store, [])
+    cov = lambda a, b: prior.cov[column[a], column[b]]  # noqa: E731
+    assert cov("resnet18", "mobilenet_v2") > cov("resnet18", "svc") > 0
+    assert cov("svc", "random_forest") > cov("svc", "resnet18")
+    assert cov("resnet18@imagenet-probe", "vgg11_bn@imagenet-probe") > cov("resnet18@imagenet-probe", "resnet18")
 
 
 def test_a_finished_lab_teaches_the_prior_of_the_next_job(tmp_path, quality):

@@ -5,6 +5,7 @@ import pytest
 from scipy import integrate, stats
 
 from easeml_gui.engine.acquisition import expected_improvement, log_expected_improvement
+from easeml_gui.engine.gp import TenantPosterior
 from easeml_gui.engine.prior import CostModel, fit_prior
 
 
@@ -50,6 +51,24 @@ def test_too_little_history_falls_back_to_a_wide_structured_prior():
     assert prior.kind == "fallback"
     np.testing.assert_allclose(prior.mean, [0.5, 0.7, 0.6])
     assert prior.cov[0, 1] > 0  # datasets shift every arm together
+
+
+def test_a_fresh_labs_prior_lets_a_networks_result_speak_for_the_other_networks_more_than_the_learners_do():
+    # a tenant whose pixel learners fail (colourised digits) and whose first network does well
+    names = ["svc", "logistic_regression", "random_forest", "mobilenet_v3_small", "resnet18", "mobilenet_v2"]
+    families = ["classical"] * 3 + ["scratch"] * 3
+    prior = fit_prior(np.empty((0, 6)), names, families=families)
+    correlation = prior.cov / np.sqrt(np.outer(np.diag(prior.cov), np.diag(prior.cov)))
+    assert correlation[3, 4] > correlation[0, 3] > 0  # datasets shift every arm, a family's arms more alike
+    posterior = TenantPosterior(prior.mean, prior.cov, prior.noise)
+    for arm, quality in [(0, 0.2), (1, 0.16), (2, 0.5), (3, 0.8)]:
+        posterior.observe(arm, quality)
+    assert posterior.mean[4] > 0.65 and posterior.mean[5] > 0.65  # what the network showed, not the learners
+    flat = fit_prior(np.empty((0, 6)), names)
+    one_family = TenantPosterior(flat.mean, flat.cov, flat.noise)
+    for arm, quality in [(0, 0.2), (1, 0.16), (2, 0.5), (3, 0.8)]:
+        one_family.observe(arm, quality)
+    assert one_family.mean[4] < 0.5  # without families the three failures outvote it
 
 
 def test_unknown_prior_kind_is_refused():

@@ -197,8 +197,10 @@ def reference_share(history: np.ndarray, covered: np.ndarray) -> np.ndarray:
     return np.where(covered, REFERENCE_WEIGHT / (REFERENCE_WEIGHT + results), 0.0)
 
 
-def combined_prior(history: np.ndarray, arm_names: Sequence[str], kind: str = "auto") -> Prior:
-    """fit_prior(history, arm_names, kind) joined with the reference prior, arm by arm (see the module docstring).
+def combined_prior(history: np.ndarray, arm_names: Sequence[str], kind: str = "auto",
+                   families: Sequence[str] | None = None) -> Prior:
+    """fit_prior(history, arm_names, kind, families) joined with the reference prior, arm by arm (see the module
+    docstring).
 
     With w the reference's share of arm k: mean_k = (1 - w_k) lab_k + w_k ref_k, and the covariance is
     D_lab C_lab D_lab + D_ref C_ref D_ref with D = diag(sqrt(1 - w)), diag(sqrt(w)) (positive semi-definite as both
@@ -206,7 +208,7 @@ def combined_prior(history: np.ndarray, arm_names: Sequence[str], kind: str = "a
     The observation noise is the lab's: it describes the lab's runs, not what the datasets are like."""
     names = tuple(arm_names)
     history = np.asarray(history, dtype=float).reshape(-1, len(names))
-    lab = fit_prior(history, names, kind)
+    lab = fit_prior(history, names, kind, families)
     ref_mean, ref_cov, covered = reference_prior(names)
     if not covered.any():
         return lab

@@ -60,6 +60,15 @@ class ArmSpec:
     def network(self) -> bool:
         return self.kind == "network"
 
+    @property
+    def regime(self) -> str:
+        """How the arm learns: a classical learner on pixels, a network from scratch, fine-tuned, or a probe. Arms
+        of one regime succeed and fail on the same datasets most alike: a fresh lab's prior groups them
+        (engine/prior.py's families)."""
+        if not self.network:
+            return "classical"
+        return "probe" if self.probe else "fine-tuned" if self.pretrained else "scratch"
+
     def fits(self, schema: Schema) -> bool:
         if not self.network:
             return schema.num_classes >= 2
@@ -86,6 +95,17 @@ def all_arm_names() -> list[str]:
     """Every arm there is, sorted: the columns every prior has (a job added later finds its arms there)."""
     networks = [f"{model}{suffix}" for model in CATALOGUE for suffix in ("", f"@{IMAGENET}", f"@{PROBE}")]
     return sorted([*networks, *CLASSICAL])
+
+
+def arm_regimes(names: Collection[str]) -> list[str]:
+    """Each arm's regime; a name that is no arm today (a model an old job ran) is a regime of its own."""
+    regimes = []
+    for name in names:
+        try:
+            regimes.append(arm_spec(name).regime)
+        except UnknownArm:
+            regimes.append(f"unknown:{name}")
+    return regimes
 
 
 ARM_INDEX = {name: i for i, name in enumerate(all_arm_names())}  # an arm's column in a fresh history matrix
