@@ -21,7 +21,7 @@ from .engine.scheduler import Scheduler, SchedulerHooks
 from .engine.selection import ModelSelection
 from .engine.types import RETRYABLE, Arm, Decision, Job, Observation, Task, TaskResult, TaskState
 from .store import DatasetRecord, JobRecord, JobState, LabReader, LabStore, TaskRecord
-from .training.arms import (UnknownArm, all_arm_names, arm_regimes, arm_spec, training_gflop,
+from .training.arms import (UnknownArm, all_arm_names, arm_regimes, arm_spec, speed_groups, training_gflop,
                            training_memory_mib)
 from .training.catalogue import Schema
 
@@ -123,7 +123,7 @@ def task_work(record: TaskRecord, job: JobRecord | None,
 
 def learned_work_costs(store: LabReader) -> WorkCostModel:
     """The cost model as a run of this lab would start with it: taught by every finished task of every job."""
-    costs = WorkCostModel()
+    costs = WorkCostModel(groups=speed_groups())
     jobs = {job.id: job for job in store.jobs()}
     work_of = JobWorks(store)  # read only for the jobs that have a finished task
     for record in store.tasks(TaskState.DONE):
@@ -178,7 +178,7 @@ class LiveLab:
         jobs = latest_jobs(self.store)
         prior, costs, self._column = lab_prior(self.store, jobs)
         self.selection = ModelSelection(prior, get_policy(self.policy), np.random.default_rng(self.seed), costs,
-                                        WorkCostModel())
+                                        WorkCostModel(groups=speed_groups()))
         self._jobs: dict[str, JobRecord] = {}
         self._job_work = JobWorks(self.store)
         self.scheduler = Scheduler(self.selection, self.executor,

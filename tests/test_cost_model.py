@@ -8,7 +8,8 @@ import pytest
 
 from easeml_gui.engine.policies import get_policy
 from easeml_gui.engine.prior import (
-    DEFAULT_GFLOPS, STARTUP_SECONDS, CostModel, JobWork, WorkCostModel, device_kind, fit_prior,
+    DEFAULT_GFLOPS, ELASTICITY_MEAN, REFERENCE_GFLOP_PER_SAMPLE, STARTUP_SECONDS, CostModel, JobWork, WorkCostModel,
+    device_kind, fit_prior,
 )
 from easeml_gui.engine.selection import ModelSelection
 from easeml_gui.engine.simulate import SimulatedExecutor
@@ -30,8 +31,11 @@ CPU_STARTUP = STARTUP_SECONDS["cpu"]
 
 
 def at_default_rate(work: JobWork, slower: float = 1.0) -> np.ndarray:
-    """The prior's price (elasticity 1: GFLOP at the default rate), or that of a device `slower` times slower."""
-    return CPU_STARTUP + slower * np.array(work.gflop) / DEFAULT_GFLOPS["cpu"]
+    """The prior's price (the reference model's seconds per sample at the default rate, scaled by GFLOP per sample
+    to the prior's elasticity), or that of a device `slower` times slower."""
+    relative = np.array(work.gflop) / work.samples / REFERENCE_GFLOP_PER_SAMPLE
+    per_sample = REFERENCE_GFLOP_PER_SAMPLE / DEFAULT_GFLOPS["cpu"] * relative**ELASTICITY_MEAN
+    return CPU_STARTUP + slower * work.samples * per_sample
 
 
 def selection(work_by_tenant: dict[str, JobWork | None]) -> ModelSelection:
@@ -221,3 +225,32 @@ def test_a_restarted_lab_prices_as_the_unbroken_one(tmp_path):
         again = LiveLab(store, lab_executor(store))
         for tenant, seconds in prices(again, store).items():
             np.testing.assert_array_equal(seconds, whole[tenant])
+
+
+# (arm, samples, GFLOP, seconds) of a real lab's first tasks: five digits tenants on the 2-core machine's CPU
+FIRST_TASKS = [
+    ("logistic_regression", 1200, 0.02458, 2.7), ("logistic_regression", 6000, 0.1229, 2.9),
+    ("logistic_regression", 10790, 0.221, 2.9), ("logistic_regression", 6000, 0.3686, 10.1),
+    ("svc", 1200, 0.02949, 2.2), ("svc", 6000, 0.7373, 3.0), ("svc", 6000, 2.212, 4.9), ("svc", 10790, 2.384, 2.9),
+    ("random_forest", 1200, 0.3686, 3.8), ("random_forest", 6000, 1.843, 5.4), ("random_forest", 6000, 5.53, 11.5),
+    ("random_forest", 10790, 3.315, 7.5), ("hist_gradient_boosting", 1200, 0.3686, 4.8),
+    ("hist_gradient_boosting", 6000, 1.843, 8.6), ("hist_gradient_boosting", 10790, 3.315, 12.7),
+    ("hist_gradient_boosting", 6000, 5.53, 20.6), ("mobilenet_v3_small", 1200, 83.76, 31.3),
+    ("mobilenet_v3_small", 6000, 418.8, 131.4), ("mobilenet_v3_small", 10790, 466.9, 132.1),
+    ("mobilenet_v3_small", 6000, 418.8, 118.8),
+]
+
+
+def test_a_models_first_task_is_priced_from_its_own_groups_speed_not_the_classical_learners():
+    """Classical learners' proxy GFLOP say nothing of how fast a network trains. With one rate for both, the lab
+    these tasks come from priced mobilenet_v3_large's first task (1,594 GFLOP over 6,000 samples; it took 233 s)
+    at 2,140 s; grouped, the networks' speed carries over from mobilenet_v3_small's."""
+    groups = {arm: arm_spec(arm).kind for arm, *_ in FIRST_TASKS}
+    grouped, shared = WorkCostModel(groups=groups), WorkCostModel()
+    for model in (grouped, shared):
+        for task in FIRST_TASKS:
+            model.observe(task[0], *task[1:3], "cpu", task[3])
+    work = JobWork(6000, (1594.0,))
+    grouped_off, shared_off = (m.predict(["mobilenet_v3_large"], work, "cpu")[0] / 233.2 for m in (grouped, shared))
+    assert 1 < grouped_off < 3.5, grouped_off  # 3.2x: its own offset and elasticity are still to learn
+    assert shared_off > 2 * grouped_off  # 7.5x

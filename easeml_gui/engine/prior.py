@@ -227,13 +227,20 @@ DEFAULT_GFLOPS = {"cpu": 2.0, "cuda": 2000.0}
 STARTUP_SD = float(np.log(3.0))
 DEVICE_SD = float(np.log(10.0))
 MODEL_SD = float(np.log(4.0))
+# A group of arms that trains alike (networks in torch, pixel learners in scikit-learn on the CPU, whatever the
+# device) has its own rate and elasticity, as far from the device's typical rate as a device from the default
+# (classical learners' GFLOP are a proxy). MEASURED on the 2-core machine: with one rate for both, the lab priced
+# mobilenet_v3_large's first task at 2,140 s after five mobilenet_v3_small tasks and 16 classical ones; it took
+# 233 s (grouped: 750 s, tests/test_cost_model.py).
+GROUP_SD = float(np.log(10.0))
 MODEL_ON_DEVICE_SD = float(np.log(2.0))
 NOISE_SD = float(np.log(1.3))
 # Seconds grow with a model's GFLOP per training sample to the power `elasticity`: 1 where compute bounds the
 # speed (large images), less where per-layer overheads do (small images, small nets). MEASURED on the 2-core
-# machine at 16 px: 0.36 fitted on 20 digits tasks of five models whose GFLOP per sample span 127x. Centred at a
-# reference model, so the device rate is that of REFERENCE_GFLOP_PER_SAMPLE.
-ELASTICITY_MEAN, ELASTICITY_SD = 1.0, 0.5
+# machine at 16 px: 0.36 fitted on 20 digits tasks of five models whose GFLOP per sample span 127x; the prior sits
+# between that and the compute-bound 1, and its width spans both. Centred at a reference model, so the device rate
+# is that of REFERENCE_GFLOP_PER_SAMPLE.
+ELASTICITY_MEAN, ELASTICITY_SD = 0.5, 0.5
 REFERENCE_GFLOP_PER_SAMPLE = 0.1
 _MAX_STEPS = 50
 
@@ -266,21 +273,25 @@ class WorkCostModel:
     """Predicted seconds of a task: its device's start-up plus training time, learned online from every task.
 
     log(seconds) = log(exp(startup[kind]) + samples * exp(rate)) + noise, where
-    rate = device[kind] + elasticity[kind] * log(GFLOP per sample / reference) + model[arm] + model-device[arm, kind]:
+    rate = device[kind] + group-device[group, kind] + elasticity[group, kind] * log(GFLOP per sample / reference)
+           + model[arm] + model-device[arm, kind]:
     every effect with an independent Gaussian prior (a device kind's default start-up and rate, FLOPs' elasticity
-    1, the model offsets 0), fitted (posterior mode) to every finished task of every tenant. The offsets are pooled
-    across tenants, so a new tenant's first task of a model another tenant trained is priced from it, scaled by its
-    own samples; the first task on a kind of device moves that kind's rate, and with it every arm's price, most of
-    the way. Short tasks teach the start-up, long ones the rates, tasks of different models the elasticity.
+    ELASTICITY_MEAN, the offsets 0), fitted (posterior mode) to every finished task of every tenant. `groups` names
+    each arm's group (arms that train alike: networks, pixel learners); an arm it does not name is in the group "".
+    The offsets are pooled across tenants, so a new tenant's first task of a model another tenant trained is priced
+    from it, scaled by its own samples, and a model's first task from its group's; the first task on a kind of
+    device moves that kind's rate, and with it every arm's price, most of the way. Short tasks teach the start-up,
+    long ones the rates, tasks of different models of one group its elasticity.
 
     The fit depends on the set of finished tasks, not on their order (it reads them sorted): a restarted run that
     replays its results in decision order prices as the unbroken run did.
     """
 
     def __init__(self, gflops: Mapping[str, float] = DEFAULT_GFLOPS,
-                 startup: Mapping[str, float] = STARTUP_SECONDS) -> None:
+                 startup: Mapping[str, float] = STARTUP_SECONDS, groups: Mapping[str, str] | None = None) -> None:
         self._gflops = dict(gflops)
         self._startup = dict(startup)
+        self._groups = dict(groups or {})
         self._tasks: list[tuple[str, str, float, float, float]] = []  # (device kind, arm, samples, GFLOP, seconds)
         self._fit: dict[Effect, float] | None = None  # posterior mode, refitted on the first use after a task
 
@@ -298,7 +309,7 @@ class WorkCostModel:
     def predict(self, arms: Sequence[str], work: JobWork, device: str) -> np.ndarray:
         """Predicted seconds of training each of `arms` (a job's, with its work figures) on `device`."""
         kind = device_kind(device)
-        log_rate = [sum(c * self._effect(e) for e, c in _rate_terms(arm, kind, work.samples, g))
+        log_rate = [sum(c * self._effect(e) for e, c in self._rate_terms(arm, kind, work.samples, g))
                     for arm, g in zip(arms, work.gflop)]
         return self.startup(device) + work.samples * np.exp(log_rate)
 
@@ -317,20 +328,29 @@ class WorkCostModel:
             return math.log(REFERENCE_GFLOP_PER_SAMPLE / gflops), DEVICE_SD**2
         if group == "elasticity":
             return ELASTICITY_MEAN, ELASTICITY_SD**2
+        if group == "group-device":
+            return 0.0, GROUP_SD**2
         return 0.0, (MODEL_SD if group == "model" else MODEL_ON_DEVICE_SD) ** 2
+
+    def _rate_terms(self, arm: str, kind: str, samples: float, gflop: float) -> list[tuple[Effect, float]]:
+        """The effects of log(seconds per sample) and their coefficients."""
+        group = self._groups.get(arm, "")
+        return [(("device", kind), 1.0), (("group-device", f"{group} {kind}"), 1.0),
+                (("elasticity", f"{group} {kind}"), math.log(gflop / samples / REFERENCE_GFLOP_PER_SAMPLE)),
+                (("model", arm), 1.0), (("model-device", f"{arm} {kind}"), 1.0)]
 
     def _posterior_mode(self) -> dict[Effect, float]:
         """Gauss-Newton on the log-seconds residuals plus the priors, from the prior mean, halving steps that do
-        not lower the objective. Each task touches 5 effects, so the normal equations are summed sparsely."""
+        not lower the objective. Each task touches 6 effects, so the normal equations are summed sparsely."""
         if not self._tasks:
             return {}
         tasks = sorted(self._tasks)
-        terms = [[(("startup", kind), 1.0), *_rate_terms(arm, kind, samples, gflop)]
+        terms = [[(("startup", kind), 1.0), *self._rate_terms(arm, kind, samples, gflop)]
                  for kind, arm, samples, gflop, _ in tasks]
         effects = sorted({e for row in terms for e, _ in row})
         index = {e: i for i, e in enumerate(effects)}
         mean, var = (np.array(column) for column in zip(*(self._prior(e) for e in effects)))
-        cols = np.array([[index[e] for e, _ in row] for row in terms])  # (tasks, 5): startup first
+        cols = np.array([[index[e] for e, _ in row] for row in terms])  # (tasks, 6): startup first
         coef = np.array([[c for _, c in row] for row in terms])
         log_samples = np.log([task[2] for task in tasks])
         log_seconds = np.log([task[4] for task in tasks])
@@ -360,9 +380,3 @@ class WorkCostModel:
             if np.max(np.abs(step)) < 1e-9:
                 break
         return dict(zip(effects, theta.tolist()))
-
-
-def _rate_terms(arm: str, kind: str, samples: float, gflop: float) -> list[tuple[Effect, float]]:
-    """The effects of log(seconds per sample) and their coefficients."""
-    return [(("device", kind), 1.0), (("elasticity", kind), math.log(gflop / samples / REFERENCE_GFLOP_PER_SAMPLE)),
-            (("model", arm), 1.0), (("model-device", f"{arm} {kind}"), 1.0)]

@@ -108,6 +108,12 @@ def arm_regimes(names: Collection[str]) -> list[str]:
     return regimes
 
 
+def speed_groups() -> dict[str, str]:
+    """Every arm's group for the cost model (engine/prior.py's WorkCostModel): networks train in torch on their
+    device, classical learners in scikit-learn on the CPU, so the two learn their seconds per GFLOP apart."""
+    return {name: arm_spec(name).kind for name in all_arm_names()}
+
+
 ARM_INDEX = {name: i for i, name in enumerate(all_arm_names())}  # an arm's column in a fresh history matrix
 
 
