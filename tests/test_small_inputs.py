@@ -3,6 +3,7 @@ real torch on real digits (scikit-learn's)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +19,7 @@ from easeml_gui.training.catalogue import CATALOGUE, SMALL_INPUT_BELOW, ModelSpe
 from easeml_gui.training.datasets import DatasetInfo, load_dataset
 from easeml_gui.training.decoded import decoded_images
 from easeml_gui.training.models import build_model
-from easeml_gui.training.trainer import Budget, EpochReport, TensorData, train
+from easeml_gui.training.trainer import Budget, EpochReport, Retrace, TensorData, TrainOutcome, train
 
 NAMES = sorted(CATALOGUE)
 CPU = torch.device("cpu")
@@ -177,3 +178,26 @@ def test_the_budget_adds_epochs_to_reach_the_floor_on_steps_and_reports_them(sma
     # 180 images: batch 32 (MIN_BATCH: 5 steps an epoch), and 3 epochs to reach the floor of 15 steps
     assert (outcome.batch_size, outcome.epochs_run) == (32, 3)
     assert [(r.epoch, r.epochs) for r in reports] == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_a_retrace_retrains_the_selected_epoch_exactly(small_digits: Path) -> None:
+    """The refit's mechanism: the same seed along the same course reproduces the kept epoch's weights bit for bit
+    (resnet18 has no dropout, so validation between epochs draws no random numbers the retrace would not)."""
+    data = tensor_data(load_dataset(small_digits), 16)
+    recipe = CATALOGUE["resnet18"].recipe
+
+    def run(retrace: Retrace | None) -> TrainOutcome:
+        torch.manual_seed(0)
+        model = build_model(CATALOGUE["resnet18"], Schema(1, 16, 10))
+        return train(model, data, recipe, Budget(3), batch_size=64, device=CPU, seed=0, pretrained=False,
+                     augment=("crop",), retrace=retrace)
+
+    selected = run(None)
+    course = replace(Retrace.of(selected), stop_after=2)  # an early epoch: the schedule must still be the full one
+    partial = run(course)
+    assert (partial.epochs_run, partial.best_epoch, partial.planned_epochs) == (2, 2, selected.planned_epochs)
+    assert math.isnan(partial.best_accuracy) and math.isnan(partial.final_accuracy)  # nothing validated
+    full = run(Retrace.of(selected))
+    kept = selected.best_state
+    assert full.epochs_run == selected.best_epoch
+    assert all(torch.equal(full.best_state[key], kept[key]) for key in kept)

@@ -70,6 +70,9 @@ class TaskLocation:
     pid: int | None = None  # the worker's pid there, which leads its own process group
 
 
+# The Task.config key the scheduler sets: the tenant's best quality when the task was decided (0 before its first
+# result). What the task returns must beat it to become the tenant's model; the worker refits such a model.
+TENANT_BEST = "tenant_best"
 RETRYABLE = "retryable"  # the TaskResult.details key executors set (and the store keeps) for such a failure
 # A model whose worker keeps being killed (it may be what exhausts the memory) is retired after this many retries
 # rather than handed out for ever.

@@ -53,6 +53,7 @@ class TrainOutcome:
     final_accuracy: float
     epochs_run: int
     batch_size: int  # what plan() chose: the caller's batch size or smaller for small data
+    planned_epochs: int  # what plan() chose: the length of the learning-rate schedule
     best_state: dict[str, torch.Tensor]  # on the CPU
     images_per_second: float  # training images per second over all epochs (evaluation excluded)
     train_seconds: float
@@ -65,15 +66,37 @@ class Budget:
     max_seconds: float | None = None  # stop after the batch that crosses it, then evaluate
 
 
+@dataclass(frozen=True)
+class Retrace:
+    """Train again along a finished run's course: its batch size and learning-rate schedule (over its planned
+    epochs), stopped after the epoch selection kept. What the retraced run keeps is its last epoch, as nothing is
+    left to select on (a refit trains on the validation images too)."""
+
+    batch_size: int
+    planned_epochs: int
+    stop_after: int
+
+    @classmethod
+    def of(cls, outcome: TrainOutcome) -> "Retrace":
+        return cls(outcome.batch_size, outcome.planned_epochs, outcome.best_epoch)
+
+
 def train(model: nn.Module, data: TensorData, recipe: Recipe, budget: Budget, *, batch_size: int,
           device: torch.device, seed: int, pretrained: bool, augment: tuple[str, ...],
-          on_epoch: Callable[[EpochReport], None] = lambda report: None) -> TrainOutcome:
-    """Train for the budget as catalogue.plan sets it from `batch_size` (the most the device takes) and the data.
-    A model whose parameters are partly frozen (a linear probe) trains only the rest, its frozen body in eval mode."""
+          on_epoch: Callable[[EpochReport], None] = lambda report: None,
+          retrace: Retrace | None = None) -> TrainOutcome:
+    """Train for the budget as catalogue.plan sets it from `batch_size` (the most the device takes) and the data,
+    keeping the epoch of best validation accuracy; or, with `retrace`, along that course without validating (its
+    outcome's accuracies are NaN). A model whose parameters are partly frozen (a linear probe) trains only the rest,
+    its frozen body in eval mode."""
     cuda = device.type == "cuda"
     model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
     n = len(data.x_train)
-    batch_size, epochs = plan(recipe, n, budget.epochs, batch_size)
+    if retrace is None:
+        batch_size, epochs = plan(recipe, n, budget.epochs, batch_size)
+        last_epoch = epochs
+    else:
+        batch_size, epochs, last_epoch = retrace.batch_size, retrace.planned_epochs, retrace.stop_after
     steps_per_epoch = n // batch_size  # drop the ragged last batch: a batch of one breaks batch norm
     frozen = frozen_modules(model)
     optimizer = build_optimizer(model, recipe, batch_size, pretrained)
@@ -81,11 +104,11 @@ def train(model: nn.Module, data: TensorData, recipe: Recipe, budget: Budget, *,
     amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     generator = torch.Generator().manual_seed(seed)
-    best_accuracy, best_epoch, best_state, accuracy = -1.0, 0, {}, 0.0
+    best_accuracy, best_epoch, best_state, accuracy = -1.0, 0, {}, math.nan
     trained_images, train_seconds, epoch = 0, 0.0, 0
     start = time.perf_counter()
     out_of_time = False
-    while epoch < epochs and not out_of_time:
+    while epoch < last_epoch and not out_of_time:
         epoch += 1
         train_mode(model, frozen)
         epoch_start = time.perf_counter()
@@ -117,15 +140,23 @@ def train(model: nn.Module, data: TensorData, recipe: Recipe, budget: Budget, *,
         if not math.isfinite(mean_loss):
             raise TrainingError(f"the loss became {mean_loss} in epoch {epoch}; the learning rate "
                                 f"({recipe.lr:g}) is too high for this model and data")
+        if retrace is not None:
+            continue
         recalibrate_batch_norm(model, data, batch_size * 2, amp_dtype)
         accuracy = evaluate(model, data, batch_size * 2, amp_dtype)
         if accuracy > best_accuracy:
-            best_accuracy, best_epoch = accuracy, epoch
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best_accuracy, best_epoch, best_state = accuracy, epoch, _cpu_state(model)
         on_epoch(EpochReport(epoch, epochs, mean_loss, accuracy, steps * batch_size / epoch_seconds,
                              time.perf_counter() - start))
-    return TrainOutcome(best_accuracy, best_epoch, accuracy, epoch, batch_size, best_state,
+    if retrace is not None:
+        recalibrate_batch_norm(model, data, batch_size * 2, amp_dtype)
+        best_accuracy, best_epoch, best_state = math.nan, epoch, _cpu_state(model)
+    return TrainOutcome(best_accuracy, best_epoch, accuracy, epoch, batch_size, epochs, best_state,
                         trained_images / train_seconds if train_seconds else 0.0, train_seconds, out_of_time)
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def frozen_modules(model: nn.Module) -> list[nn.Module]:

@@ -12,6 +12,7 @@ Events (progress.jsonl), by "event":
   start  arm, device, image_size, train_images, val_images (networks add batch_size, pretrained)
   epoch  epoch, epochs, loss (null for a classical fit), val_accuracy, images_per_second, seconds
   oom    batch_size (the smaller batch the worker retries with)
+  refit  epochs, fit_images (a network that beat its tenant's best trains again on train + validation)
   end    state ("done" | "failed" | "cancelled"), accuracy (done) or error (failed)
 result.json: state, error, seconds, task_id, arm, device, seed, python; when done also accuracy (the best
 validation accuracy: what selection sees), test_accuracy, checkpoint and the fields training/worker.py lists.
@@ -58,6 +59,9 @@ class TaskRequest:
     batch_size: int | None = None
     augment: tuple[str, ...] | None = None  # "crop", "flip"
     threads: int | None = None  # CPU threads; None: the libraries' default
+    # the tenant's best validation accuracy when the task was decided (engine/types.py TENANT_BEST): a network that
+    # beats it is the tenant's new model and is refit on train + validation; None (a task run by hand): never
+    tenant_best: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # fields this version does not know, kept as they came
 
     def to_json(self) -> str:
@@ -83,6 +87,7 @@ class TaskRequest:
                        epochs=_optional(raw, "epochs", int), max_seconds=_optional(raw, "max_seconds", float),
                        image_size=_optional(raw, "image_size", int), batch_size=_optional(raw, "batch_size", int),
                        augment=_augment(raw.get("augment")), threads=_optional(raw, "threads", int),
+                       tenant_best=_optional(raw, "tenant_best", float),
                        extra={k: v for k, v in raw.items() if k not in known})
         except (TypeError, ValueError) as error:
             raise BadTask(f"a field has the wrong type: {error}") from None
