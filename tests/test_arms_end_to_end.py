@@ -98,6 +98,8 @@ def test_imported_weights_fine_tune_and_probe_from_that_file(lab, tmp_path, run_
     cli_ok(run_cli, lab, "export", "alice", "--out", tmp_path / "model")
     card = json.loads((tmp_path / "model" / "model_card.json").read_text())
     assert card["pretrained"] is True and card["test_accuracy"] == status["best_test_accuracy"]
+    info = load_dataset(lab.parent / "datasets" / "digits")  # the tenant's first model: refit on train + val
+    assert card["fit_images"] == task.details["fit_images"] == len(info.train) + len(info.val)
     model = torch.jit.load(str(tmp_path / "model" / "model.pt"))
     # The probe trained only its head: every body tensor is the imported file's (the grey stem sums its RGB
     # kernels, the head is new), so the worker really loaded that file.

@@ -103,6 +103,28 @@ def test_same_seed_same_run_on_the_cpu(small_digits: Path, tmp_path: Path) -> No
     assert all(torch.equal(weights_a[key], weights_b[key]) for key in weights_a)
 
 
+def test_a_network_that_beats_its_tenants_best_is_refit_on_train_and_val(small_digits: Path, tmp_path: Path) -> None:
+    task = {"task_id": "n", "arm": "resnet18", "dataset": str(small_digits), "epochs": 2, "image_size": 16}
+    (_, events, refit), (_, _, kept), (_, _, by_hand) = run_workers([
+        ({**task, "tenant_best": 0.2}, tmp_path / "new-best"), ({**task, "tenant_best": 0.99}, tmp_path / "not-best"),
+        (task, tmp_path / "by-hand")])
+    info = load_dataset(small_digits)
+    assert refit["accuracy"] > 0.2, refit  # the same run selection sees, refit or not
+    assert refit["accuracy"] == kept["accuracy"] == by_hand["accuracy"] and refit["best_epoch"] == kept["best_epoch"]
+    [announced] = [e for e in events if e["event"] == "refit"]
+    assert announced == {"event": "refit", "epochs": refit["best_epoch"], "fit_images": len(info.train) + len(info.val)}
+    assert refit["fit_images"] == len(info.train) + len(info.val) and refit["refit_seconds"] > 0
+    assert refit["seconds"] >= refit["train_seconds"] + refit["refit_seconds"]
+    assert kept["fit_images"] == by_hand["fit_images"] == len(info.train)
+    assert kept["refit_seconds"] is None and by_hand["refit_seconds"] is None
+    checkpoints = {name: torch.load(tmp_path / name / "out" / "best.pt", weights_only=True)
+                   for name in ("new-best", "not-best")}
+    assert checkpoints["new-best"]["fit_images"] == len(info.train) + len(info.val)
+    assert checkpoints["new-best"]["test_accuracy"] == refit["test_accuracy"]
+    weights = {name: c["state_dict"] for name, c in checkpoints.items()}
+    assert not all(torch.equal(weights["new-best"][k], weights["not-best"][k]) for k in weights["not-best"])
+
+
 def test_sigterm_stops_promptly_and_leaves_no_half_result(small_digits: Path, tmp_path: Path) -> None:
     task = {"task_id": "long", "arm": "resnet18", "dataset": str(small_digits), "epochs": 1000, "image_size": 16}
     worker = start_worker(task, tmp_path)

@@ -108,18 +108,26 @@ class Progress:
         print(f"{self._stamp()} waiting: {why}; Ctrl-C stops", flush=True)
 
     def tick(self) -> None:
-        """The epochs running tasks finished since the last tick (the worker's progress lines)."""
+        """What running tasks did since the last tick (the worker's progress lines): epochs, refits."""
         for task in self.executor.running():
             events, self._offsets[task.task_id] = self.executor.events(task.task_id,
                                                                       self._offsets.get(task.task_id, 0))
-            for event in (e for e in events if e.get("event") == "epoch"):
-                report = EpochReport.from_event(event)
-                loss = "" if report.loss is None else f"  loss {report.loss:.3f}"  # none for a classical fit
-                line = (f"epoch {report.epoch}/{report.epochs}{loss}  val {report.val_accuracy:.4f}  "
-                        f"{report.images_per_second or 0:,.0f} img/s")
-                print(f"{self._stamp()} {task.device:8}   {line}  {task.task_id} {task.tenant}/{task.arm.name}",
-                      flush=True)
-                self.remember(task.task_id, report, line)
+            for event in events:
+                if event.get("event") == "epoch":
+                    self._epoch(task, EpochReport.from_event(event))
+                elif event.get("event") == "refit":
+                    self._say(task, f"refit on train + validation ({event['fit_images']} images, {event['epochs']} "
+                                    "epochs): the tenant's new best")
+
+    def _epoch(self, task: Task, report: EpochReport) -> None:
+        loss = "" if report.loss is None else f"  loss {report.loss:.3f}"  # none for a classical fit
+        line = (f"epoch {report.epoch}/{report.epochs}{loss}  val {report.val_accuracy:.4f}  "
+                f"{report.images_per_second or 0:,.0f} img/s")
+        self._say(task, line)
+        self.remember(task.task_id, report, line)
+
+    def _say(self, task: Task, line: str) -> None:
+        print(f"{self._stamp()} {task.device:8}   {line}  {task.task_id} {task.tenant}/{task.arm.name}", flush=True)
 
     def result(self, result: TaskResult, observation: Observation | None) -> None:
         self._offsets.pop(result.task_id, None)

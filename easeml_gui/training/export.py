@@ -68,6 +68,8 @@ def export(checkpoint_path: Path, out_dir: Path, extra: dict[str, Any]) -> dict[
         # on the held-out test split selection never saw (null for datasets registered without one)
         "test_accuracy": checkpoint.get("test_accuracy"),
         "test_images": checkpoint.get("test_images", 0),
+        # the images the weights were fit on: the training split, or train + validation for a refit model
+        "fit_images": checkpoint.get("fit_images"),
         "pretrained": checkpoint["pretrained"],
         "dataset_hash": checkpoint["dataset_hash"],
         "preprocessing": {

@@ -6,8 +6,9 @@ out, written atomically. result.json of a finished task holds "state" ("done" | 
 when done: "accuracy" (best validation accuracy: what selection sees), "test_accuracy" (the kept model on the
 held-out test split, null when the dataset has none), test_images, final_accuracy, best_epoch, epochs_run,
 train_seconds, images_per_second, device_name, peak_memory_bytes, batch_size, oom_retries, pretrained, probe,
-image_size, channels, num_classes, dataset_hash, train_images, val_images, checkpoint; networks add
-weights_sha256, weights_source, torch, torchvision; classical arms fit_images.
+image_size, channels, num_classes, dataset_hash, train_images, val_images, checkpoint, fit_images (the images the
+kept model was fit on: train + validation after a refit); networks add weights_sha256, weights_source, torch,
+torchvision, refit_seconds (null unless the kept model was refit).
 The checkpoint: best.pt for a network (training/network_task.py), model.skops for a classical arm
 (training/classical_task.py).
 Exit codes: 0 done; 1 failed (result.json says why); 2 TASK.json unusable (stderr says why, no result.json);
