@@ -73,6 +73,7 @@ def test_a_classical_arm_trains_exports_and_loads_with_the_cards_one_liner(lab, 
     card = json.loads((tmp_path / "model" / "model_card.json").read_text())
     assert (card["architecture"], card["pretrained"], card["test_accuracy"]) == ("svc", False,
                                                                                    task.details["test_accuracy"])
+    assert card["accuracy"] == task.details["accuracy"] and card["folds"] == task.details["folds"] == 4
     images, labels = held_out_images(lab, card["preprocessing"]["image_size"])
     np.save(tmp_path / "images.npy", images)
     # the card's usage line, verbatim, in a fresh interpreter: numpy, scikit-learn and skops are all it needs
@@ -100,6 +101,7 @@ def test_imported_weights_fine_tune_and_probe_from_that_file(lab, tmp_path, run_
     assert card["pretrained"] is True and card["test_accuracy"] == status["best_test_accuracy"]
     info = load_dataset(lab.parent / "datasets" / "digits")  # the tenant's first model: refit on train + val
     assert card["fit_images"] == task.details["fit_images"] == len(info.train) + len(info.val)
+    assert card["folds"] == task.details["folds"] == 4  # 60 validation images: "accuracy" pools four folds
     model = torch.jit.load(str(tmp_path / "model" / "model.pt"))
     # The probe trained only its head: every body tensor is the imported file's (the grey stem sums its RGB
     # kernels, the head is new), so the worker really loaded that file.

@@ -73,6 +73,7 @@ def test_catalogue_models_of_both_recipe_families_learn_digits(digits_dataset: P
         assert [e["epoch"] for e in epoch_events] == list(range(1, epochs + 1))
         assert all(e["loss"] > 0 and 0 <= e["val_accuracy"] <= 1 and e["images_per_second"] > 0 for e in epoch_events)
         assert result["accuracy"] == max(e["val_accuracy"] for e in epoch_events)
+        assert result["folds"] == 1 and not [e for e in events if e["event"] == "fold"]  # 360 validation images
         planned, _ = plan(CATALOGUE[arm].recipe, len(load_dataset(digits_dataset).train), epochs,
                           CATALOGUE[arm].recipe.batch_size)  # small data: smaller batches than the recipe's
         assert (result["device"], result["pretrained"], result["batch_size"], result["oom_retries"]) == ("cpu", False,
@@ -125,6 +126,21 @@ def test_a_network_that_beats_its_tenants_best_is_refit_on_train_and_val(small_d
     assert not all(torch.equal(weights["new-best"][k], weights["not-best"][k]) for k in weights["not-best"])
 
 
+def test_a_small_validation_split_is_cross_validated(small_digits: Path, tmp_path: Path) -> None:
+    info = load_dataset(small_digits)
+    assert len(info.val) == 60 and len(info.train) == 180  # four folds of 60: the registered split and three more
+    task = {"task_id": "cv", "arm": "resnet18", "dataset": str(small_digits), "epochs": 2, "image_size": 16}
+    code, events, result = run_worker(task, tmp_path)
+    assert code == 0, (tmp_path / "stderr").read_text()
+    registered = max(e["val_accuracy"] for e in events if e["event"] == "epoch")
+    folds = [e for e in events if e["event"] == "fold"]
+    assert [(e["fold"], e["folds"]) for e in folds] == [(2, 4), (3, 4), (4, 4)] and result["folds"] == 4
+    assert result["accuracy"] == pytest.approx(np.mean([registered, *(e["val_accuracy"] for e in folds)]))
+    assert len({registered, *(e["val_accuracy"] for e in folds)}) > 1  # the folds really are other images
+    checkpoint = torch.load(tmp_path / "out" / "best.pt", weights_only=True)
+    assert (checkpoint["accuracy"], checkpoint["folds"]) == (result["accuracy"], 4)
+
+
 def test_sigterm_stops_promptly_and_leaves_no_half_result(small_digits: Path, tmp_path: Path) -> None:
     task = {"task_id": "long", "arm": "resnet18", "dataset": str(small_digits), "epochs": 1000, "image_size": 16}
     worker = start_worker(task, tmp_path)
@@ -166,6 +182,8 @@ def test_a_classical_task_never_imports_torch_and_keeps_a_model_refit_on_train_a
     info = load_dataset(small_digits)
     assert result["fit_images"] == len(info.train) + len(info.val) and result["checkpoint"] == "model.skops"
     assert result["accuracy"] > 0.5 and result["test_accuracy"] is not None and "torch" not in result
+    folds = [json.loads(line) for line in done.stdout.splitlines() if '"fold"' in line]
+    assert [e["fold"] for e in folds] == [2, 3, 4] and result["folds"] == 4  # 60 validation images: cross-validated
 
 
 def test_an_unusable_task_file_exits_2_without_a_result(tmp_path: Path) -> None:

@@ -108,13 +108,16 @@ class Progress:
         print(f"{self._stamp()} waiting: {why}; Ctrl-C stops", flush=True)
 
     def tick(self) -> None:
-        """What running tasks did since the last tick (the worker's progress lines): epochs, refits."""
+        """What running tasks did since the last tick (the worker's progress lines): epochs, folds, refits."""
         for task in self.executor.running():
             events, self._offsets[task.task_id] = self.executor.events(task.task_id,
                                                                       self._offsets.get(task.task_id, 0))
             for event in events:
                 if event.get("event") == "epoch":
                     self._epoch(task, EpochReport.from_event(event))
+                elif event.get("event") == "fold":
+                    self._say(task, f"fold {event['fold']}/{event['folds']}  val {event['val_accuracy']:.4f}  "
+                                    "(a small validation split: cross-validating)")
                 elif event.get("event") == "refit":
                     self._say(task, f"refit on train + validation ({event['fit_images']} images, {event['epochs']} "
                                     "epochs): the tenant's new best")

@@ -65,6 +65,8 @@ def export(checkpoint_path: Path, out_dir: Path, extra: dict[str, Any]) -> dict[
         "arm": arm.name,
         "classes": checkpoint["classes"],
         "accuracy": checkpoint["accuracy"],
+        # the folds that accuracy pools: 1, the validation split alone, or a cross-validation of a small one
+        "folds": checkpoint.get("folds", 1),
         # on the held-out test split selection never saw (null for datasets registered without one)
         "test_accuracy": checkpoint.get("test_accuracy"),
         "test_images": checkpoint.get("test_images", 0),

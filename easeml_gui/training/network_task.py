@@ -1,4 +1,6 @@
-"""A worker's network task: train a catalogue model with torch, keep its best epoch, score it on the test split.
+"""A worker's network task: train a catalogue model with torch, keep its best epoch (cross-validating that course
+where the validation split is small: training/folds.py), refit it on train + validation when it is its tenant's
+new best, score it on the test split.
 
 The worker (training/worker.py) imports this module only for network arms, so classical tasks never load torch.
 On the CPU training is deterministic under the seed (same threads and versions: same weights and numbers); on CUDA
@@ -22,6 +24,7 @@ from .catalogue import CATALOGUE, small_input
 from .datasets import DatasetInfo
 from .decoded import decoded_images, split_rows
 from .errors import OutOfMemory
+from .folds import Fold, cross_validated, extra_folds
 from .models import build_model, library_versions
 from .trainer import Budget, EpochReport, Retrace, TensorData, TrainOutcome, evaluate, train
 from .weights import load_pretrained_state
@@ -62,8 +65,21 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
         torch.cuda.reset_peak_memory_stats(device)
     (outcome, model), _, retries = with_smaller_batches(attempt, batch,
                                                         on_retry=lambda size: emit("oom", batch_size=size))
+    def score(number: int, fold: Fold) -> float:
+        """A fresh model along the selected run's course on one more fold, scored on that fold's held-out part."""
+        fold_data = fold_tensors(data, fold)
+        fold_model = fresh_model()
+        train(fold_model, fold_data, recipe, Budget(outcome.planned_epochs), batch_size=outcome.batch_size,
+              device=device, seed=request.seed, pretrained=arm.pretrained, augment=augment,
+              retrace=Retrace.of(outcome))
+        fold_accuracy = evaluate(fold_model, fold_data, outcome.batch_size * 2, None)
+        emit("fold", fold=number, folds=len(folds) + 1, val_accuracy=fold_accuracy)
+        return fold_accuracy
+
+    folds = extra_folds(info.labels(info.train), len(info.val), request.seed)
+    accuracy = cross_validated(outcome.best_accuracy, len(info.val), folds, score)
     kept, refit_seconds = outcome, None
-    if should_refit(request, outcome):
+    if should_refit(request, accuracy):
         emit("refit", epochs=outcome.best_epoch, fit_images=len(info.train) + len(info.val))
         model = fresh_model()
         kept = train(model, with_validation_in_training(data), recipe, Budget(outcome.planned_epochs),
@@ -73,9 +89,10 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
     fit_images = len(info.train) + (len(info.val) if refit_seconds is not None else 0)
     test_accuracy = _test_accuracy(model, kept.best_state, data, _test_tensors(info, image_size, device),
                                    outcome.batch_size)
-    _save_checkpoint(Path(request.output_dir), arm, info, image_size, data, outcome, kept.best_state,
-                     test_accuracy, fit_images)
-    return {"accuracy": outcome.best_accuracy, "test_accuracy": test_accuracy,
+    _save_checkpoint(Path(request.output_dir), arm, info, image_size, data, kept.best_state,
+                     {"accuracy": accuracy, "folds": len(folds) + 1, "epoch": outcome.best_epoch,
+                      "test_accuracy": test_accuracy, "fit_images": fit_images})
+    return {"accuracy": accuracy, "test_accuracy": test_accuracy, "folds": len(folds) + 1,
             "final_accuracy": outcome.final_accuracy, "best_epoch": outcome.best_epoch,
             "epochs_run": outcome.epochs_run, "stopped_by_time": outcome.stopped_by_time,
             "train_seconds": outcome.train_seconds, "images_per_second": outcome.images_per_second,
@@ -87,18 +104,30 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
             **library_versions()}
 
 
-def should_refit(request: TaskRequest, outcome: TrainOutcome) -> bool:
-    """Whether the run is its tenant's new model, and so worth training again on train + validation: more images
-    for the model a user gets (1,000 images: 800 instead of 600), along the course validation chose (its batch,
-    schedule and epoch), so nothing is selected on the images it then trains on. A run that is not its tenant's
-    best is never delivered, so it is not refit."""
-    return request.tenant_best is not None and outcome.best_accuracy > request.tenant_best
+def should_refit(request: TaskRequest, accuracy: float) -> bool:
+    """Whether a run of this (selection) accuracy is its tenant's new model, and so worth training again on train +
+    validation: more images for the model a user gets (1,000 images: 800 instead of 600), along the course
+    validation chose (its batch, schedule and epoch), so nothing is selected on the images it then trains on. A run
+    that is not its tenant's best is never delivered, so it is not refit."""
+    return request.tenant_best is not None and accuracy > request.tenant_best
 
 
 def with_validation_in_training(data: TensorData) -> TensorData:
     """The same tensors with the validation images added to the training ones (normalisation unchanged: the
     statistics of the training split, as the selected run had)."""
-    return replace(data, x_train=torch.cat([data.x_train, data.x_val]), y_train=torch.cat([data.y_train, data.y_val]))
+    x_all, y_all = _train_and_validation(data)
+    return replace(data, x_train=x_all, y_train=y_all)
+
+
+def fold_tensors(data: TensorData, fold: Fold) -> TensorData:
+    """One cross-validation fold of train + validation (training/folds.py), normalised as the registered split."""
+    x_all, y_all = _train_and_validation(data)
+    fit, held_out = (torch.as_tensor(rows, device=x_all.device) for rows in (fold.fit, fold.held_out))
+    return replace(data, x_train=x_all[fit], y_train=y_all[fit], x_val=x_all[held_out], y_val=y_all[held_out])
+
+
+def _train_and_validation(data: TensorData) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.cat([data.x_train, data.x_val]), torch.cat([data.y_train, data.y_val])
 
 
 def _configure_torch(device: torch.device, threads: int | None) -> None:
@@ -171,14 +200,14 @@ def _tensors(info: DatasetInfo, images: np.ndarray, paths: Sequence[str], device
 
 
 def _save_checkpoint(folder: Path, arm: ArmSpec, info: DatasetInfo, image_size: int, data: TensorData,
-                     outcome: TrainOutcome, state: dict[str, torch.Tensor], test_accuracy: float | None,
-                     fit_images: int) -> None:
-    checkpoint = {"arm": arm.name, "state_dict": state, "classes": list(info.classes), "fit_images": fit_images,
+                     state: dict[str, torch.Tensor], scores: dict[str, Any]) -> None:
+    """best.pt: the kept weights, how to feed them, and `scores` (accuracy, folds, epoch, test_accuracy,
+    fit_images), which training/export.py copies into the model card."""
+    checkpoint = {"arm": arm.name, "state_dict": state, "classes": list(info.classes), **scores,
                   "image_size": image_size, "channels": info.stats.channels,
                   "mean": data.mean.flatten().tolist(), "std": data.std.flatten().tolist(),
-                  "accuracy": outcome.best_accuracy, "test_accuracy": test_accuracy, "test_images": len(info.test),
-                  "epoch": outcome.best_epoch, "pretrained": arm.pretrained, "small_stem": small_input(image_size),
-                  "dataset_hash": info.content_hash}
+                  "test_images": len(info.test), "pretrained": arm.pretrained,
+                  "small_stem": small_input(image_size), "dataset_hash": info.content_hash}
     write_atomically(folder / CHECKPOINT_NAME, lambda out: torch.save(checkpoint, out))
 
 

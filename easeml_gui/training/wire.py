@@ -12,10 +12,11 @@ Events (progress.jsonl), by "event":
   start  arm, device, image_size, train_images, val_images (networks add batch_size, pretrained)
   epoch  epoch, epochs, loss (null for a classical fit), val_accuracy, images_per_second, seconds
   oom    batch_size (the smaller batch the worker retries with)
+  fold   fold, folds, val_accuracy (a small validation split is cross-validated: training/folds.py)
   refit  epochs, fit_images (a network that beat its tenant's best trains again on train + validation)
   end    state ("done" | "failed" | "cancelled"), accuracy (done) or error (failed)
 result.json: state, error, seconds, task_id, arm, device, seed, python; when done also accuracy (the best
-validation accuracy: what selection sees), test_accuracy, checkpoint and the fields training/worker.py lists.
+validation accuracy, pooled over its folds: what selection sees), folds, test_accuracy, checkpoint and the fields training/worker.py lists.
 
 Torch-free and standard-library only: the SSH executor reads these files on a machine without torch.
 """

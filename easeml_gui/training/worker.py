@@ -3,7 +3,7 @@
 The files and events are the wire contract (training/wire.py): TASK.json in, progress lines on stdout, result.json
 out, written atomically. result.json of a finished task holds "state" ("done" | "failed" | "cancelled"), "error"
 (null unless failed/cancelled), "seconds" (wall time of the whole task), task_id, arm, device, seed, python, and
-when done: "accuracy" (best validation accuracy: what selection sees), "test_accuracy" (the kept model on the
+when done: "accuracy" (best validation accuracy, pooled over "folds" folds: what selection sees), "test_accuracy" (the kept model on the
 held-out test split, null when the dataset has none), test_images, final_accuracy, best_epoch, epochs_run,
 train_seconds, images_per_second, device_name, peak_memory_bytes, batch_size, oom_retries, pretrained, probe,
 image_size, channels, num_classes, dataset_hash, train_images, val_images, checkpoint, fit_images (the images the
