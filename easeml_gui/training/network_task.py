@@ -65,6 +65,7 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
         torch.cuda.reset_peak_memory_stats(device)
     (outcome, model), _, retries = with_smaller_batches(attempt, batch,
                                                         on_retry=lambda size: emit("oom", batch_size=size))
+
     def score(number: int, fold: Fold) -> float:
         """A fresh model along the selected run's course on one more fold, scored on that fold's held-out part."""
         fold_data = fold_tensors(data, fold)
