@@ -19,7 +19,8 @@ from easeml_gui.training.catalogue import CATALOGUE, SMALL_INPUT_BELOW, ModelSpe
 from easeml_gui.training.datasets import DatasetInfo, load_dataset
 from easeml_gui.training.decoded import decoded_images
 from easeml_gui.training.models import build_model
-from easeml_gui.training.trainer import Budget, EpochReport, Retrace, TensorData, TrainOutcome, train
+from easeml_gui.training.trainer import (RECALIBRATION_IMAGES, Budget, EpochReport, Retrace, TensorData, TrainOutcome,
+                                        recalibrate_batch_norm, train)
 
 NAMES = sorted(CATALOGUE)
 CPU = torch.device("cpu")
@@ -201,3 +202,18 @@ def test_a_retrace_retrains_the_selected_epoch_exactly(small_digits: Path) -> No
     kept = selected.best_state
     assert full.epochs_run == selected.best_epoch
     assert all(torch.equal(full.best_state[key], kept[key]) for key in kept)
+
+
+@pytest.mark.parametrize("n", [RECALIBRATION_IMAGES // 2, 2 * RECALIBRATION_IMAGES])
+def test_batch_norm_statistics_are_those_of_mixed_batches_over_every_class(n: int) -> None:
+    """A split lists its images class by class; of two classes (black, then white) the recalibrated statistics are
+    those of training batches, which mix them: mean 0.5, variance 0.25. In the split's order they were the first
+    class's alone past RECALIBRATION_IMAGES (mean 0) and within-class below it (variance near 0)."""
+    x_train = torch.cat([torch.zeros(n // 2, 1, 4, 4, dtype=torch.uint8), torch.full((n // 2, 1, 4, 4), 255,
+                                                                                     dtype=torch.uint8)])
+    y_train = torch.cat([torch.zeros(n // 2, dtype=torch.int64), torch.ones(n // 2, dtype=torch.int64)])
+    data = TensorData(x_train, y_train, x_train[:2], y_train[:2], torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1))
+    norm = nn.BatchNorm2d(1)
+    recalibrate_batch_norm(norm, data, batch_size=128, amp_dtype=None)
+    assert norm.running_mean.item() == pytest.approx(0.5, abs=0.05)
+    assert norm.running_var.item() == pytest.approx(0.25, abs=0.02)

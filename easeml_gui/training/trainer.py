@@ -201,12 +201,21 @@ def recalibrate_batch_norm(model: nn.Module, data: TensorData, batch_size: int, 
         norm.momentum = None  # cumulative average over the batches below
     train_mode(model, frozen)
     cuda = data.x_train.device.type == "cuda"
-    images = min(len(data.x_train), RECALIBRATION_IMAGES)
+    images = data.x_train[recalibration_rows(len(data.x_train)).to(data.x_train.device)]
     with torch.no_grad(), torch.autocast(data.x_train.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        for start in range(0, images - 1, batch_size):  # a batch of one has no variance
-            model(_normalise(data.x_train[start:start + batch_size], data, cuda))
+        for start in range(0, len(images) - 1, batch_size):  # a batch of one has no variance
+            model(_normalise(images[start:start + batch_size], data, cuda))
     for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
+
+
+def recalibration_rows(n_train: int) -> torch.Tensor:
+    """Which training images batch-norm statistics are computed over, in which batches: at most
+    RECALIBRATION_IMAGES of them in a fixed random order, so each batch mixes the classes as training batches do.
+    Never in the split's order: it lists the images by path, so by class folder, and batches of one class have
+    a fraction of the variance the network trained with (the first 1,024 of a larger set are its first classes
+    only, too). Statistics from either misnormalise every image at evaluation."""
+    return torch.randperm(n_train, generator=torch.Generator().manual_seed(0))[:RECALIBRATION_IMAGES]
 
 
 def _normalise(batch: torch.Tensor, data: TensorData, cuda: bool) -> torch.Tensor:
