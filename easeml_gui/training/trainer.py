@@ -201,10 +201,10 @@ def recalibrate_batch_norm(model: nn.Module, data: TensorData, batch_size: int, 
         norm.momentum = None  # cumulative average over the batches below
     train_mode(model, frozen)
     cuda = data.x_train.device.type == "cuda"
-    images = data.x_train[recalibration_rows(len(data.x_train)).to(data.x_train.device)]
+    rows = recalibration_rows(len(data.x_train)).to(data.x_train.device)
     with torch.no_grad(), torch.autocast(data.x_train.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-        for start in range(0, len(images) - 1, batch_size):  # a batch of one has no variance
-            model(_normalise(images[start:start + batch_size], data, cuda))
+        for start in range(0, len(rows) - 1, batch_size):  # a batch of one has no variance
+            model(_normalise(data.x_train[rows[start:start + batch_size]], data, cuda))
     for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
 
