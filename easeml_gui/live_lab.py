@@ -19,7 +19,7 @@ from .engine.prior import CostModel, JobWork, Prior, WorkCostModel
 from .engine.reference_prior import combined_prior
 from .engine.scheduler import Scheduler, SchedulerHooks
 from .engine.selection import ModelSelection
-from .engine.types import RETRYABLE, Arm, Decision, Job, Observation, Task, TaskResult, TaskState
+from .engine.types import REFIT_SECONDS, RETRYABLE, Arm, Decision, Job, Observation, Task, TaskResult, TaskState
 from .store import DatasetRecord, JobRecord, JobState, LabReader, LabStore, TaskRecord
 from .training.arms import (UnknownArm, all_arm_names, arm_regimes, arm_spec, speed_groups, training_gflop,
                            training_memory_mib)
@@ -253,7 +253,8 @@ class LiveLab:
                 self.scheduler.backlog.append(replace(record.to_task(), arm=arm))
             elif record.state is TaskState.DONE:
                 obs = observed[(record.tenant, record.arm.name)]
-                self.selection.replay(record.tenant, arm, obs.quality, obs.cost, obs.time, record.device)
+                self.selection.replay(record.tenant, arm, obs.quality, obs.cost, obs.time, record.device,
+                                      float(record.details.get(REFIT_SECONDS) or 0.0))
             elif record.state is TaskState.FAILED:
                 self.selection.replay_failure(record.tenant, arm, record.cost, bool(record.details.get(RETRYABLE)))
             elif record.state is TaskState.CANCELLED:

@@ -11,7 +11,7 @@ import pytest
 from easeml_gui.engine.matrix import synthetic
 from easeml_gui.engine.reference_prior import reference_history
 from easeml_gui.engine.simulate import SimulatedExecutor
-from easeml_gui.engine.types import MAX_RETRIES, RETRYABLE, TENANT_BEST, Arm, TaskState
+from easeml_gui.engine.types import MAX_RETRIES, RETRYABLE, TENANT_RUNS, Arm, TaskState
 from easeml_gui.live_lab import LabEvents, LiveLab, lab_prior, lab_upper_bounds
 from easeml_gui.store import JobState, LabStore
 
@@ -58,15 +58,15 @@ def test_a_run_persists_every_task_observation_and_decision(tmp_path, quality):
             assert row["best_accuracy"] == pytest.approx(float(np.max(quality[row["name"]])))
 
 
-def test_each_task_carries_its_tenants_best_when_it_was_decided(tmp_path, quality):
-    """What the worker compares its run with to know whether it made the tenant's new model (and refits it)."""
+def test_each_task_carries_its_tenants_runs_when_it_was_decided(tmp_path, quality):
+    """What the worker compares its run with to know whether it is the model the tenant gets (and refits it)."""
     with make_store(tmp_path / "lab.sqlite") as store:
         LiveLab(store, executor(quality, devices=1)).run()
-        quality_of = {(o.tenant, o.arm.name): o.quality for o in store.observations()}
-        best = dict.fromkeys(TENANTS, 0.0)
+        observed = {(o.tenant, o.arm.name): [o.quality, o.cost] for o in store.observations()}
+        runs: dict[str, list[list[float]]] = {tenant: [] for tenant in TENANTS}
         for task in sorted(store.tasks(), key=lambda t: t.task_id):  # one device: each ends before the next
-            assert task.config[TENANT_BEST] == best[task.tenant], task.task_id
-            best[task.tenant] = max(best[task.tenant], quality_of[(task.tenant, task.arm.name)])
+            assert task.config[TENANT_RUNS] == runs[task.tenant], task.task_id
+            runs[task.tenant].append(observed[(task.tenant, task.arm.name)])
 
 
 def test_resume_after_a_crash_mid_task_runs_the_interrupted_task_first_and_decides_as_an_unbroken_run(tmp_path, quality):

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -62,12 +63,13 @@ def task_for(job, arm: Arm, task_id: str, device: str = "cpu") -> Task:
     return Task(task_id=task_id, tenant=job.tenant, arm=arm, device=device, seed=job.seed, config=job.to_job().config)
 
 
-def finish(store: LabStore, task: Task, quality: float | None, cost: float = 10.0) -> None:
-    """Run `task` through the live loop's writes: running, then done with an observation (or failed)."""
+def finish(store: LabStore, task: Task, quality: float | None, cost: float = 10.0, **details: Any) -> None:
+    """Run `task` through the live loop's writes: running, then done with an observation (or failed); `details`:
+    what its worker's result adds (val_images, test_accuracy, refit_seconds...)."""
     store.task_state(task, TaskState.RUNNING)
     state = TaskState.DONE if quality is not None else TaskState.FAILED
     result = TaskResult(task.task_id, task.tenant, task.arm, task.device, state, quality, cost,
-                        error=None if quality is not None else "out of memory")
+                        error=None if quality is not None else "out of memory", details=details)
     obs = Observation(task.tenant, task.arm, quality, cost, time=5.0) if quality is not None else None
     store.record_result(result, obs)
 
@@ -526,6 +528,24 @@ def test_on_equal_validation_accuracy_the_cheaper_model_is_the_best(store: LabSt
     finish(store, task_for(job, ARMS[2], "worse"), 0.8, cost=1.0)
     [alice] = [t for t in store.status()["tenants"] if t["name"] == "alice"]
     assert (alice["best_model"], alice["best_accuracy"]) == (ARMS[1].name, 0.9)
+
+
+def test_the_delivered_model_is_the_cheapest_within_one_standard_error_of_the_best(store: LabStore) -> None:
+    """engine/delivery.py: on 200 validation images one image is noise; the refit does not count as its price."""
+    job, bob = lab(store)
+    finish(store, task_for(job, ARMS[1], "small"), 0.730, cost=334.0, val_images=200, folds=1, refit_seconds=137.0,
+           test_accuracy=0.830)
+    finish(store, task_for(job, ARMS[0], "large"), 0.735, cost=397.0, val_images=200, folds=1, test_accuracy=0.760)
+    [alice] = [t for t in store.status()["tenants"] if t["name"] == "alice"]
+    assert (alice["best_model"], alice["best_accuracy"], alice["best_test_accuracy"]) == (ARMS[1].name, 0.730, 0.830)
+    assert store.delivered_models()["alice"].task_id == "small"
+    # the regret is the search's: against the best accuracy reached, not the delivered model's
+    assert store.status({"alice": 0.8, "bob": 0.0})["global_regret_estimate"] == pytest.approx((0.8 - 0.735) / 2)
+    # 40 validation images in 4 folds are 160 scored: a lead of .03 at .98 (se .011) is no longer noise
+    finish(store, task_for(bob, ARMS[1], "b-small"), 0.95, cost=5.0, val_images=40, folds=4)
+    finish(store, task_for(bob, ARMS[0], "b-large"), 0.98, cost=500.0, val_images=40, folds=4)
+    [bob_row] = [t for t in store.status()["tenants"] if t["name"] == "bob"]
+    assert bob_row["best_model"] == ARMS[0].name
 
 
 def test_status_has_exactly_the_cli_shape(store: LabStore, db_path: Path) -> None:

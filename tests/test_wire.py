@@ -26,9 +26,10 @@ def test_events_are_read_incrementally_and_a_half_written_line_waits(tmp_path: P
 
 def test_a_task_request_round_trips_and_keeps_fields_it_does_not_know() -> None:
     raw = {"task_id": "t1", "arm": "svc", "dataset": "/d", "output_dir": "/o", "device": "cuda:1", "seed": 3,
-           "epochs": 4, "augment": ["flip"], "future_field": {"a": 1}}
+           "epochs": 4, "augment": ["flip"], "tenant_runs": [[0.73, 197.5]], "future_field": {"a": 1}}
     request = wire.TaskRequest.from_mapping(raw)
     assert request.augment == ("flip",) and request.extra == {"future_field": {"a": 1}}
+    assert request.tenant_runs == ((0.73, 197.5),)
     assert wire.TaskRequest.from_mapping(json.loads(request.to_json())) == request
 
 
@@ -37,6 +38,8 @@ def test_a_task_request_round_trips_and_keeps_fields_it_does_not_know() -> None:
     ({"device": "gpu0"}, "unknown device 'gpu0'; use cpu, cuda or cuda:N"),
     ({"epochs": "many"}, "wrong type"),
     ({"augment": "flip"}, "augment must be a list of names"),
+    ({"tenant_runs": [[0.9]]}, r"tenant_runs must be a list of \[accuracy, seconds\] pairs"),
+    ({"tenant_runs": "0.9"}, "tenant_runs must be a list"),
 ])
 def test_a_bad_task_request_says_what_is_wrong(change: dict, message: str) -> None:
     raw = {"task_id": "t1", "arm": "svc", "dataset": "/d", "output_dir": "/o", **change}

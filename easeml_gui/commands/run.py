@@ -120,7 +120,7 @@ class Progress:
                                     "(a small validation split: cross-validating)")
                 elif event.get("event") == "refit":
                     self._say(task, f"refit on train + validation ({event['fit_images']} images, {event['epochs']} "
-                                    "epochs): the tenant's new best")
+                                    "epochs): the model the tenant gets")
 
     def _epoch(self, task: Task, report: EpochReport) -> None:
         loss = "" if report.loss is None else f"  loss {report.loss:.3f}"  # none for a classical fit

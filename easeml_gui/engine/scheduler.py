@@ -7,7 +7,7 @@ from typing import Callable
 
 from .ports import Executor
 from .selection import ModelSelection
-from .types import TENANT_BEST, Decision, Observation, Task, TaskResult, TaskState
+from .types import TENANT_RUNS, Decision, Observation, Task, TaskResult, TaskState
 
 
 @dataclass
@@ -57,7 +57,7 @@ class Scheduler:
                 arm=decision.arm,
                 device=device,
                 seed=record.job.seed + self.next_task_number,
-                config={**record.job.config, TENANT_BEST: record.best},
+                config={**record.job.config, TENANT_RUNS: [[run.quality, run.seconds] for run in record.runs]},
             )
             self.next_task_number += 1
             self.hooks.on_decision(decision, task)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .delivery import Run
 from .gp import TenantPosterior
 from .prior import CostModel, JobWork, Prior, WorkCostModel, device_kind
 from .types import MAX_RETRIES, Arm, Decision, Job, Observation, TaskResult, TaskState, Tenant, TenantScore
@@ -28,6 +29,7 @@ class TenantRecord:
     work: JobWork | None = None  # what its arms train; None: priced from the history's costs
     best: float = 0.0
     best_arm: int | None = None
+    runs: list[Run] = field(default_factory=list)  # its finished runs, oldest first: which model it gets (delivery)
     started: int = 0  # tasks handed out, for UCB's t
     used_seconds: float = 0.0
     retries: dict[int, int] = field(default_factory=dict)  # arm column -> times handed out again after a kill
@@ -258,7 +260,7 @@ class ModelSelection:
         if result.state is TaskState.FAILED or result.quality is None:
             self._failed(rec, col, result.retryable)
             return None
-        return self._observe(rec, col, result.quality, result.cost, now, result.device)
+        return self._observe(rec, col, result.quality, result.cost, now, result.device, result.selection_seconds)
 
     def _failed(self, rec: TenantRecord, col: int, retryable: bool) -> None:
         if retryable and rec.retries.get(col, 0) < MAX_RETRIES:
@@ -268,13 +270,14 @@ class ModelSelection:
             rec.failed.append(col)
 
     def replay(self, tenant: str, arm: Arm, quality: float, cost: float, now: float,
-               device: str | None = None) -> Observation:
+               device: str | None = None, refit_seconds: float = 0.0) -> Observation:
         """An observation recorded before a restart: apply it without re-running the task. `device`: where it
-        ran, so its seconds teach the work cost model as they did when it ended (None: they teach nothing)."""
+        ran, so its seconds teach the work cost model as they did when it ended (None: they teach nothing);
+        `refit_seconds`: what of `cost` its refit took (TaskResult.selection_seconds)."""
         rec = self.record(tenant)
         rec.used_seconds += cost
         self._served(self._row[tenant])
-        return self._observe(rec, self._column(rec, arm), quality, cost, now, device)
+        return self._observe(rec, self._column(rec, arm), quality, cost, now, device, cost - refit_seconds)
 
     def replay_failure(self, tenant: str, arm: Arm, cost: float, retryable: bool = False) -> None:
         rec = self.record(tenant)
@@ -299,8 +302,9 @@ class ModelSelection:
         self._reprice()
 
     def _observe(self, rec: TenantRecord, col: int, quality: float, cost: float, now: float,
-                 device: str | None) -> Observation:
+                 device: str | None, selection_seconds: float) -> Observation:
         rec.posterior.observe(col, quality)
+        rec.runs.append(Run(quality, selection_seconds))
         if cost > 0:
             rec.cost_arms.append(col)
             rec.cost_values.append(cost)

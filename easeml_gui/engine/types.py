@@ -70,9 +70,12 @@ class TaskLocation:
     pid: int | None = None  # the worker's pid there, which leads its own process group
 
 
-# The Task.config key the scheduler sets: the tenant's best quality when the task was decided (0 before its first
-# result). What the task returns must beat it to become the tenant's model; the worker refits such a model.
-TENANT_BEST = "tenant_best"
+# The Task.config key the scheduler sets: the tenant's finished runs when the task was decided, as [quality,
+# seconds] pairs (engine/delivery.py Run). The worker refits its model on train + validation when, among them, it is
+# the one the tenant gets (delivery.delivered).
+TENANT_RUNS = "tenant_runs"
+# The TaskResult.details key a worker sets to the seconds of that refit: the run's selection took the rest.
+REFIT_SECONDS = "refit_seconds"
 RETRYABLE = "retryable"  # the TaskResult.details key executors set (and the store keeps) for such a failure
 # A model whose worker keeps being killed (it may be what exhausts the memory) is retired after this many retries
 # rather than handed out for ever.
@@ -92,6 +95,11 @@ class TaskResult:
     cost: float = 0.0  # seconds of device time
     error: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)  # result.json extras: peak memory, versions, ...
+
+    @property
+    def selection_seconds(self) -> float:
+        """The seconds its model's selection took: its cost less a refit of the delivered model (delivery.Run)."""
+        return self.cost - float(self.details.get(REFIT_SECONDS) or 0.0)
 
     @property
     def retryable(self) -> bool:

@@ -12,7 +12,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..engine.types import TaskState
 from ..store import LabReader
 from .errors import LabError, as_lab_error
 
@@ -31,12 +30,11 @@ def export_best(store: LabReader, tenant: str, out: Path) -> Exported:
     """Write `tenant`'s best model and its model_card.json into the folder `out`."""
     with as_lab_error():
         store.tenant(tenant)
-        # The model `status` calls the tenant's best, so the two never disagree on ties.
-        best_model = next(t["best_model"] for t in store.status()["tenants"] if t["name"] == tenant)
-        done = [t for t in store.tasks(TaskState.DONE, tenant=tenant) if t.arm.name == best_model]
-    if not done:
+        # The model `status` calls the tenant's best (engine/delivery.py), so the two never disagree.
+        delivered = store.delivered_models().get(tenant)
+        best = store.task(delivered.task_id) if delivered else None
+    if best is None:
         raise LabError(f"tenant {tenant} has no trained model yet; run the lab first (`easeml-gui run`)")
-    best = done[-1]
     checkpoint = Path(best.details.get("folder", "")) / best.details.get("checkpoint", "best.pt")
     if not checkpoint.is_file():
         raise LabError(f"the checkpoint of task {best.task_id} ({checkpoint}) is gone; "

@@ -253,6 +253,17 @@ class HistoryMatrix:
 
 
 @dataclass(frozen=True)
+class DeliveredModel:
+    """The model a tenant gets (engine/delivery.py: the cheapest within one standard error of its best)."""
+
+    task_id: str
+    arm: str
+    quality: float  # its validation accuracy (pooled over folds where it cross-validated)
+    test_accuracy: float | None  # on the test split selection never saw; None without one
+    top_quality: float  # the best validation accuracy any of the tenant's models reached (what regret counts)
+
+
+@dataclass(frozen=True)
 class DecisionLogEntry:
     """One decision with what it predicted and what its task then did (`easeml-gui log`); the outcome fields are
     None while unknown: no linked task, a task still running, a figure the worker did not report."""

@@ -10,6 +10,7 @@ cuDNN autotuning is kept for speed, so GPU runs are close, not bitwise equal.
 from __future__ import annotations
 
 import gc
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..engine.delivery import Run, delivered
 from .arms import ArmSpec
 from .atomic import write_atomically
 from .catalogue import CATALOGUE, small_input
@@ -37,8 +39,10 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 T = TypeVar("T")
 
 
-def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_size: int) -> dict[str, Any]:
-    """Train, write best.pt into the task folder, return the result fields (training/worker.py lists them)."""
+def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_size: int,
+                  started: float) -> dict[str, Any]:
+    """Train, write best.pt into the task folder, return the result fields (training/worker.py lists them).
+    `started`: the task's perf_counter start, for the seconds its selection took (should_refit)."""
     device = torch.device(request.device)
     _configure_torch(device, request.threads)
     recipe = CATALOGUE[arm.model].recipe
@@ -80,7 +84,7 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
     folds = extra_folds(info.labels(info.train), len(info.val), request.seed)
     accuracy = cross_validated(outcome.best_accuracy, len(info.val), folds, score)
     kept, refit_seconds = outcome, None
-    if should_refit(request, accuracy):
+    if should_refit(request, accuracy, len(info.val) * (len(folds) + 1), time.perf_counter() - started):
         emit("refit", epochs=outcome.best_epoch, fit_images=len(info.train) + len(info.val))
         model = fresh_model()
         kept = train(model, with_validation_in_training(data), recipe, Budget(outcome.planned_epochs),
@@ -105,12 +109,16 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
             **library_versions()}
 
 
-def should_refit(request: TaskRequest, accuracy: float) -> bool:
-    """Whether a run of this (selection) accuracy is its tenant's new model, and so worth training again on train +
-    validation: more images for the model a user gets (1,000 images: 800 instead of 600), along the course
+def should_refit(request: TaskRequest, accuracy: float, images: int, seconds: float) -> bool:
+    """Whether a run of this (selection) accuracy, measured on `images` images in `seconds`, is the model its tenant
+    gets (engine/delivery.py, among the tenant's runs when the task was decided), and so worth training again on
+    train + validation: more images for the model a user gets (1,000 images: 800 instead of 600), along the course
     validation chose (its batch, schedule and epoch), so nothing is selected on the images it then trains on. A run
-    that is not its tenant's best is never delivered, so it is not refit."""
-    return request.tenant_best is not None and accuracy > request.tenant_best
+    that is not delivered is not refit."""
+    if request.tenant_runs is None:
+        return False
+    runs = [Run(quality, earlier) for quality, earlier in request.tenant_runs] + [Run(accuracy, seconds)]
+    return delivered(runs, images) == len(runs) - 1
 
 
 def with_validation_in_training(data: TensorData) -> TensorData:

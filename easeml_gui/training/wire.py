@@ -13,7 +13,7 @@ Events (progress.jsonl), by "event":
   epoch  epoch, epochs, loss (null for a classical fit), val_accuracy, images_per_second, seconds
   oom    batch_size (the smaller batch the worker retries with)
   fold   fold, folds, val_accuracy (a small validation split is cross-validated: training/folds.py)
-  refit  epochs, fit_images (a network that beat its tenant's best trains again on train + validation)
+  refit  epochs, fit_images (a network the lab would deliver trains again on train + validation)
   end    state ("done" | "failed" | "cancelled"), accuracy (done) or error (failed)
 result.json: state, error, seconds, task_id, arm, device, seed, python; when done also accuracy (the best
 validation accuracy, pooled over its folds: what selection sees), folds, test_accuracy, checkpoint and the fields training/worker.py lists.
@@ -60,9 +60,10 @@ class TaskRequest:
     batch_size: int | None = None
     augment: tuple[str, ...] | None = None  # "crop", "flip"
     threads: int | None = None  # CPU threads; None: the libraries' default
-    # the tenant's best validation accuracy when the task was decided (engine/types.py TENANT_BEST): a network that
-    # beats it is the tenant's new model and is refit on train + validation; None (a task run by hand): never
-    tenant_best: float | None = None
+    # the tenant's finished runs when the task was decided, (validation accuracy, selection seconds) each (engine/
+    # types.py TENANT_RUNS): a network that the lab would deliver among them is refit on train + validation; None
+    # (a task run by hand): never
+    tenant_runs: tuple[tuple[float, float], ...] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # fields this version does not know, kept as they came
 
     def to_json(self) -> str:
@@ -88,7 +89,7 @@ class TaskRequest:
                        epochs=_optional(raw, "epochs", int), max_seconds=_optional(raw, "max_seconds", float),
                        image_size=_optional(raw, "image_size", int), batch_size=_optional(raw, "batch_size", int),
                        augment=_augment(raw.get("augment")), threads=_optional(raw, "threads", int),
-                       tenant_best=_optional(raw, "tenant_best", float),
+                       tenant_runs=_runs(raw.get("tenant_runs")),
                        extra={k: v for k, v in raw.items() if k not in known})
         except (TypeError, ValueError) as error:
             raise BadTask(f"a field has the wrong type: {error}") from None
@@ -106,6 +107,14 @@ class TaskRequest:
 def _optional(raw: Mapping[str, Any], key: str, kind: type) -> Any:
     value = raw.get(key)
     return None if value is None or value == "" else kind(value)
+
+
+def _runs(raw: Any) -> tuple[tuple[float, float], ...] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, (str, Mapping)) or not all(len(run) == 2 for run in raw):
+        raise BadTask(f"tenant_runs must be a list of [accuracy, seconds] pairs, got {raw!r}")
+    return tuple((float(quality), float(seconds)) for quality, seconds in raw)
 
 
 def _augment(raw: Any) -> tuple[str, ...] | None:

@@ -103,7 +103,7 @@ def run(request: TaskRequest, arm: ArmSpec, started: float) -> dict[str, Any]:
     if not arm.fits(schema):
         raise TrainingError(f"{arm.name} needs images of at least {CATALOGUE[arm.model].min_size} px, the task "
                             f"trains at {schema.image_size} px; raise the image size or pick another model")
-    fields = _train(request, arm, info, schema.image_size)
+    fields = _train(request, arm, info, schema.image_size, started)
     return {"image_size": schema.image_size, "channels": schema.channels, "num_classes": schema.num_classes,
             "dataset_hash": info.content_hash, "train_images": len(info.train), "val_images": len(info.val),
             "test_images": len(info.test), "device_name": platform.processor() or platform.machine(),
@@ -111,10 +111,11 @@ def run(request: TaskRequest, arm: ArmSpec, started: float) -> dict[str, Any]:
             **fields, "seconds": time.perf_counter() - started}
 
 
-def _train(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_size: int) -> dict[str, Any]:
+def _train(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_size: int,
+           started: float) -> dict[str, Any]:
     if arm.network:
         from .network_task import train_network  # torch: only network tasks import it
-        return train_network(request, arm, info, image_size)
+        return train_network(request, arm, info, image_size, started)
     sys.meta_path.insert(0, _NoTorch())
     from .classical_task import train_classical_arm
     return train_classical_arm(request, arm, info, image_size)

@@ -20,10 +20,10 @@ TOOLTIPS = (
     "a paused tenant gets no new tasks; running ones finish",
     "tasks done: training runs that finished successfully",
     "device time its finished tasks used, of its quota where it has one",
-    "validation accuracy: the best any of its models reached, what model selection compares (pooled over "
-    "cross-validation folds where the validation split holds under 100 images)",
+    "validation accuracy of the model the tenant gets: the simplest within one standard error of the best any of "
+    "its models reached (pooled over cross-validation folds where the validation split holds under 100 images)",
     "test accuracy of that model, on images selection never saw: the honest figure to quote",
-    "the model that reached it",
+    "the model the tenant gets (Export… saves it)",
 )
 NUMERIC = {1, 3, 4, 5, 6}
 ACCURACY_COLUMNS = (5, 6)
