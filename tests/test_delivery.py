@@ -7,6 +7,8 @@ import math
 import pytest
 
 from easeml_gui.engine.delivery import Run, delivered, standard_error
+from easeml_gui.training.network_task import should_refit
+from easeml_gui.training.wire import TaskRequest
 
 
 def test_a_one_image_lead_on_200_validation_images_does_not_beat_a_model_half_the_price() -> None:
@@ -42,3 +44,17 @@ def test_equal_seconds_go_to_the_more_accurate_then_the_earlier() -> None:
 def test_a_perfect_score_has_no_noise_to_hide_behind_and_no_runs_deliver_nothing() -> None:
     assert delivered([Run(0.99, 1.0), Run(1.0, 100.0)], 200) == 1  # se at 1.0 is 0
     assert delivered([], 200) is None
+
+
+def request_with(runs: list[list[float]] | None) -> TaskRequest:
+    raw = {"task_id": "t", "arm": "mobilenet_v3_large", "dataset": "/d", "output_dir": "/o"}
+    return TaskRequest.from_mapping(raw if runs is None else {**raw, "tenant_runs": runs})
+
+
+def test_the_worker_refits_exactly_the_run_the_lab_would_deliver() -> None:
+    earlier = [[0.485, 17.0], [0.730, 197.0]]
+    assert not should_refit(request_with(earlier), 0.735, 200, 397.0)  # a one-image lead, twice the price
+    assert should_refit(request_with(earlier), 0.725, 200, 150.0)  # within the noise and cheaper
+    assert should_refit(request_with(earlier), 0.800, 200, 900.0)  # clear of the noise: whatever it cost
+    assert should_refit(request_with([]), 0.10, 200, 5.0)  # a tenant's first model
+    assert not should_refit(request_with(None), 0.99, 200, 5.0)  # a task run by hand: never
