@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Collection
 
-from ..engine.delivery import Run, delivered
+from ..engine.delivery import Run, delivered, standard_error
 from ..engine.types import Arm, Decision, Observation, TaskState, Tenant
 from .base import StoreBase
 from .errors import StoreError
@@ -242,22 +242,26 @@ class LabReader(StoreBase):
 
     def delivered_models(self) -> dict[str, DeliveredModel]:
         """Per tenant with a finished model, the one the lab delivers (status, export and the window show it)."""
+        # The window polls this: per tenant one seek for its best run, then one range scan of observations(tenant,
+        # quality) for the runs within one standard error of it, never the lab's whole history.
+        run = """SELECT o.tenant, o.task_id, o.arm, o.quality, o.cost,
+                        json_extract(k.details, '$.refit_seconds') AS refit_seconds,
+                        json_extract(k.details, '$.test_accuracy') AS test_accuracy,
+                        json_extract(k.details, '$.val_images') AS val_images,
+                        json_extract(k.details, '$.folds') AS folds
+                 FROM observations o LEFT JOIN tasks k ON k.task_id = o.task_id"""
+        delivered_to = {}
         with self._read():
-            rows = self._rows(
-                """
-                SELECT o.tenant, o.task_id, o.arm, o.quality, o.cost,
-                       json_extract(k.details, '$.refit_seconds') AS refit_seconds,
-                       json_extract(k.details, '$.test_accuracy') AS test_accuracy,
-                       json_extract(k.details, '$.val_images') AS val_images,
-                       json_extract(k.details, '$.folds') AS folds
-                FROM observations o JOIN tenants t ON t.name = o.tenant LEFT JOIN tasks k ON k.task_id = o.task_id
-                WHERE t.archived IS NULL ORDER BY o.tenant, o.id
-                """
-            )
-        by_tenant: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_tenant.setdefault(row["tenant"], []).append(row)
-        return {tenant: _delivered(runs) for tenant, runs in by_tenant.items()}
+            tops = self._rows(
+                f"""{run} JOIN tenants t ON t.name = o.tenant
+                WHERE t.archived IS NULL AND o.id = (
+                    SELECT id FROM observations WHERE tenant = t.name ORDER BY quality DESC, cost, id LIMIT 1)""")
+            for top in tops:
+                floor = top["quality"] - standard_error(top["quality"], _scored_images(top))
+                within = self._rows(f"{run} WHERE o.tenant = ? AND o.quality >= ? ORDER BY o.id",
+                                    (top["tenant"], floor - 1e-9))
+                delivered_to[top["tenant"]] = _delivered(top, within)
+        return delivered_to
 
     def status(self, upper_bounds: UpperBounds = None) -> dict[str, Any]:
         """The `easeml-gui status --json` document (CLI.md), from one consistent snapshot.
@@ -291,14 +295,16 @@ class LabReader(StoreBase):
         }
 
 
-def _delivered(rows: list[dict[str, Any]]) -> DeliveredModel:
-    """One tenant's observations (oldest first, with their tasks' details) -> the model it gets."""
-    runs = [Run(r["quality"], r["cost"] - (r["refit_seconds"] or 0.0)) for r in rows]
-    top = max(rows, key=lambda r: r["quality"])
-    # Accuracy pooled over folds was measured on folds x val_images images; without details (a simulated or
-    # hand-recorded lab) the count is unknown and the rule falls back to plain best accuracy.
-    images = top["val_images"] * (top["folds"] or 1) if top["val_images"] else None
-    chosen = rows[delivered(runs, images)]
+def _scored_images(row: dict[str, Any]) -> int | None:
+    """How many images a run's accuracy was measured on: folds x val_images where it pooled folds; None without
+    details (a simulated or hand-recorded lab), where the rule falls back to plain best accuracy."""
+    return row["val_images"] * (row["folds"] or 1) if row["val_images"] else None
+
+
+def _delivered(top: dict[str, Any], within: list[dict[str, Any]]) -> DeliveredModel:
+    """A tenant's best run and its runs within one standard error of it (oldest first) -> the model it gets."""
+    runs = [Run(r["quality"], r["cost"] - (r["refit_seconds"] or 0.0)) for r in within]
+    chosen = within[delivered(runs, _scored_images(top))]
     return DeliveredModel(chosen["task_id"], chosen["arm"], chosen["quality"], chosen["test_accuracy"],
                           top["quality"])
 
