@@ -136,3 +136,25 @@ def test_writers_in_two_processes_wait_for_each_other(db_path: Path) -> None:
     writer_rate(proc)
     with LabStore.open_readonly(db_path) as reader:
         assert len(reader.tenants()) == 10 + added and added > 0
+
+
+def test_a_reader_held_beside_other_connections_of_its_process_sees_every_later_commit(db_path: Path) -> None:
+    """The window holds its poller's reader open while its controllers open and close stores of their own on the
+    same file; a CLI command in another process then writes and exits. Opening a store must never drop the POSIX
+    locks that the held reader's connection owns (a plain open()/close() of the file does): the exiting writer
+    would take itself for the last user, delete the -wal and -shm, and the held reader would read a deleted
+    snapshot from then on."""
+    held = LabStore.open_readonly(db_path)
+    try:
+        for number in range(3):
+            with LabStore.open_readonly(db_path) as other:  # as a controller's read does
+                other.tenants()
+            with LabStore(db_path):  # and a controller's write
+                pass
+            subprocess.run([sys.executable, "-c", "import sys; from easeml_gui.store import LabStore\n"
+                            "with LabStore(sys.argv[1]) as s: s.add_tenant(sys.argv[2], 1.0, None)",
+                            str(db_path), f"later-{number}"], check=True, cwd=REPO, timeout=60)
+            assert f"later-{number}" in {t.name for t in held.tenants()}
+            assert db_path.with_name(db_path.name + "-wal").exists()  # the held reader keeps the WAL alive
+    finally:
+        held.close()

@@ -9,8 +9,6 @@ from pathlib import Path
 from .errors import StoreError
 from .schema import APPLICATION_ID, migrate, schema_version, user_version
 
-_SQLITE_HEADER = b"SQLite format 3\x00"
-
 
 def _ro_uri(path: Path) -> str:
     # Not immutable=1: that reads without locks, and a checkpoint by a live writer meanwhile looks like damage.
@@ -18,21 +16,18 @@ def _ro_uri(path: Path) -> str:
 
 
 def _existing(path: Path) -> bool:
-    """True when `path` holds data; refuses a directory or a file that does not start like an SQLite database.
+    """True when `path` holds data; refuses a folder. Only stat() looks at the file here.
 
-    Checked with plain file reads, so a foreign or damaged file is never touched by SQLite in write mode.
+    The header is checked by SQLite itself, through a read-only connection (_inspect, connect_reader): a plain
+    open() and close() of the store file in this process would drop every POSIX lock this process's SQLite
+    connections hold on it (fcntl locks belong to the process, and any close() releases them). Another process
+    closing its connection then believes it is the store's last user, checkpoints and deletes the -wal and -shm
+    files under the open connections here, which go on reading a deleted snapshot: the window showed an old lab
+    for minutes, rows of one table in another, and "disk image is malformed" on a sound file.
     """
     if path.is_dir():
         raise StoreError(f"{path} is a folder, not a store file; pass a file path with --db")
-    if not path.exists() or path.stat().st_size == 0:
-        return False
-    with open(path, "rb") as f:
-        if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
-            raise StoreError(
-                f"{path} is not an easeml-gui store (not an SQLite database, or damaged); it was not modified. "
-                "Restore it from a backup or pass another file with --db."
-            )
-    return True
+    return path.exists() and path.stat().st_size > 0
 
 
 def _check_version(path: Path, conn: sqlite3.Connection, *, writer: bool) -> None:
@@ -59,9 +54,9 @@ def _check_version(path: Path, conn: sqlite3.Connection, *, writer: bool) -> Non
 
 
 def _inspect(path: Path, timeout: float) -> None:
-    """Refuse a foreign, damaged or newer file through a read-only connection, before a writer may touch it.
-
-    The file itself is never written; for a WAL-mode file (an easeml-gui store) SQLite may leave empty
+    """Refuse a foreign, damaged or newer file through a read-only connection, before a writer may touch it: a
+    file that is not SQLite at all fails its first read ("file is not a database"). The file itself is never
+    written; for a WAL-mode file (an easeml-gui store) SQLite may leave empty
     -wal/-shm files beside it.
     """
     conn = sqlite3.connect(_ro_uri(path), uri=True, timeout=timeout, isolation_level=None)
