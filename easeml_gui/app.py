@@ -69,6 +69,8 @@ def build_window(db_path: Path, demo: bool = False, refresh_ms: int = REFRESH_MS
     poller = LabPollerThread(source, refresh_ms)
     poller.poller.snapshotReady.connect(window.show_snapshot)
     poller.poller.unavailable.connect(window.show_unavailable)
+    poller.poller.read.connect(window.show_read)
+    poller.poller.stale.connect(window.show_stale)
     window.refreshRequested.connect(poller.refresh_now)
     # Shut down in reverse: the run watch first, then the poller, then the pool (it waits for running work).
     window.on_shutdown(runner.shutdown)

@@ -22,8 +22,9 @@ from easeml_gui.engine.types import (  # noqa: E402
     Arm, Decision, Observation, Task, TaskResult, TaskState, TenantScore,
 )
 from easeml_gui.store import EpochReport, LabStore  # noqa: E402
-from easeml_gui.views import lab_source  # noqa: E402
-from easeml_gui.views.lab_source import BelievedRegret, StoreSource  # noqa: E402
+from easeml_gui.lab import read_model  # noqa: E402
+from easeml_gui.lab.read_model import BelievedRegret  # noqa: E402
+from easeml_gui.views.lab_source import StoreSource  # noqa: E402
 from easeml_gui.views.simulate_panel import SimulatePanel  # noqa: E402
 from easeml_gui.views.theme import THEME_ENV  # noqa: E402
 from easeml_gui.views.simulate_worker import CANCELLED, COMPLETED, FAILED  # noqa: E402
@@ -181,11 +182,11 @@ def test_while_results_keep_coming_the_bounds_are_refit_at_most_so_often_and_nev
     source = StoreSource(path)
     try:
         source.read()
-        monkeypatch.setattr(lab_source, "BOUNDS_REFIT_SECONDS", 3600.0)
+        monkeypatch.setattr(read_model, "BOUNDS_REFIT_SECONDS", 3600.0)
         finish(store, jobs["bob"], "t7", ARMS[1], 0.95, clock)
         stale = source.read()  # the new result is shown; the bounds wait for their interval...
         assert stale.counts["done"] == 4 and source.read() is not stale  # ...and an unchanged store is read again
-        monkeypatch.setattr(lab_source, "BOUNDS_REFIT_SECONDS", 0.0)
+        monkeypatch.setattr(read_model, "BOUNDS_REFIT_SECONDS", 0.0)
         fresh = source.read()  # refit without a new commit: an idle lab ends with the bounds of its last result
         assert source.read() is fresh
     finally:

@@ -13,7 +13,8 @@ from window_fixtures import open_window  # noqa: F401  (a fixture)
 
 from easeml_gui.engine.matrix import synthetic
 from easeml_gui.engine.simulate import SimulatedExecutor
-from easeml_gui.engine.types import Arm, Observation, Tenant
+from easeml_gui.engine.types import Arm, Observation
+from easeml_gui.lab.read_model import TenantInfo
 from easeml_gui.live_lab import LiveLab
 from easeml_gui.store import LabStore
 from easeml_gui.views.lab_snapshot import build_snapshot
@@ -161,7 +162,8 @@ def test_decisions_that_kept_no_estimate_draw_the_replay_of_the_observations():
     status = {"tenants": [{"name": "ana", "weight": 1.0, "tasks_done": 2, "best_accuracy": 0.8, "best_model": "m1"}],
               "tasks": {"done": 2}, "global_regret_estimate": 0.1}
     observations = [Observation("ana", Arm("m0", 0), 0.5, 1.0, 1.0), Observation("ana", Arm("m1", 1), 0.8, 1.0, 4.0)]
-    snapshot = build_snapshot("test", (Tenant("ana"),), status, observations, (), upper_bounds={"ana": 0.9},
+    ana = TenantInfo("ana", 1.0, None, 0.0, False, 2, 0.8, "m1", None)
+    snapshot = build_snapshot("test", (ana,), status, observations, (), upper_bounds={"ana": 0.9},
                               believed=[(0.0, None), (2.0, 0.3), (3.0, None)])
     x, y = snapshot.regret
     np.testing.assert_allclose(np.column_stack([x[::2], y[::2]]),

@@ -6,7 +6,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, ContextManager, Iterator, Mapping, Sequence, TypeVar
 
 from sqlite_utils import Database
 
@@ -41,7 +41,11 @@ class StoreBase:
         """A number that changes whenever another connection committed to the file (PRAGMA data_version): a
         reader that sees the same number twice has nothing new to read."""
         with self._lock, self._guard():
-            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            return int(self._rows("PRAGMA data_version")[0]["data_version"])
+
+    def snapshot(self) -> ContextManager[None]:
+        """Reads inside `with store.snapshot():` all see one state of the file (one read transaction)."""
+        return self._read()
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -84,9 +88,14 @@ class StoreBase:
             self._conn.execute("COMMIT")
 
     def _rows(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
+        # Closed before returning, on every path: a cursor left to the garbage collector keeps its statement (and,
+        # unfinished, its read transaction) alive until a collection on whichever thread runs it.
         cursor = self._conn.execute(sql, params)
-        keys = [d[0] for d in cursor.description]
-        return [dict(zip(keys, row)) for row in cursor.fetchall()]
+        try:
+            keys = [d[0] for d in cursor.description]
+            return [dict(zip(keys, row)) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
 
     def _row(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         rows = self._rows(sql, params)

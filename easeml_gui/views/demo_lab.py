@@ -10,6 +10,8 @@ from ..engine.policies import DEFAULT_POLICY
 from ..engine.scheduler import Scheduler, SchedulerHooks
 from ..engine.simulate import build_replay
 from ..engine.types import Decision, Observation, TaskResult, TaskState, Tenant
+from ..lab.read_model import TenantInfo
+from ..lab.tenants import HOUR
 from .lab_snapshot import LabSnapshot, RunningRow, TaskSpan, build_snapshot
 
 DEMO_SOURCE = "demo lab (simulated, nothing is saved)"
@@ -88,8 +90,11 @@ def run_demo_lab(seed: int = 3, devices: int = 3, stop_after: int = 52, pause_af
     used: dict[str, float] = {}
     for o in observations:  # device time per tenant, as the store sums its finished tasks' costs
         used[o.tenant] = used.get(o.tenant, 0.0) + o.cost
-    return build_snapshot(DEMO_SOURCE, tenants, status, observations, decisions[::-1][:20], upper_bounds=optimum,
-                          running=running, used_seconds=used, spans=spans, belief_decisions=decisions[::-1])
+    is_paused = {t.name: t.paused for t in tenants}
+    infos = [TenantInfo(r["name"], r["weight"], None, used.get(r["name"], 0.0) / HOUR, is_paused[r["name"]],
+                        r["tasks_done"], r["best_accuracy"], r["best_model"], None) for r in rows]
+    return build_snapshot(DEMO_SOURCE, infos, status, observations, decisions[::-1][:20], upper_bounds=optimum,
+                          running=running, spans=spans, belief_decisions=decisions[::-1])
 
 
 class DemoSource:
@@ -98,7 +103,7 @@ class DemoSource:
     def __init__(self) -> None:
         self._snapshot: LabSnapshot | None = None
 
-    def read(self) -> LabSnapshot:
+    def read(self, force: bool = False) -> LabSnapshot:
         if self._snapshot is None:
             self._snapshot = run_demo_lab()
         return self._snapshot

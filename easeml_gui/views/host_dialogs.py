@@ -9,8 +9,7 @@ from PySide6 import QtWidgets
 
 from ..controllers.hosts import HostsController
 from ..controllers.operations import Operation
-from ..lab.hosts import KeyCheck
-from ..store import KeySource
+from ..lab.hosts import KeyCheck, KeySource
 from .operation_dialog import OperationDialog
 
 

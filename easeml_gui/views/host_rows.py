@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..store import HostRecord
+from ..lab.read_model import HostRecord, host_status
 
 
 @dataclass(frozen=True)
@@ -50,5 +50,5 @@ def host_row(host: HostRecord) -> HostRow:
     probe = host.last_probe or {}
     user = f"{host.user}@" if host.user else ""
     return HostRow(host.name, f"{user}{host.address}:{host.port}", host.ssh_alias, host.host_key_fingerprint,
-                   str(probe.get("status", "never probed")), bool(probe.get("ready", False)), host.probed,
+                   host_status(host), bool(probe.get("ready", False)), host.probed,
                    tuple(gpu_row(g) for g in probe.get("gpus", ())), host.gpus)

@@ -5,6 +5,8 @@ Store reads take milliseconds, but a busy or slow disk must never freeze the win
 
 from __future__ import annotations
 
+import time
+
 from PySide6 import QtCore
 
 from .lab_source import LabSource, LabUnavailable
@@ -13,10 +15,15 @@ Qt = QtCore.Qt
 
 
 class LabPoller(QtCore.QObject):
-    """Lives in a worker thread. snapshotReady(LabSnapshot) when something changed; unavailable(message, empty)."""
+    """Lives in a worker thread. snapshotReady(LabSnapshot) when something changed (or a refresh was asked for);
+    read(wall time) after every read that worked; unavailable(message, empty) when there is nothing to show;
+    stale(message) when a read failed after a lab was shown: the window keeps it, marked as out of date, never
+    as the current lab."""
 
     snapshotReady = QtCore.Signal(object)
+    read = QtCore.Signal(float)
     unavailable = QtCore.Signal(str, bool)
+    stale = QtCore.Signal(str)
 
     def __init__(self, source: LabSource, interval_ms: int = 1000) -> None:
         super().__init__()
@@ -24,6 +31,7 @@ class LabPoller(QtCore.QObject):
         self.interval_ms = interval_ms
         self._timer: QtCore.QTimer | None = None
         self._last: object = None
+        self._shown = False  # a snapshot is on screen
 
     @QtCore.Slot()
     def start(self) -> None:
@@ -35,23 +43,38 @@ class LabPoller(QtCore.QObject):
 
     @QtCore.Slot()
     def poll(self) -> None:
+        self._poll(force=False)
+
+    @QtCore.Slot()
+    def poll_now(self) -> None:
+        """F5: read the store again whatever its change counter says, and show what was read."""
+        self._poll(force=True)
+
+    def _poll(self, force: bool) -> None:
         try:
-            snapshot = self.source.read()
+            snapshot = self.source.read(force)
         except LabUnavailable as exc:
-            key = ("unavailable", exc.message, exc.empty)
-            if key != self._last:
-                self._last = key
-                self.unavailable.emit(exc.message, exc.empty)
+            self._failed(("unavailable", exc.message, exc.empty), exc.message, exc.empty)
             return
         except Exception as exc:  # a bug must not kill the thread silently: show it and keep polling
-            key = ("error", repr(exc))
-            if key != self._last:
-                self._last = key
-                self.unavailable.emit(f"reading the lab failed: {type(exc).__name__}: {exc}", False)
+            message = f"reading the lab failed: {type(exc).__name__}: {exc}"
+            self._failed(("error", repr(exc)), message, False)
             return
-        if snapshot.fingerprint != self._last:
+        if force or snapshot.fingerprint != self._last:
             self._last = snapshot.fingerprint
+            self._shown = True
             self.snapshotReady.emit(snapshot)
+        self.read.emit(time.time())
+
+    def _failed(self, key: tuple, message: str, empty: bool) -> None:
+        if key == self._last:
+            return
+        self._last = key
+        if self._shown and not empty:
+            self.stale.emit(message)  # keep the lab on screen, marked: the next good read replaces it
+        else:
+            self._shown = False
+            self.unavailable.emit(message, empty)
 
     @QtCore.Slot()
     def stop(self) -> None:
@@ -77,7 +100,7 @@ class LabPollerThread(QtCore.QObject):
         self.thread.start()
 
     def refresh_now(self) -> None:
-        QtCore.QMetaObject.invokeMethod(self.poller, "poll", Qt.ConnectionType.QueuedConnection)
+        QtCore.QMetaObject.invokeMethod(self.poller, "poll_now", Qt.ConnectionType.QueuedConnection)
 
     def stop(self) -> None:
         if self._stopped:

@@ -13,7 +13,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..engine.types import Decision, Observation, Tenant
+from ..engine.types import Decision, Observation
+from ..lab.read_model import DatasetInfo, TenantInfo
+from ..lab.tenants import HOUR
 from .host_rows import HostRow
 from .model_beliefs import ModelBelief, lab_beliefs
 from .step_series import step_xy, values_at
@@ -128,22 +130,27 @@ def _believed_regret(replayed: tuple[list[float], list[float]], believed: Sequen
     return curve_t, curve_v
 
 
+def tenant_row(info: TenantInfo) -> TenantRow:
+    return TenantRow(info.name, info.weight, info.paused, info.tasks_done, info.best_accuracy, info.best_model,
+                     info.best_test_accuracy, info.used_hours * HOUR,
+                     None if info.quota_hours is None else info.quota_hours * HOUR)
+
+
 def build_snapshot(
     source: str,
-    tenants: Sequence[Tenant],
+    tenants: Sequence[TenantInfo],
     status: Mapping[str, Any],
     observations: Sequence[Observation],
     decisions: Sequence[Decision],
     upper_bounds: Mapping[str, float] | None = None,
     running: Sequence[RunningRow] = (),
-    used_seconds: Mapping[str, float] | None = None,
     datasets: Sequence[DatasetRow] = (),
     spans: Sequence[TaskSpan] = (),
     belief_decisions: Sequence[Decision] | None = None,
     hosts: Sequence[HostRow] = (),
     believed: Sequence[tuple[float, float | None]] = (),
 ) -> LabSnapshot:
-    """tenants: the registry; status: the `status --json` document; observations in any order; decisions newest first.
+    """tenants: the lab's tenants (lab.read_model); status: the `status --json` document for its counts and regret; observations in any order; decisions newest first.
     The models' beliefs per tenant come from `belief_decisions` (newest first; default `decisions`): a longer
     history than the decision log shows, so a model weighed a while ago keeps its belief.
 
@@ -152,15 +159,7 @@ def build_snapshot(
     `status` reports (store.summary): the tenant-weighted mean of max(0, U_i - best_i), U_i = upper_bounds[tenant]
     or 1.0, as the bounds stand now.
     """
-    registry = {t.name: t for t in tenants}
-    used = used_seconds or {}
-    rows = tuple(
-        TenantRow(r["name"], float(r["weight"]), r["name"] in registry and registry[r["name"]].paused,
-                  int(r["tasks_done"]), r["best_accuracy"], r["best_model"], r.get("best_test_accuracy"),
-                  float(used.get(r["name"], 0.0)),
-                  registry[r["name"]].quota_seconds if r["name"] in registry else None)
-        for r in status["tenants"]
-    )
+    rows = tuple(tenant_row(info) for info in tenants)
     counts = {s: int(status["tasks"].get(s, 0)) for s in TASK_STATES}
     ordered = sorted(observations, key=lambda o: o.time)
     decided = [d.time for d in decisions] + [time for time, _ in believed[:1] + believed[-1:]]
@@ -214,13 +213,12 @@ def build_snapshot(
                        tuple(spans), beliefs, tuple(hosts))
 
 
-def dataset_row(name: str, path: str, stats: Mapping[str, Any]) -> DatasetRow:
-    """From a dataset record's stats (classes, counts, sizes, channels: what registration measured)."""
-    classes = tuple(stats.get("classes", ()))
-    counts = stats.get("counts", {})
+def dataset_row(info: DatasetInfo) -> DatasetRow:
+    """From what registration measured (classes, counts, sizes, channels); no image is read."""
+    stats = info.stats
     colour = "grey" if stats.get("channels") == 1 else "colour"
     size = ""
     if "median_width" in stats:
         size = f", median {stats['median_width']:g} x {stats['median_height']:g} px"
-    return DatasetRow(name, classes, tuple(int(counts.get(c, 0)) for c in classes), path,
-                      f"{len(classes)} classes, {sum(counts.values()):,} images, {colour}{size}")
+    return DatasetRow(info.name, info.class_names, info.counts, info.path,
+                      f"{len(info.class_names)} classes, {info.images:,} images, {colour}{size}")

@@ -40,12 +40,38 @@ class LabStatus(QtWidgets.QWidget):
 
 
 class SourceLabel(QtWidgets.QLabel):
-    """Right side of the status bar: the store (or demo) and when it was last read."""
+    """Right side of the status bar: the store (or demo) and when it was last read; marked out of date, with the
+    reason in its tooltip, while reading fails."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setStyleSheet(f"color: {scheme().muted}")
+        self.source = ""
+        self.read_at: float | None = None
+        self.stale = ""  # why the last read failed; "" while reads work
 
     def set_source(self, source: str, refreshed: bool = True) -> None:
-        stamp = time.strftime("%H:%M:%S")
-        self.setText(f"{source} · read {stamp}" if refreshed else source)
+        self.source = source
+        self.stale = ""
+        self.read_at = time.time() if refreshed else None
+        self._show()
+
+    def set_read(self, at: float) -> None:
+        """A read of the store worked at `at` (wall clock): what is shown is the store's state then."""
+        self.read_at, self.stale = at, ""
+        self._show()
+
+    def set_stale(self, message: str) -> None:
+        """The last read failed: the lab on screen is the store's as of the last read that worked."""
+        self.stale = message
+        self._show()
+
+    def _show(self) -> None:
+        stamp = "" if self.read_at is None else time.strftime("%H:%M:%S", time.localtime(self.read_at))
+        if self.stale:
+            self.setStyleSheet(f"color: {STATE_COLOURS['failed']}; font-weight: bold")
+            self.setText(f"⚠ out of date: {self.source} not read since {stamp or 'start'}")
+            self.setToolTip(f"reading the store fails: {self.stale}")
+            return
+        self.setStyleSheet(f"color: {scheme().muted}")
+        self.setText(f"{self.source} · read {stamp}" if stamp else self.source)
+        self.setToolTip("")

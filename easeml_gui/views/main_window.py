@@ -172,7 +172,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.lab_status.set_counts(snapshot.counts, snapshot.regret_estimate)
         self.source.set_source(snapshot.source)
 
+    def show_read(self, at: float) -> None:
+        self.source.set_read(at)
+        self.lab.setEnabled(True)
+
+    def show_stale(self, message: str) -> None:
+        """A read failed after a lab was shown: it stays, greyed and marked out of date, never as the current one."""
+        self.source.set_stale(message)
+        self.lab.setEnabled(False)
+        self.tell(f"The store could not be read ({message}); the lab shown is as it was at the last read.")
+
     def show_unavailable(self, message: str, empty: bool) -> None:
+        self.lab.setEnabled(True)
         self.lab.show_unavailable(message, empty, self.store)
         self.datasets.set_rows(())
         self.hosts.set_rows(())
