@@ -9,7 +9,9 @@ from PySide6 import QtWidgets
 
 from ..controllers.hosts import HostsController
 from ..controllers.operations import Operation
-from ..lab.hosts import KeyCheck, KeySource
+from ..lab.errors import LabError
+from ..lab.hosts import KeyCheck, KeySource, gpu_choice
+from .host_rows import HostRow
 from .operation_dialog import OperationDialog
 
 
@@ -69,7 +71,7 @@ class TrustDialog(OperationDialog):
         self.setMinimumWidth(620)
         reading = hosts.check_jump_key(name)
         reading.finished.connect(self._jump_read)
-        reading.failed.connect(self.show_problem)
+        reading.failed.connect(self._read_failed)
 
     def _jump_read(self, jump: KeyCheck | None) -> None:
         if jump is None or (jump.source is KeySource.ACCEPTED and jump.changed is None):
@@ -83,10 +85,16 @@ class TrustDialog(OperationDialog):
         self.jump = None
         self.go.setEnabled(False)
         self.message.setText(f"Reading the key {self.host} presents…")
+        self.message.setVisible(True)
         self.fingerprint.setVisible(False)
         reading = self.hosts.check_key(self.host, jump)
         reading.finished.connect(self._show_host)
-        reading.failed.connect(self.show_problem)
+        reading.failed.connect(self._read_failed)
+
+    def _read_failed(self, message: str) -> None:
+        """The failure takes the place of "Reading the key…", in full (the dialog grows to show it)."""
+        self.message.setVisible(False)
+        self.show_problem(message)
 
     def _show_host(self, check: KeyCheck) -> None:
         self.check = check
@@ -116,3 +124,31 @@ class TrustDialog(OperationDialog):
             self._read_host(self.jump)
             return None
         return None if self.check is None else self.hosts.accept(self.check)
+
+
+class HostEditDialog(OperationDialog):
+    """A host's python and the GPUs tasks may use there (all, or some in the order to fill them)."""
+
+    def __init__(self, hosts: HostsController, row: HostRow, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(f"Change host {row.name}", "Save", parent)
+        self.hosts, self.host = hosts, row.name
+        self.python = QtWidgets.QLineEdit(row.python)
+        self.python.setToolTip("the interpreter (with torch) that runs the worker on the host; Probe checks it")
+        self.gpus = QtWidgets.QLineEdit("all" if row.allowed is None else ",".join(map(str, row.allowed)))
+        self.gpus.setPlaceholderText("all, or GPU numbers in the order to fill them, e.g. 0,2")
+        probed = ", ".join(f"{gpu.index}: {gpu.name}" for gpu in row.gpus)
+        self.gpus.setToolTip(f"the last probe saw GPU {probed}" if probed else "no GPUs seen by the last probe")
+        self.form.addRow("Python", self.python)
+        self.form.addRow("GPUs", self.gpus)
+
+    def begin(self) -> Operation | None:
+        python = self.python.text().strip()
+        if not python:
+            self.show_problem("Give the path of the host's python, e.g. /usr/bin/python3.")
+            return None
+        try:
+            gpus = gpu_choice(self.gpus.text())
+        except LabError as error:
+            self.show_problem(str(error))
+            return None
+        return self.hosts.edit(self.host, python, gpus)

@@ -4,7 +4,7 @@ Cancel stops running work; the dialog closes itself when the operation finished.
 
 from __future__ import annotations
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..controllers.operations import Operation
 
@@ -32,8 +32,9 @@ class OperationDialog(QtWidgets.QDialog):
         self.buttons = QtWidgets.QDialogButtonBox()
         self.go = self.buttons.addButton(action, QtWidgets.QDialogButtonBox.ButtonRole.AcceptRole)
         self.go.setObjectName("primary")
-        self.go.setDefault(True)
         self.stop = self.buttons.addButton(QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        # Enter in a field is the main action, always: a Cancel that had focus once must not become the default.
+        self.stop.setAutoDefault(False)
         self.go.clicked.connect(self.start)
         self.stop.clicked.connect(self.reject)
         self.body = QtWidgets.QVBoxLayout(self)
@@ -42,7 +43,27 @@ class OperationDialog(QtWidgets.QDialog):
         self.body.addWidget(self.problem)
         self.body.addWidget(self.progress)
         self.body.addWidget(self.buttons)
+        # Only now, inside the dialog, is it the dialog's main default, the one Enter falls back to.
+        self.go.setDefault(True)
         self.setMinimumWidth(460)
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:
+        super().showEvent(event)
+        fields = self.fields()
+        # The buttons are made before the subclass's fields: put them last in the Tab order, and start in a field
+        # (a shortcut that opened the dialog is followed by typing).
+        for before, after in zip([*fields[-1:], self.go], [self.go, self.stop]):
+            QtWidgets.QWidget.setTabOrder(before, after)
+        if fields:
+            fields[0].setFocus(Qt.FocusReason.TabFocusReason)
+
+    def fields(self) -> list[QtWidgets.QWidget]:
+        """The form's widgets that take typing or clicks, in Tab order (a read-only line is only shown)."""
+        inside = [self.form.itemAt(i).widget() for i in range(self.form.count())]
+        inside = [w for w in inside if w is not None]
+        chain = [w for w in inside for w in (w, *w.findChildren(QtWidgets.QWidget))]
+        return [w for w in chain if w.focusPolicy() & Qt.FocusPolicy.TabFocus and w.isEnabled()
+                and not (isinstance(w, QtWidgets.QLineEdit) and w.isReadOnly())]
 
     # ---- what a dialog does ---------------------------------------------------------------------------------
     def begin(self) -> Operation | None:
@@ -89,6 +110,17 @@ class OperationDialog(QtWidgets.QDialog):
     def show_problem(self, message: str) -> None:
         self.problem.setText(message)
         self.problem.setVisible(bool(message))
+        self.fit_height()
+
+    def fit_height(self) -> None:
+        """Grow to what the contents need at this width. A word-wrapped line's height depends on the width, which
+        the minimum size Qt gives a window does not count: without this the fields are squashed to make room."""
+        layout = self.layout()
+        layout.activate()
+        needed = (layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth()
+                  else layout.totalSizeHint().height())
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     def reject(self) -> None:
         """Cancel (or Esc) stops running work first; a second Cancel closes."""
