@@ -19,3 +19,16 @@ def private_torch_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
         os.environ.pop("TORCH_HOME", None)
     else:
         os.environ["TORCH_HOME"] = previous
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The window's remembered choices (QSettings, under $XDG_CONFIG_HOME) go to a session folder, never the
+    user's ~/.config; set before Qt reads it."""
+    previous = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config-home"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = previous

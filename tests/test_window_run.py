@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from window_fixtures import open_window  # noqa: F401  (a fixture)
 
 from easeml_gui.lab import datasets, jobs, runs, tenants
@@ -62,11 +63,17 @@ def cell(window, row: int, column: int) -> str:
     return model.data(model.index(row, column))
 
 
+def start_lab(qtbot, window) -> None:
+    """Start lab, and Start in its dialog (this machine, as the dialog offers first)."""
+    window.start_action.trigger()
+    qtbot.mouseClick(window.dialog.go, Qt.MouseButton.LeftButton)
+
+
 def test_start_a_run_and_watch_the_tenant_and_the_decisions_appear(open_window, qtbot, db):
     window = open_window(db)
     qtbot.waitUntil(lambda: window.lab.tenants.source_model.rowCount() == 1)
     assert window.start_action.isEnabled() and not window.stop_action.isEnabled()
-    window.start_action.trigger()
+    start_lab(qtbot, window)
     qtbot.waitUntil(lambda: cell(window, 0, 5) != "—", timeout=RUN_TIMEOUT_MS)
     assert 0.5 < float(cell(window, 0, 5)) <= 1.0 and cell(window, 0, 7) == "svc" and cell(window, 0, 3) == "1"
     qtbot.waitUntil(lambda: window.lab.why.current() is not None, timeout=10_000)
@@ -90,7 +97,7 @@ def test_start_a_run_and_watch_the_tenant_and_the_decisions_appear(open_window, 
 def test_stop_lets_the_run_end(open_window, qtbot, db):
     pause_alice(db)
     window = open_window(db)
-    window.start_action.trigger()
+    start_lab(qtbot, window)
     qtbot.waitUntil(lambda: idling(window), timeout=RUN_TIMEOUT_MS)
     pid = window.run.state.pid
     assert runs.running_pid(db) == pid != os.getpid()  # its own process, named in the run lock
@@ -120,7 +127,7 @@ def test_closing_during_a_run_asks_and_leaves_no_thread(open_window, qtbot, db, 
     pause_alice(db)
     threads_before = os_threads()
     window = open_window(db)
-    window.start_action.trigger()
+    start_lab(qtbot, window)
     qtbot.waitUntil(lambda: idling(window), timeout=RUN_TIMEOUT_MS)
     pid = window.run.state.pid
     asked = []

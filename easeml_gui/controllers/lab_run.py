@@ -42,9 +42,10 @@ class RunController(QtCore.QObject):
     def running(self) -> bool:
         return self.state.running
 
-    def start(self) -> Operation:
+    def start(self, choice: runs.RunChoice = runs.RunChoice()) -> Operation:
+        """`easeml-gui run` with `choice`'s flags (devices, policy, task limit)."""
         def spawn(_operation: Operation) -> subprocess.Popen:
-            return runs.start(self.db, self.data_dir)
+            return runs.start(self.db, self.data_dir, choice)
 
         operation = self.runner.submit("starting the lab", spawn)
         operation.finished.connect(self._started)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ..engine.policies import get_policy, policy_names
 from .errors import LabError
 
 LOG_TAIL_BYTES = 4096
@@ -87,17 +89,59 @@ def state(db: Path) -> RunState:
     return RunState(running_pid(db), _tail(log_path(db)))
 
 
-def start(db: Path, data_dir: Path | None = None, python: str = sys.executable) -> subprocess.Popen:
-    """`easeml-gui --db DB run` as a background process in a session of its own, so closing the window (or
-    its terminal) does not stop training. Its output goes to log_path(db). Refused while a run holds the store."""
+ALL_DEVICES, LOCAL = "all", "local"  # `run --devices` words: every ready host and this machine; this machine
+
+
+@dataclass(frozen=True)
+class RunChoice:
+    """What a run uses, as `easeml-gui run`'s flags: --devices (local, all, or names: hosts and `local`),
+    --policy, --max-tasks (None: until every job is done)."""
+
+    devices: tuple[str, ...] = (LOCAL,)
+    policy: str = "default"
+    max_tasks: int | None = None
+
+    def flags(self) -> list[str]:
+        flags = ["--devices", ",".join(self.devices), "--policy", self.policy]
+        return flags if self.max_tasks is None else [*flags, "--max-tasks", str(self.max_tasks)]
+
+    def check(self) -> None:
+        """LabError when `run` would refuse these flags: better said before a process starts."""
+        if not self.devices or any(not name or "," in name for name in self.devices):
+            raise LabError("choose the devices to run on: this machine, hosts, or all")
+        if ALL_DEVICES in self.devices and len(self.devices) > 1:
+            raise LabError("`all` already means this machine and every ready host; choose it alone")
+        if self.policy not in policy_names():
+            raise LabError(f"unknown policy {self.policy!r}; choose one of {', '.join(policy_names())}")
+        if self.max_tasks is not None and self.max_tasks < 1:
+            raise LabError(f"the task limit must be at least 1 (or none), not {self.max_tasks}")
+
+
+def policies() -> dict[str, str]:
+    """The policies a run may use -> what each does, in the order `run --help` lists them."""
+    return {name: get_policy(name).description for name in policy_names()}
+
+
+def command(db: Path, choice: RunChoice, data_dir: Path | None = None, python: str = sys.executable) -> list[str]:
+    """The `easeml-gui run` that start() spawns, with `choice`'s flags."""
+    data = [] if data_dir is None else ["--data-dir", str(data_dir)]
+    return [python, "-m", "easeml_gui", "--db", str(db), *data, "run", *choice.flags()]
+
+
+def start(db: Path, data_dir: Path | None = None, choice: RunChoice = RunChoice(),
+          python: str = sys.executable) -> subprocess.Popen:
+    """`easeml-gui --db DB run` with `choice`'s flags as a background process in a session of its own, so closing
+    the window (or its terminal) does not stop training. Its output goes to log_path(db), under the command line
+    as its first line (what was started is there to read). Refused while a run holds the store."""
+    choice.check()
     if running_pid(db) is not None:
         raise LabError(f"a run is already using {db}; stop it first (one run per lab)")
-    command = [python, "-m", "easeml_gui", "--db", str(db)]
-    if data_dir is not None:
-        command += ["--data-dir", str(data_dir)]
+    argv = command(db, choice, data_dir, python)
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path(db), "w", encoding="utf-8") as log:
-        return subprocess.Popen([*command, "run"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        log.write(shlex.join(argv) + "\n")
+        log.flush()  # before the child's own lines, which share the file
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 

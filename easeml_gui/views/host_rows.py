@@ -29,6 +29,7 @@ class HostRow:
     probed: float | None
     gpus: tuple[GpuRow, ...]
     allowed: tuple[int, ...] | None  # the GPUs tasks may use; None: all
+    python: str  # the interpreter that runs the worker on the host
 
 
 def _gib(mib: float) -> str:
@@ -51,4 +52,4 @@ def host_row(host: HostRecord) -> HostRow:
     user = f"{host.user}@" if host.user else ""
     return HostRow(host.name, f"{user}{host.address}:{host.port}", host.ssh_alias, host.host_key_fingerprint,
                    host_status(host), bool(probe.get("ready", False)), host.probed,
-                   tuple(gpu_row(g) for g in probe.get("gpus", ())), host.gpus)
+                   tuple(gpu_row(g) for g in probe.get("gpus", ())), host.gpus, host.python)

@@ -22,6 +22,7 @@ from .job_dialog import JobDialog
 from .lab_snapshot import LabSnapshot
 from .lab_status import LabStatus, SourceLabel
 from .lab_view import LabView
+from .run_dialog import RunDialog
 from .simulate_panel import SimulatePanel
 from .tenant_dialog import TenantDialog
 from .theme import STATE_COLOURS, resource_path
@@ -332,8 +333,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ---- the run --------------------------------------------------------------------------------------------
     def start_run(self) -> None:
-        self.tell("Starting the lab…")
-        self.run.start().finished.connect(lambda _: self.tell(
+        """Start lab: the dialog chooses the devices (this machine, ready hosts, all), the policy and a task limit."""
+        self._open(RunDialog(self.run, self.hosts.rows, parent=self), lambda _: self.tell(
             "The lab runs in the background; Stop lets running tasks finish."))
 
     def stop_run(self, cancel: bool = False) -> None:
