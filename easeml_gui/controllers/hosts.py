@@ -75,3 +75,11 @@ class HostsController(QtCore.QObject):
         """The GPUs tasks may use on host `name` (None: all of them)."""
         return self._write(f"choosing {name}'s GPUs", lambda store: store.set_host(
             name, gpus=None if gpus is None else list(gpus), all_gpus=gpus is None))
+
+    def edit(self, name: str, python: str, gpus: Sequence[int] | None) -> Operation:
+        """finished(the host's record): its python and the GPUs tasks may use (None: all of them)."""
+        return self._write(f"changing host {name}", lambda store: hosts.edit(store, name, python=python, gpus=gpus))
+
+    def remove(self, name: str) -> Operation:
+        """finished({table: rows}): the history that kept the host archived; {} when it was deleted."""
+        return self._write(f"removing host {name}", lambda store: hosts.remove(store, name))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..remote.address import DEFAULT_SSH_CONFIG, Endpoint, config_aliases, resolve
 from ..remote.connection import TIMEOUT_S, AskPassphrase, Credentials, Scan, connect, scan_host_key
@@ -19,6 +19,7 @@ from ..remote.trust import (
     DEFAULT_KNOWN_HOSTS, HostKeyChanged, HostKeyUnknown, HostTrust, changed_warning, fingerprint_line,
 )
 from ..store import HostRecord, KeySource, LabStore, validate_name
+from .errors import LabError
 
 
 def add(store: LabStore, name: str, address: str, *, key: Path | None = None, python: str | None = None,
@@ -152,3 +153,25 @@ def probe(store: LabStore, name: str, *, ask_passphrase: AskPassphrase | None = 
         result = failed(error)
     store.record_probe(name, result)
     return result
+
+
+def remove(store: LabStore, name: str) -> dict[str, int]:
+    """Take host `name` out of the lab: deleted with its pinned keys when no task ran on it, else archived so its
+    tasks keep naming it. Returns the history that kept it archived ({} when it was deleted)."""
+    return store.remove_host(name)
+
+
+def edit(store: LabStore, name: str, *, python: str, gpus: Sequence[int] | None) -> HostRecord:
+    """The interpreter that runs the worker on the host and the GPUs tasks may use there, in the order to fill
+    them (None: every GPU), in one write; a running lab picks them up."""
+    return store.set_host(name, python=python, gpus=None if gpus is None else list(gpus), all_gpus=gpus is None)
+
+
+def gpu_choice(text: str) -> list[int] | None:
+    """ "all" (or nothing) -> None, every GPU; "2,0" -> [2, 0], those in that order."""
+    words = [word.strip() for word in text.split(",") if word.strip()]
+    if not words or words == ["all"]:
+        return None
+    if not all(word.isdigit() for word in words):
+        raise LabError(f"GPUs {text.strip()!r}: give all, or GPU numbers as nvidia-smi counts them, e.g. 0,2")
+    return [int(word) for word in words]

@@ -1,6 +1,7 @@
 """The Hosts tab: the registered remote hosts with their host key and last probe, one row per GPU under each
 (memory, other users' processes, the probe's verdict) with a check box for whether tasks may use it; Add host…,
-Trust… and Probe. All SSH work runs in the hosts controller, off the GUI thread."""
+Trust…, Probe, Change… (python, GPUs) and Remove… (asks first). All SSH work and store writes run in the hosts
+controller, off the GUI thread."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Sequence
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..controllers.hosts import HostsController
-from .host_dialogs import AddHostDialog, TrustDialog
+from .host_dialogs import AddHostDialog, HostEditDialog, TrustDialog
 from .host_rows import HostRow
+from .questions import confirm
 from .running_tasks import elapsed
 from .theme import STATE_COLOURS, heading, hint, scheme
 
@@ -38,11 +40,18 @@ class HostsView(QtWidgets.QWidget):
         self.add_button = QtWidgets.QPushButton("Add host…")
         self.trust_button = QtWidgets.QPushButton("Trust…")
         self.probe_button = QtWidgets.QPushButton("Probe")
+        self.edit_button = QtWidgets.QPushButton("Change…")
+        self.remove_button = QtWidgets.QPushButton("Remove…")
+        self.edit_button.setToolTip("the host's python and the GPUs tasks may use")
+        self.remove_button.setToolTip("take the host out of the lab (archived when tasks ran on it: they keep "
+                                      "naming it)")
         self.trust_button.setToolTip("see the host key's SHA256 fingerprint and pin it")
         self.probe_button.setToolTip("log in and check python, torch, CUDA, the GPUs and the disk")
         self.add_button.clicked.connect(self.add_host)
         self.trust_button.clicked.connect(lambda: self.trust(self.selected_host()))
         self.probe_button.clicked.connect(lambda: self.probe(self.selected_host()))
+        self.edit_button.clicked.connect(lambda: self.edit(self.selected_host()))
+        self.remove_button.clicked.connect(lambda: self.remove(self.selected_host()))
         self.tree = QtWidgets.QTreeWidget()
         self.tree.setColumnCount(len(COLUMNS))
         self.tree.setHeaderLabels(list(COLUMNS))
@@ -55,7 +64,7 @@ class HostsView(QtWidgets.QWidget):
         top = QtWidgets.QHBoxLayout()
         top.addWidget(heading("Hosts"))
         top.addWidget(hint("remote GPU servers reached over SSH; tick the GPUs tasks may use"), 1)
-        for button in (self.add_button, self.trust_button, self.probe_button):
+        for button in (self.add_button, self.trust_button, self.probe_button, self.edit_button, self.remove_button):
             top.addWidget(button)
         card = QtWidgets.QFrame()
         card.setObjectName("card")
@@ -132,6 +141,8 @@ class HostsView(QtWidgets.QWidget):
         name = self.selected_host()
         self.trust_button.setEnabled(bool(name))
         self.probe_button.setEnabled(bool(name) and name not in self.probing)
+        self.edit_button.setEnabled(bool(name))
+        self.remove_button.setEnabled(bool(name))
 
     # ---- what the admin does --------------------------------------------------------------------------------
     def _open(self, dialog: QtWidgets.QDialog) -> None:
@@ -150,6 +161,27 @@ class HostsView(QtWidgets.QWidget):
             dialog = TrustDialog(self.hosts, name, self)
             dialog.succeeded.connect(lambda host: self.told.emit(f"Trusted {host.name}'s host key. Probe it next."))
             self._open(dialog)
+
+    def edit(self, name: str) -> None:
+        row = self.row(name)
+        if row is not None:
+            dialog = HostEditDialog(self.hosts, row, self)
+            dialog.succeeded.connect(lambda host: self.told.emit(
+                f"{host.name}: python {host.python}, tasks may use {gpus_text(host.gpus)}; a running lab picks it up."))
+            self._open(dialog)
+
+    def confirm(self, title: str, question: str, yes: str) -> bool:
+        return confirm(self, title, question, yes)  # a method tests may replace
+
+    def remove(self, name: str) -> None:
+        if not name or not self.confirm("Remove host", f"Remove {name} from the lab? It gets no more tasks; if tasks "
+                                        "ran on it, it is archived so their history keeps naming it.", "Remove"):
+            return
+        operation = self.hosts.remove(name)
+        operation.finished.connect(lambda kept: self.told.emit(
+            f"Archived {name}: its history ({history_text(kept)}) keeps naming it." if kept else
+            f"Removed {name} and its pinned host keys."))
+        operation.failed.connect(lambda message: self.problem.emit("Remove host", message))
 
     def probe(self, name: str) -> None:
         if not name or name in self.probing:
@@ -186,3 +218,7 @@ def gpus_text(allowed: Sequence[int] | None) -> str:
     if allowed is None:
         return "every GPU"
     return "GPU " + ", ".join(map(str, allowed)) if allowed else "no GPU"
+
+
+def history_text(kept: dict[str, int]) -> str:
+    return ", ".join(f"{count} {table}" for table, count in kept.items())
