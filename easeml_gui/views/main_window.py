@@ -6,16 +6,19 @@ It composes dialogs and forwards the admin's requests to the controllers; it nev
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Callable
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from .. import __version__
 from ..controllers.hosts import HostsController
 from ..controllers.lab_run import RunController
 from ..controllers.registry import RegistryController
 from ..lab.runs import RunState
 from .dataset_dialog import DatasetDialog
+from .folder_dialog import ask_folder
 from .datasets_view import DatasetsView
 from .hosts_view import HostsView
 from .job_dialog import JobDialog
@@ -29,7 +32,11 @@ from .theme import STATE_COLOURS, resource_path
 
 Qt = QtCore.Qt
 KEEP, STOP, STAY = "keep", "stop", "stay"  # the answers to "the lab is running: close?"
+STOPPING, CANCELLING = "Stopping: running tasks finish first.", "Cancelling the running tasks…"
 ARCHIVES = "Dataset archives (*.zip *.tar *.tar.gz *.tgz)"
+README = Path(__file__).resolve().parents[2] / "README.md"  # beside the package in a source or editable install
+ABOUT = ("<b>easeml-gui {version}</b><p>Shares a lab's GPUs among research groups: each tenant's models are "
+         "picked by the engine, trained on the lab's devices, and the best one delivered.</p><p>Store: {store}</p>")
 
 
 def last_line(text: str) -> str:
@@ -81,6 +88,7 @@ class MainWindow(QtWidgets.QMainWindow):
         bar.addPermanentWidget(self.source)
 
         self._build_toolbar()
+        self._build_menus()
         self._connect()
         self.resize(1440, 900)
         self.show_run(run.state)
@@ -112,8 +120,11 @@ class MainWindow(QtWidgets.QMainWindow):
                                           "tasks (their work is lost)", lambda: self.stop_run(cancel=True))
         self.export_action = self._action("Export best model…", "Ctrl+E", "the selected tenant's best model",
                                           lambda: self.export_tenant(self.lab.tenants.selected_tenant()))
-        self._action("Refresh", QtGui.QKeySequence.StandardKey.Refresh, "read the store now",
-                     self.refreshRequested.emit)  # a shortcut only, not on the toolbar
+        self.refresh_action = self._action("Refresh", QtGui.QKeySequence.StandardKey.Refresh, "read the store now",
+                                           self.refreshRequested.emit)  # in the View menu, not on the toolbar
+        self.quit_action = self._action("Quit", "Ctrl+Q", "close the window (a running "
+                                        "lab may go on in the background)", self.close)
+        self.quit_action.setMenuRole(QtGui.QAction.MenuRole.QuitRole)
 
         toolbar = QtWidgets.QToolBar("Lab")
         toolbar.setObjectName("mainToolbar")
@@ -142,6 +153,43 @@ class MainWindow(QtWidgets.QMainWindow):
         self.addToolBar(toolbar)
         self.toolbar = toolbar
 
+    def _build_menus(self) -> None:
+        """File, Lab, View, Help: the toolbar's actions (the same objects, so shortcuts and enabled states are
+        shared) and the ones without a button."""
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.add_dataset_action, self.add_archive_action, self.export_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        lab_menu = bar.addMenu("&Lab")
+        lab_menu.addActions([self.add_tenant_action, self.add_job_action])
+        lab_menu.addSeparator()
+        lab_menu.addActions([self.start_action, self.stop_action, self.cancel_action])
+        self.view_menu = bar.addMenu("&View")
+        self.view_menu.aboutToShow.connect(self._list_views)  # the tabs as they are when it opens
+        self._list_views()
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction("Read me (how to use the window)", self.open_readme).setEnabled(README.is_file())
+        help_menu.addAction(f"About {QtWidgets.QApplication.applicationName() or 'easeml-gui'}",
+                            self.about).setMenuRole(QtGui.QAction.MenuRole.AboutRole)
+
+    def _list_views(self) -> None:
+        self.view_menu.clear()
+        self.view_menu.addAction(self.refresh_action)
+        self.view_menu.addSeparator()
+        for index in range(self.tabs.count()):
+            action = self.view_menu.addAction(self.tabs.tabText(index).replace("&", ""))
+            action.setCheckable(True)
+            action.setChecked(index == self.tabs.currentIndex())
+            action.triggered.connect(lambda _=False, index=index: self.tabs.setCurrentIndex(index))
+
+    def open_readme(self) -> None:
+        QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(README)))
+
+    def about(self) -> None:
+        QtWidgets.QMessageBox.about(self, "About easeml-gui",
+                                    ABOUT.format(version=__version__, store=html.escape(str(self.store))))
+
     def _connect(self) -> None:
         self.registry.changed.connect(self.refreshRequested)
         self.run.stateChanged.connect(self.show_run)
@@ -158,6 +206,8 @@ class MainWindow(QtWidgets.QMainWindow):
         actions.jobRequested.connect(self.add_job)
         actions.exportRequested.connect(self.export_tenant)
         self.datasets.addRequested.connect(self.add_dataset)
+        self.datasets.told.connect(self.tell)
+        self.datasets.problem.connect(self.show_error)
         self.hosts.hosts.changed.connect(self.refreshRequested)
         self.hosts.told.connect(self.tell)
         self.hosts.problem.connect(self.show_error)
@@ -201,6 +251,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.run_label.setToolTip("a background process trains; closing the window does not stop it")
         else:
             said = last_line(state.log_tail)
+            if self.notice.text() in (STOPPING, CANCELLING):
+                self.tell("The lab stopped.")
             self.run_label.setText(f"<span style='color:{STATE_COLOURS['queued']}'>●</span> lab not running  ")
             self.run_label.setToolTip(f"the last run said: {said}" if said else "start it with Start lab (Ctrl+R)")
 
@@ -266,9 +318,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if not name:
             self.tell("Select a tenant first, then export its best model.")
             return
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self, f"Export {name}'s best model into")
-        if folder:
-            self.export_to(name, Path(folder))
+        folder = ask_folder(self, f"Export {name}'s best model into", "Export here")
+        if folder is not None:
+            self.export_to(name, folder)  # a new folder is made by the export
 
     def export_to(self, name: str, folder: Path) -> None:
         self.tell(f"Exporting {name}'s best model…")
@@ -338,8 +390,11 @@ class MainWindow(QtWidgets.QMainWindow):
             "The lab runs in the background; Stop lets running tasks finish."))
 
     def stop_run(self, cancel: bool = False) -> None:
-        self.run.stop(cancel).finished.connect(lambda _: self.tell(
-            "Cancelling the running tasks…" if cancel else "Stopping: running tasks finish first."))
+        self.run.stop(cancel).finished.connect(lambda _: self._stopping(cancel))
+
+    def _stopping(self, cancel: bool) -> None:
+        if self.run.running:  # a run that ended before the request was answered is not "stopping" any more
+            self.tell(CANCELLING if cancel else STOPPING)
 
     # ---- lifetime -------------------------------------------------------------------------------------------
     def on_shutdown(self, callback: Callable[[], None]) -> None:

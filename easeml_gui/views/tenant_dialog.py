@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from ..controllers.operations import Operation
 from ..controllers.registry import RegistryController
@@ -17,9 +17,12 @@ class TenantDialog(OperationDialog):
                          "Add tenant" if tenant is None else "Save", parent)
         self.registry = registry
         self.tenant = tenant
-        self.name = QtWidgets.QLineEdit(tenant.name if tenant else "")
-        self.name.setPlaceholderText("e.g. vision-group (letters, digits, . _ -)")
-        self.name.setReadOnly(tenant is not None)
+        self.name = QtWidgets.QLineEdit() if tenant is None else QtWidgets.QLabel(tenant.name)
+        if tenant is None:
+            self.name.setPlaceholderText("e.g. vision-group (letters, digits, . _ -)")
+        else:  # plain text, not a field that looks editable and ignores typing
+            self.name.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.name.setToolTip("a tenant keeps its name: its history (tasks, models, exports) is filed under it")
         self.weight = QtWidgets.QDoubleSpinBox()
         self.weight.setRange(0.1, 1000.0)
         self.weight.setSingleStep(0.5)
