@@ -4,13 +4,20 @@ every step."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import sys
 import time
 from pathlib import Path
 
+import pytest
+from cli_runner import run_cli  # noqa: F401  (a fixture)
 from window_fixtures import open_window  # noqa: F401  (a fixture)
 
 from easeml_gui.lab import tenants
 from easeml_gui.lab.stores import open_writer
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def shown_tenants(window) -> dict[str, bool]:
@@ -48,3 +55,46 @@ def test_refresh_reads_the_store_again_and_says_when(open_window, qtbot, tmp_pat
     window.refreshRequested.emit()  # F5: nothing changed, the store is read and shown all the same
     qtbot.waitUntil(lambda: bool(reads), timeout=5000)
     qtbot.waitUntil(lambda: window.source.text() != before, timeout=5000)
+
+
+def load_soak():
+    spec = importlib.util.spec_from_file_location("window_soak_bench", REPO / "bench" / "window_soak.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses resolve their annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_the_window_agrees_with_the_store_through_random_actions_beside_cli_writers_and_a_run(qtbot, tmp_path):
+    """The soak of bench/window_soak.py, short: the window's own actions, CLI writes from other processes and a
+    real run training classical arms; after every step every table shown equals a fresh read of the store."""
+    soak = load_soak()
+    db = tmp_path / "lab.sqlite"
+    soak.build_lab(db, tmp_path, tenants_n=8, jobs_n=3)
+    report = soak.soak(db, steps=30, tenants_n=8, seed=1, lag_limit=10.0)
+    assert report.steps == 30
+    assert report.disagreements == [], report.disagreements[:3]
+    assert len(report.actions) >= 8  # a real mix of window and CLI actions ran
+
+
+def test_the_json_lists_and_the_window_show_the_same_lab(open_window, qtbot, tmp_path: Path, run_cli):
+    db = tmp_path / "lab.sqlite"
+    for args in (("tenant", "add", "ana", "--quota-hours", "2"), ("tenant", "add", "bo", "--weight", "3"),
+                 ("tenant", "pause", "bo"), ("host", "add", "box1", "--address", "me@127.0.0.1:2222")):
+        assert run_cli("--db", db, *args).returncode == 0
+    window = open_window(db)
+    qtbot.waitUntil(lambda: len(window.lab.tenants.source_model.rows()) == 2 and bool(window.hosts.rows), timeout=10000)
+    listed = json.loads(run_cli("--db", db, "tenant", "list", "--json").stdout)
+    assert [{k: t[k] for k in ("name", "weight", "quota_hours", "used_hours", "paused")} for t in listed] == [
+        {"name": "ana", "weight": 1.0, "quota_hours": 2.0, "used_hours": 0.0, "paused": False},
+        {"name": "bo", "weight": 3.0, "quota_hours": None, "used_hours": 0.0, "paused": True}]
+    shown = sorted(window.lab.tenants.source_model.rows(), key=lambda row: row.name)
+    assert [(r.name, r.weight, r.paused, r.quota_seconds) for r in shown] == [
+        (t["name"], t["weight"], t["paused"], None if t["quota_hours"] is None else t["quota_hours"] * 3600)
+        for t in listed]
+    hosts = json.loads(run_cli("--db", db, "host", "list", "--json").stdout)
+    assert hosts == [{"name": "box1", "address": "me@127.0.0.1:2222", "trusted": False, "status": "never probed",
+                      "kind": "ssh", "ready": False, "probed": None, "python": "python3", "gpus": None}]
+    assert [(r.name, r.address, r.status) for r in window.hosts.rows] == [
+        (h["name"], h["address"], h["status"]) for h in hosts]

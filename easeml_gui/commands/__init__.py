@@ -1,6 +1,17 @@
 """Headless sub-commands of `easeml-gui`, one module per command group. No Qt here."""
 
 import argparse
+import json
+from typing import Any, Iterable
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print a JSON list (fields in CLI.md)")
+
+
+def print_json_rows(rows: Iterable[dict[str, Any]]) -> None:
+    """A list command's --json: the lab read model's rows (lab.read_model), the ones the window shows."""
+    print(json.dumps(list(rows), indent=2))
 
 
 class CommandError(Exception):

@@ -14,7 +14,8 @@ from ..remote.address import DEFAULT_SSH_CONFIG
 from ..remote.connection import TIMEOUT_S, AskPassphrase
 from ..remote.errors import RemoteError
 from ..store import KeySource
-from . import CommandError, UsageError
+from . import CommandError, UsageError, add_json_flag, print_json_rows
+from ..lab.read_model import host_json
 from ..lab.stores import open_reader, open_writer
 
 _ADD_HELP = """Register an SSH host. It does not connect: run `easeml-gui host trust NAME` next (it shows the host's
@@ -81,7 +82,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     probe.add_argument("--timeout", type=_seconds, default=TIMEOUT_S, help=f"connect seconds (default {TIMEOUT_S:g})")
     probe.set_defaults(handler=run_host_probe)
 
-    actions.add_parser("list", help="hosts, their settings, trust and last probe").set_defaults(handler=run_host_list)
+    listing = actions.add_parser("list", help="hosts, their settings, trust and last probe")
+    add_json_flag(listing)
+    listing.set_defaults(handler=run_host_list)
 
     remove = actions.add_parser("remove", help="remove a host (archived instead when tasks ran on it)")
     remove.add_argument("name")
@@ -205,6 +208,9 @@ def run_host_probe(args: argparse.Namespace) -> int:
 def run_host_list(args: argparse.Namespace) -> int:
     with open_reader(args.db) as store:
         listed = store.hosts()
+    if args.json:
+        print_json_rows(host_json(h) for h in listed)
+        return 0
     if not listed:
         print("no hosts yet; add one with `easeml-gui host add NAME --address [user@]host[:port]`")
         return 0

@@ -6,8 +6,9 @@ import argparse
 import json
 
 from ..lab import tenants
+from ..lab.read_model import tenant_infos
 from ..lab.stores import open_reader, open_writer
-from . import UsageError
+from . import UsageError, add_json_flag, print_json_rows
 
 
 def _weight(text: str) -> float:
@@ -28,7 +29,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--weight", type=_weight, default=1.0, help="share of the global objective (default 1)")
     add.add_argument("--quota-hours", type=_weight, default=None, help="device hours the tenant may use")
     add.set_defaults(handler=run_tenant_add)
-    actions.add_parser("list", help="list tenants").set_defaults(handler=run_tenant_list)
+    listing = actions.add_parser("list", help="list tenants")
+    add_json_flag(listing)
+    listing.set_defaults(handler=run_tenant_list)
     change = actions.add_parser("set", help="change a tenant's weight or quota (a running lab picks it up)")
     change.add_argument("name")
     change.add_argument("--weight", type=_weight, default=None, help="share of the global objective")
@@ -56,15 +59,17 @@ def run_tenant_add(args: argparse.Namespace) -> int:
 
 def run_tenant_list(args: argparse.Namespace) -> int:
     with open_reader(args.db) as store:
-        registered = store.tenants()
-        used = store.used_seconds()
+        registered = tenant_infos(store)
+    if args.json:
+        print_json_rows(t.to_json() for t in registered)
+        return 0
     if not registered:
         print("no tenants yet; add one with `easeml-gui tenant add NAME`")
         return 0
     print(f"{'name':20} {'weight':>7} {'quota (h)':>10} {'used (h)':>9}  state")
     for t in registered:
-        quota = "-" if t.quota_seconds is None else f"{t.quota_seconds / 3600:g}"
-        print(f"{t.name:20} {t.weight:7g} {quota:>10} {used.get(t.name, 0.0) / 3600:9.2f}  {'paused' if t.paused else 'active'}")
+        quota = "-" if t.quota_hours is None else f"{t.quota_hours:g}"
+        print(f"{t.name:20} {t.weight:7g} {quota:>10} {t.used_hours:9.2f}  {'paused' if t.paused else 'active'}")
     return 0
 
 
