@@ -35,6 +35,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                      "never sees it, so the accuracy reported on it is honest (0: no test split)")
     add.add_argument("--seed", type=int, default=0, help="seed of the generated train/validation split")
     add.set_defaults(handler=run_dataset_add)
+    remove = actions.add_parser("remove", help="remove a dataset (archived instead when jobs used it)",
+                                description="Refused while an active job trains on it. A dataset no job used is "
+                                "deleted with the lab's copy of its images; one that jobs used is archived: it "
+                                "leaves the lists and gets no new jobs, and its history keeps naming it.")
+    remove.add_argument("name")
+    remove.set_defaults(handler=run_dataset_remove)
     actions.add_parser("list", help="list datasets").set_defaults(handler=run_dataset_list)
 
     job = sub.add_parser("job", help="give a tenant a model-selection job on a dataset")
@@ -68,6 +74,18 @@ def run_dataset_add(args: argparse.Namespace) -> int:
     fitting = candidates(info.schema())
     print(f"{len(fitting)} catalogue networks fit it: {', '.join(spec.name for spec in fitting)}; and the classical "
           f"learners {', '.join(CLASSICAL)}")
+    return 0
+
+
+def run_dataset_remove(args: argparse.Namespace) -> int:
+    with open_writer(args.db) as store:
+        kept = datasets.remove(store, args.name, args.data_dir)
+    if kept:
+        history = ", ".join(f"{n} {table}" for table, n in kept.items())
+        print(f"archived dataset {args.name}: it no longer appears or gets new jobs, and its history ({history}) "
+              "keeps naming it; its images stay")
+    else:
+        print(f"removed dataset {args.name} and the lab's copy of its images")
     return 0
 
 

@@ -76,11 +76,21 @@ class RegistryController(QtCore.QObject):
 
         return self._read(f"reading images of {name}", load)
 
+    def remove_dataset(self, name: str) -> Operation:
+        """finished({table: rows}): the history that kept it archived; {} when it was deleted with its images.
+        Refused (failed) while an active job trains on it."""
+        return self._write(f"removing dataset {name}", lambda store, _: datasets.remove(store, name, self.data_dir))
+
     # ---- jobs -----------------------------------------------------------------------------------------------
     def fitting_arms(self, dataset: str, image_size: int | None, weights: str) -> Operation:
         """finished(lab.jobs.Fitting): the arms that fit, with their predicted cost."""
         return self._read(f"matching models to {dataset}", lambda store, _: jobs.fitting(
             store, dataset, image_size=image_size, weights=weights))
+
+    def latest_dataset(self, tenant: str) -> Operation:
+        """finished(str | None): the dataset of the tenant's latest job (None before its first job)."""
+        return self._read(f"reading {tenant}'s jobs", lambda store, _: next(
+            (job.dataset for job in reversed(store.jobs(tenant=tenant))), None))
 
     def add_job(self, tenant: str, dataset: str, models: Sequence[str], *, epochs: int | None,
                 image_size: int | None, augment: Sequence[str] | None) -> Operation:

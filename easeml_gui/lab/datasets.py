@@ -71,3 +71,15 @@ def samples(record: DatasetRecord, per_class: int = 4) -> dict[str, list[Path]]:
         if len(chosen) < per_class:
             chosen.append(Path(record.path) / path)
     return picked
+
+
+def remove(store: LabStore, name: str, data_dir: Path) -> dict[str, int]:
+    """Take dataset `name` out of the lab; refused while an active job trains on it. Without history its record
+    goes, and the lab's copy of its images with it; with history (jobs) it is archived and its files stay, for the
+    jobs and tasks that name it. Returns the history that kept it archived ({} when it was deleted)."""
+    with as_lab_error():
+        copy = Path(store.dataset(name).path)
+        kept = store.remove_dataset(name)
+    if not kept and copy.resolve() == (data_dir / "datasets" / name).resolve():
+        shutil.rmtree(copy, ignore_errors=True)  # only the lab's own copy, never a folder it does not manage
+    return kept

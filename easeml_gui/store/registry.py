@@ -136,6 +136,24 @@ class Registry(LabReader):
         """Delete a dataset no job used (else StoreError: archive it)."""
         self._delete("dataset", name)
 
+    def remove_dataset(self, name: str) -> dict[str, int]:
+        """Take a dataset out of the lab, refused while an active job trains on it: deleted when no job used it,
+        else archived so the jobs keep naming it. Returns the history that kept it archived ({} when deleted)."""
+        with self._write():
+            self._active_row("dataset", name)
+            active = self._rows("SELECT id, tenant FROM jobs WHERE dataset = ? AND state = ? ORDER BY id",
+                                (name, JobState.ACTIVE.value))
+            if active:
+                users = ", ".join(f"{job['id']} ({job['tenant']})" for job in active)
+                raise StoreError(f"dataset {name!r} is used by active job {users}; cancel the job first "
+                                 "(`easeml-gui job cancel ID`) or let it finish, then remove the dataset")
+            used = self._history("dataset", name)
+            if used:
+                self.archive_dataset(name)
+            else:
+                self.delete_dataset(name)
+            return used
+
     # --- jobs --------------------------------------------------------------------------------------------------
 
     def add_job(self, tenant: str, dataset: str, arms: Sequence[Arm], *, epochs: int, image_size: int,

@@ -1,5 +1,6 @@
-"""The Datasets tab: the registered datasets on the left; for the one selected, its classes with their image
-counts and a few of its images per class (decoded off the GUI thread by the registry controller)."""
+"""The Datasets tab: the registered datasets on the left (Add…, Remove…: asks first, refused while an active job
+trains on one); for the one selected, its classes with their image counts and a few of its images per class
+(decoded off the GUI thread by the registry controller)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..controllers.operations import Operation
 from ..controllers.registry import RegistryController
 from .lab_snapshot import DatasetRow
+from .questions import confirm, history_text
 from .theme import heading, hint, scheme
 
 Qt = QtCore.Qt
@@ -50,7 +52,11 @@ class ClassRow(QtWidgets.QWidget):
 
 
 class DatasetsView(QtWidgets.QWidget):
+    """addRequested() for the window's Add dataset; told(text) and problem(title, message) for it to show."""
+
     addRequested = QtCore.Signal()
+    told = QtCore.Signal(str)
+    problem = QtCore.Signal(str, str)
 
     def __init__(self, registry: RegistryController, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -64,6 +70,13 @@ class DatasetsView(QtWidgets.QWidget):
         add.setToolTip("a folder of class sub-folders, or a .zip / .tar / .tar.gz of one (Ctrl+O); or drop it "
                        "anywhere on the window")
         add.clicked.connect(self.addRequested)
+        self.remove_button = QtWidgets.QPushButton("Remove…")
+        self.remove_button.setToolTip("take the dataset out of the lab (archived when jobs used it: they keep naming "
+                                      "it); refused while an active job trains on it")
+        self.remove_button.clicked.connect(lambda: self.remove(self.selected()))
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(self.remove_button)
         left = QtWidgets.QFrame()
         left.setObjectName("card")
         left_layout = QtWidgets.QVBoxLayout(left)
@@ -71,7 +84,7 @@ class DatasetsView(QtWidgets.QWidget):
         left_layout.addWidget(heading("Datasets"))
         left_layout.addWidget(self.list, 1)
         left_layout.addWidget(hint("Drop a folder or a .zip / .tar / .tar.gz anywhere on the window to add one."))
-        left_layout.addWidget(add)
+        left_layout.addLayout(buttons)
 
         self.title = heading("")
         self.summary = hint("")
@@ -123,6 +136,10 @@ class DatasetsView(QtWidgets.QWidget):
         else:
             self._show(None)
 
+    def selected(self) -> str:
+        item = self.list.currentItem()
+        return item.text() if item is not None else ""
+
     def names(self) -> list[str]:
         return [row.name for row in self._rows]
 
@@ -131,6 +148,21 @@ class DatasetsView(QtWidgets.QWidget):
 
     def class_rows(self) -> list[ClassRow]:
         return self.classes.findChildren(ClassRow)
+
+    # ---- what the admin does --------------------------------------------------------------------------------
+    def confirm(self, title: str, question: str, yes: str) -> bool:
+        return confirm(self, title, question, yes)  # a method tests may replace
+
+    def remove(self, name: str) -> None:
+        if not name or not self.confirm("Remove dataset", f"Remove {name} from the lab? It can get no new jobs; if "
+                                        "jobs used it, it is archived and its history stays, else its images are "
+                                        "deleted from the data folder.", "Remove"):
+            return
+        operation = self.registry.remove_dataset(name)
+        operation.finished.connect(lambda kept: self.told.emit(
+            f"Archived dataset {name}: its history ({history_text(kept)}) keeps naming it." if kept else
+            f"Removed dataset {name} and its images."))
+        operation.failed.connect(lambda message: self.problem.emit("Remove dataset", message))
 
     # ---- the selected dataset -------------------------------------------------------------------------------
     def _selected(self, name: str) -> None:
@@ -144,6 +176,7 @@ class DatasetsView(QtWidgets.QWidget):
 
     def _show(self, row: DatasetRow | None) -> None:
         self._clear()
+        self.remove_button.setEnabled(row is not None)
         if row is None:
             self.title.setText("No dataset yet" if not self._rows else "")
             self.summary.setText("Drop a folder of class sub-folders (or an archive of one) on the window, or click "

@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from ..controllers.hosts import HostsController
 from .host_dialogs import AddHostDialog, HostEditDialog, TrustDialog
 from .host_rows import HostRow
-from .questions import confirm
+from .questions import confirm, history_text
 from .running_tasks import elapsed
 from .theme import STATE_COLOURS, heading, hint, scheme
 
@@ -218,7 +218,3 @@ def gpus_text(allowed: Sequence[int] | None) -> str:
     if allowed is None:
         return "every GPU"
     return "GPU " + ", ".join(map(str, allowed)) if allowed else "no GPU"
-
-
-def history_text(kept: dict[str, int]) -> str:
-    return ", ".join(f"{count} {table}" for table, count in kept.items())

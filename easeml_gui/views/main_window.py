@@ -208,6 +208,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.datasets.addRequested.connect(self.add_dataset)
         self.datasets.told.connect(self.tell)
         self.datasets.problem.connect(self.show_error)
+        self.datasets.told.connect(self.tell)
+        self.datasets.problem.connect(self.show_error)
         self.hosts.hosts.changed.connect(self.refreshRequested)
         self.hosts.told.connect(self.tell)
         self.hosts.problem.connect(self.show_error)

@@ -1,4 +1,5 @@
-"""A yes-or-cancel question before something the admin cannot take back (remove a host, a dataset)."""
+"""A yes-or-cancel question before something the admin cannot take back (remove a host, a dataset), and how its
+answer reads."""
 
 from __future__ import annotations
 
@@ -13,3 +14,8 @@ def confirm(parent: QtWidgets.QWidget, title: str, question: str, yes: str) -> b
     box.setDefaultButton(QtWidgets.QMessageBox.StandardButton.Cancel)
     box.exec()
     return box.clickedButton() is go
+
+
+def history_text(kept: dict[str, int]) -> str:
+    """The history that kept an entry archived instead of deleted: "3 tasks", "2 jobs"."""
+    return ", ".join(f"{count} {table}" for table, count in kept.items())
