@@ -10,10 +10,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 from window_fixtures import finish_dialog, open_window  # noqa: F401  (open_window is a fixture)
 
-from easeml_gui.lab import datasets, tenants
+from easeml_gui.lab import datasets, jobs, tenants
 from easeml_gui.lab.stores import open_reader, open_writer
 from easeml_gui.training.digits import export_digits
-from easeml_gui.views.job_dialog import JobDialog
+from easeml_gui.training.arms import arm_spec
+from easeml_gui.views.job_dialog import FIRST_BUDGET_SECONDS, JobDialog, seconds_text
 from easeml_gui.views.tenant_dialog import TenantDialog
 
 
@@ -126,3 +127,64 @@ def test_a_bigger_image_size_is_matched_again(open_window, qtbot, db):
     dialog.image_size.setValue(224)
     dialog.image_size.editingFinished.emit()
     qtbot.waitUntil(lambda: dialog.models.topLevelItemCount() > small, timeout=30000)
+
+
+def ticked(dialog) -> list[str]:
+    return dialog.chosen()
+
+
+def test_a_new_job_ticks_what_fits_ten_minutes_and_shows_its_total_live(open_window, qtbot, db):
+    with open_writer(db) as store:
+        tenants.add(store, "alice")
+    window = open_window(db)
+    qtbot.waitUntil(lambda: window.lab.tenants.source_model.rowCount() == 1)
+    window.add_job("alice")
+    dialog = window.dialog
+    qtbot.waitUntil(lambda: dialog.models.topLevelItemCount() > 0, timeout=30000)
+    choices = dialog.fitting.arms  # quickest first
+    running = [sum(dialog.predicted(c) for c in choices[:n + 1]) for n in range(len(choices))]
+    expected = [c.name for c, total in zip(choices, running) if total <= FIRST_BUDGET_SECONDS] or [choices[0].name]
+    assert ticked(dialog) == expected and "ticked at first" in dialog.models.toolTip()
+    assert dialog.total.text().startswith(f"{len(expected)} of {len(choices)} models ticked: ~")
+
+    network = next(c for c in choices if arm_spec(c.name).network)
+    classical = next(c for c in choices if not arm_spec(c.name).network)
+    row = [c.name for c in choices].index(network.name)
+    dialog.epochs.setValue(dialog.fitting.recipe_epochs * 60)  # the time column follows the Epochs field
+    assert dialog.predicted(network) == pytest.approx(network.seconds * 60)
+    assert dialog.predicted(classical) == classical.seconds  # classical learners have no epochs
+    assert dialog.models.topLevelItem(row).text(2).startswith(seconds_text(network.seconds * 60))
+    dialog.untick_all.click()
+    assert ticked(dialog) == [] and dialog.total.text().startswith(f"0 of {len(choices)} models ticked: ~0 s")
+    dialog.tick_all.click()
+    total = sum(dialog.predicted(c) for c in choices)
+    assert len(ticked(dialog)) == len(choices) and seconds_text(total) in dialog.total.text()
+
+    qtbot.waitExposed(dialog)  # at the dialog's own size, the time and work columns show in full
+    header = dialog.models.header()
+    assert header.sectionViewportPosition(3) + header.sectionSize(3) <= dialog.models.viewport().width()
+    assert header.sectionSize(2) >= dialog.models.sizeHintForColumn(2)
+    dialog.grab().save(str(db.parent / "job_dialog.png"))
+
+
+def test_the_dataset_is_the_tenants_own(open_window, qtbot, db, tmp_path):
+    with open_writer(db) as store:
+        datasets.register(store, "bob", export_digits(tmp_path / "bob-src", (3, 4), per_class=10), tmp_path)
+        for name in ("alice", "digits-team", "carol"):
+            tenants.add(store, name)
+        jobs.add(store, "alice", "digits", models=["svc"])
+    window = open_window(db)
+    qtbot.waitUntil(lambda: window.lab.tenants.source_model.rowCount() == 3 and len(window.datasets.names()) == 2)
+    window.add_job("alice")
+    dialog = window.dialog
+    assert dialog.dataset.itemText(0) == "bob"  # the first, which it used to default to
+    qtbot.waitUntil(lambda: dialog.dataset.currentText() == "digits")  # its latest job's
+    dialog.tenant.setCurrentText("carol")
+    qtbot.waitUntil(lambda: dialog.dataset.currentText() == "bob")  # no job, none named like it: the first
+    dialog.tenant.setCurrentText("digits-team")
+    qtbot.waitUntil(lambda: dialog.dataset.currentText() == "digits")  # named like the tenant
+    dialog.dataset.setCurrentText("bob")
+    dialog.dataset.activated.emit(0)  # the admin's pick stands from now on
+    dialog.tenant.setCurrentText("alice")
+    qtbot.wait(300)
+    assert dialog.dataset.currentText() == "bob"

@@ -62,7 +62,7 @@ class OperationDialog(QtWidgets.QDialog):
         inside = [self.form.itemAt(i).widget() for i in range(self.form.count())]
         inside = [w for w in inside if w is not None]
         chain = [w for w in inside for w in (w, *w.findChildren(QtWidgets.QWidget))]
-        return [w for w in chain if w.focusPolicy() & Qt.FocusPolicy.TabFocus and w.isEnabled()
+        return [w for w in chain if w.window() is self and w.focusPolicy() & Qt.FocusPolicy.TabFocus and w.isEnabled()
                 and not (isinstance(w, QtWidgets.QLineEdit) and w.isReadOnly())]
 
     # ---- what a dialog does ---------------------------------------------------------------------------------
