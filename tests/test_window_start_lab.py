@@ -100,7 +100,8 @@ def test_a_host_that_is_not_ready_says_why_and_cannot_be_chosen(qtbot, settings)
     dialog = RunDialog(NoRun(), [host("gpu1", ready=False, status=status), host("gpu2", gpus=1)], settings)
     qtbot.addWidget(dialog)
     unready = dialog.hosts["gpu1"]
-    assert not unready.isEnabled() and status in unready.text() and status in unready.toolTip()
+    assert not unready.isEnabled() and unready.text() == "gpu1: not ready" and status in unready.toolTip()
+    assert dialog.reasons["gpu1"].text() == status and "gpu2" not in dialog.reasons  # said in the dialog
     assert "Probe it again" in unready.toolTip()
     unready.setChecked(True)  # even set by hand, it is not started on
     assert "gpu1" not in dialog.choice().devices

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from PySide6 import QtCore, QtGui
 
-from ..lab import datasets, demo, export, jobs, tenants
+from ..lab import datasets, demo, export, jobs, tenants, weights
 from ..lab.errors import as_lab_error
 from ..lab.stores import open_reader, open_writer
 from .operations import Operation, Runner
@@ -96,6 +96,21 @@ class RegistryController(QtCore.QObject):
                 image_size: int | None, augment: Sequence[str] | None) -> Operation:
         return self._write(f"adding a job for {tenant}", lambda store, _: jobs.add(
             store, tenant, dataset, models=list(models), epochs=epochs, image_size=image_size, augment=augment))
+
+    # ---- pretrained weights (the torch hub cache, not the store) --------------------------------------------
+    def weights(self) -> Operation:
+        """finished({architecture: WeightsEntry}): the ImageNet weights the lab has."""
+        return self.runner.submit("reading the lab's ImageNet weights", lambda _: weights.available())
+
+    def fetch_weights(self, architectures: Sequence[str]) -> Operation:
+        """progress(n, total, "fetching ARCH") per architecture; cancel() stops the download running."""
+        return self.runner.submit("fetching ImageNet weights", lambda operation: weights.fetch(
+            list(architectures), operation.report, operation.cancel_requested))
+
+    def import_weights(self, file: Path, architecture: str) -> Operation:
+        """finished(WeightsEntry) once `file` loaded into `architecture`; cancel() stops the check."""
+        return self.runner.submit(f"importing {file.name}", lambda operation: weights.import_file(
+            Path(file), architecture, operation.cancel_requested))
 
     # ---- the demo lab ---------------------------------------------------------------------------------------
     def create_demo(self) -> Operation:

@@ -13,6 +13,7 @@ from ..controllers.operations import Operation
 from ..controllers.registry import RegistryController
 from .lab_snapshot import DatasetRow
 from .questions import confirm, history_text
+from .weights_dialog import WeightsDialog
 from .theme import heading, hint, scheme
 
 Qt = QtCore.Qt
@@ -63,6 +64,7 @@ class DatasetsView(QtWidgets.QWidget):
         self.registry = registry
         self._rows: tuple[DatasetRow, ...] = ()
         self._preview: Operation | None = None
+        self.dialog: QtWidgets.QDialog | None = None  # the dialog open now (tests drive it)
         self.list = QtWidgets.QListWidget()
         self.list.setMinimumWidth(240)
         self.list.currentTextChanged.connect(self._selected)
@@ -74,9 +76,12 @@ class DatasetsView(QtWidgets.QWidget):
         self.remove_button.setToolTip("take the dataset out of the lab (archived when jobs used it: they keep naming "
                                       "it); refused while an active job trains on it")
         self.remove_button.clicked.connect(lambda: self.remove(self.selected()))
+        self.weights_button = QtWidgets.QPushButton("Weights…")
+        self.weights_button.setToolTip("the ImageNet weights fine-tuned arms start from: list, fetch, import")
+        self.weights_button.clicked.connect(self.open_weights)
         buttons = QtWidgets.QHBoxLayout()
-        buttons.addWidget(add)
-        buttons.addWidget(self.remove_button)
+        for button in (add, self.remove_button, self.weights_button):
+            buttons.addWidget(button)
         left = QtWidgets.QFrame()
         left.setObjectName("card")
         left_layout = QtWidgets.QVBoxLayout(left)
@@ -152,6 +157,13 @@ class DatasetsView(QtWidgets.QWidget):
     # ---- what the admin does --------------------------------------------------------------------------------
     def confirm(self, title: str, question: str, yes: str) -> bool:
         return confirm(self, title, question, yes)  # a method tests may replace
+
+    def open_weights(self) -> None:
+        dialog = WeightsDialog(self.registry, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.dialog = dialog
+        dialog.destroyed.connect(lambda: setattr(self, "dialog", None) if self.dialog is dialog else None)
+        dialog.open()
 
     def remove(self, name: str) -> None:
         if not name or not self.confirm("Remove dataset", f"Remove {name} from the lab? It can get no new jobs; if "

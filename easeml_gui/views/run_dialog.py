@@ -22,9 +22,9 @@ DEVICES_KEY, POLICY_KEY, MAX_TASKS_KEY = "start-lab/devices", "start-lab/policy"
 
 
 def host_label(row: HostRow) -> str:
-    """"box1: 2 GPUs (NVIDIA A100)", "box2: CPU only", "box3: not ready (unreachable: ...)"."""
+    """"box1: 2 GPUs (NVIDIA A100)", "box2: CPU only", "box3: not ready" (why: on the line below it)."""
     if not row.ready:
-        return f"{row.name}: not ready ({row.status})"
+        return f"{row.name}: not ready"
     allowed = [g for g in row.gpus if row.allowed is None or g.index in row.allowed]
     if not allowed:
         return f"{row.name}: CPU only"
@@ -54,10 +54,12 @@ class RunDialog(OperationDialog):
         super().__init__("Start lab", "Start lab", parent)
         self.run = run
         self.settings = settings if settings is not None else QtCore.QSettings(*SETTINGS)
-        self.all = QtWidgets.QCheckBox("All: this machine and every host that is ready when the run starts")
+        self.all = QtWidgets.QCheckBox("All: this machine and every ready host")
+        self.all.setToolTip("the hosts that are ready when the run starts; the run log names those it leaves out")
         self.local = QtWidgets.QCheckBox("This machine (its GPUs, else the CPU)")
         self.ready = {row.name for row in hosts if row.ready}  # only these may be chosen
         self.hosts: dict[str, QtWidgets.QCheckBox] = {row.name: self._host_box(row) for row in hosts}
+        self.reasons = {row.name: self._reason(row) for row in hosts if not row.ready}  # why not, in words
         self.policy = QtWidgets.QComboBox()
         for name, description in policies().items():
             self.policy.addItem(name)
@@ -86,12 +88,21 @@ class RunDialog(OperationDialog):
                        f"{row.name} is not ready: {row.status}. Fix it and Probe it again in the Hosts tab.")
         return box
 
+    @staticmethod
+    def _reason(row: HostRow) -> QtWidgets.QLabel:
+        label = hint(row.status)
+        label.setContentsMargins(24, 0, 0, 4)  # under its check box's text
+        return label
+
     def _devices_box(self) -> QtWidgets.QWidget:
         box = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
-        for check in (self.local, *self.hosts.values()):
+        layout.addWidget(self.local)
+        for name, check in self.hosts.items():
             layout.addWidget(check)
+            if name in self.reasons:
+                layout.addWidget(self.reasons[name])
         if not self.hosts:
             layout.addWidget(hint("no hosts yet: add one in the Hosts tab to train on a GPU server"))
         layout.addWidget(self.all)
