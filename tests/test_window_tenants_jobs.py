@@ -3,6 +3,7 @@ over the models that fit its dataset, narrowed down; every write goes through a 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,16 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 from window_fixtures import finish_dialog, open_window  # noqa: F401  (open_window is a fixture)
 
+from easeml_gui.engine.types import Arm, Decision, TenantScore
 from easeml_gui.lab import datasets, jobs, tenants
 from easeml_gui.lab.stores import open_reader, open_writer
 from easeml_gui.training.digits import export_digits
 from easeml_gui.training.arms import arm_spec
+from easeml_gui.views.decision_panel import DecisionPanel
 from easeml_gui.views.job_dialog import FIRST_BUDGET_SECONDS, JobDialog, seconds_text
+from easeml_gui.views.lab_snapshot import TenantRow
+from easeml_gui.views.tenants_table import TenantsTable
+from easeml_gui.views.theme import ColourMap
 from easeml_gui.views.tenant_dialog import TenantDialog
 
 
@@ -188,3 +194,32 @@ def test_the_dataset_is_the_tenants_own(open_window, qtbot, db, tmp_path):
     dialog.tenant.setCurrentText("alice")
     qtbot.wait(300)
     assert dialog.dataset.currentText() == "bob"
+
+
+def test_why_names_the_tenants_not_served_and_shows_each_tenants_best(qtbot):
+    scores = (TenantScore("alice", "resnet18", 0.9, 0.05, 1.2, 30.0, 1.0, 0.0),  # a new job: no result yet
+              TenantScore("bob", "", math.nan, math.nan, -math.inf, math.nan, 1.0, 0.7),
+              TenantScore("carol", "", math.nan, math.nan, -math.inf, math.nan, 1.0, 0.0))
+    decision = Decision(10.0, "cpu", "alice", Arm("resnet18", 2), "default", scores)
+    panel = DecisionPanel(ColourMap())
+    qtbot.addWidget(panel)
+    panel.set_decisions([decision], 0.0, {"alice": 0.985, "bob": None, "carol": None})
+    text = panel.reason.text()
+    assert "against a best so far of 0.985" in text  # the tenant's, not the new job's 0.000
+    assert "bob and carol were not served" in text
+    best = {panel.table.item(r, 0).text(): panel.table.item(r, 7).text() for r in range(3)}
+    assert best == {"alice": "0.985", "bob": "0.700", "carol": "—"}  # carol has no result anywhere yet
+
+
+def test_tenant_names_show_in_full_while_the_table_has_room(qtbot):
+    table = TenantsTable(ColourMap())
+    qtbot.addWidget(table)
+    table.resize(900, 300)  # room for every column (the app's font decides how much they need)
+    table.show()
+    qtbot.waitExposed(table)
+    table.set_rows([TenantRow("three-or-eight-classifiers", 1.0, False, 2, 0.9, "svc")])
+    name_width = table.sizeHintForColumn(0)  # the name in full, in the table's own (bold) font
+    assert table.columnWidth(0) == name_width  # the number columns are as wide as they need, no more
+    qtbot.waitUntil(lambda: not table.horizontalScrollBar().isVisible())
+    table.resize(420, 300)  # no room for every column: the name gives way, down to its minimum
+    qtbot.waitUntil(lambda: table.columnWidth(0) < name_width)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Sequence
+from types import MappingProxyType
+from typing import Mapping, Sequence
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -18,8 +19,11 @@ TOOLTIPS = (
     "", "the model this tenant would train next", "predicted accuracy of that model (GP posterior mean)",
     "uncertainty of that prediction (GP posterior standard deviation)",
     "the policy's score for this tenant: the highest score is served", "predicted training time",
-    "the tenant's share of the lab", "best accuracy so far",
+    "the tenant's share of the lab",
+    "the tenant's best validation accuracy so far, over all its jobs (the model it gets, as in the tenants table); "
+    "a tenant no longer listed: its job's best when the decision was made",
 )
+NAMED_AT_MOST = 5  # tenants named in "could not be served"; the rest counted
 
 
 def _number(value: float, spec: str) -> str:
@@ -30,25 +34,45 @@ def _key(decision: Decision) -> tuple:
     return (decision.time, decision.device, decision.tenant, decision.arm.name)
 
 
-def explain(decision: Decision) -> str:
+def best_so_far(score: TenantScore, tenant_best: Mapping[str, float | None]) -> float:
+    """The tenant's best as the tenants table shows it; else the job's best the decision recorded, where it had
+    one: the engine's 0.0 before a job's first result is no accuracy (a new job of a tenant at 0.985 said 0.000)."""
+    best = tenant_best.get(score.tenant)
+    if best is not None:
+        return best
+    return score.best if score.best > 0 else math.nan
+
+
+def names_text(names: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c', 'a, b, c, d, e and 3 more'."""
+    shown = [html.escape(name) for name in names[:NAMED_AT_MOST]]
+    if len(names) > NAMED_AT_MOST:
+        shown.append(f"{len(names) - NAMED_AT_MOST} more")
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
+def explain(decision: Decision, tenant_best: Mapping[str, float | None] = MappingProxyType({})) -> str:
     """A plain-English reason, as rich text."""
     ranked = sorted((s for s in decision.scores if math.isfinite(s.acquisition)), key=lambda s: -s.acquisition)
     chosen = next((s for s in decision.scores if s.tenant == decision.tenant), None)
     if chosen is None:
         return ""
     runner = next((s for s in ranked if s.tenant != decision.tenant), None)
-    waiting = len([s for s in decision.scores if not math.isfinite(s.acquisition)])
+    waiting = [s.tenant for s in decision.scores if not math.isfinite(s.acquisition)]
+    best = best_so_far(chosen, tenant_best)
+    against = f"against a best so far of {_number(best, '.3f')}" if math.isfinite(best) else "with no result yet"
     parts = [f"Highest score <b>{_number(chosen.acquisition, '.4g')}</b> of {len(ranked)} tenants with work left"]
     if runner is not None:
         parts[0] += f" (next: {html.escape(runner.tenant)}, {_number(runner.acquisition, '.4g')})"
     parts[0] += "."
     parts.append(
-        f"Expected accuracy <b>{_number(chosen.mean, '.3f')} ± {_number(chosen.sigma, '.3f')}</b> against a best so "
-        f"far of {_number(chosen.best, '.3f')}, for about {_number(chosen.predicted_cost, '.0f')} s of device time."
+        f"Expected accuracy <b>{_number(chosen.mean, '.3f')} ± {_number(chosen.sigma, '.3f')}</b> {against}, for "
+        f"about {_number(chosen.predicted_cost, '.0f')} s of device time."
     )
     if waiting:
-        parts.append(f"{waiting} tenant(s) could not be served (paused, over quota, no model left, or none that "
-                     "fits the device's memory).")
+        verb = "was" if len(waiting) == 1 else "were"
+        parts.append(f"{names_text(waiting)} {verb} not served: paused, over quota, no model left, or none that "
+                     "fits the device's memory.")
     return "<br>".join(parts)
 
 
@@ -58,6 +82,7 @@ class DecisionPanel(QtWidgets.QWidget):
         self.colours = colours
         self._decisions: tuple[Decision, ...] = ()
         self._t0 = 0.0
+        self._tenant_best: Mapping[str, float | None] = {}
 
         self.picker = QtWidgets.QComboBox()
         self.picker.setToolTip("the latest decisions, newest first")
@@ -118,11 +143,15 @@ class DecisionPanel(QtWidgets.QWidget):
         layout.addLayout(body, 1)
         self._show(None)
 
-    def set_decisions(self, decisions: Sequence[Decision], t0: float = 0.0) -> None:
-        """Recent decisions, newest first; keeps an older one the admin picked, else follows the newest."""
-        decisions = tuple(decisions)
-        if [_key(d) for d in decisions] == [_key(d) for d in self._decisions] and t0 == self._t0:
+    def set_decisions(self, decisions: Sequence[Decision], t0: float = 0.0,
+                      tenant_best: Mapping[str, float | None] = MappingProxyType({})) -> None:
+        """Recent decisions, newest first; keeps an older one the admin picked, else follows the newest.
+        `tenant_best`: each tenant's best so far (the tenants table's), shown as its best."""
+        decisions, tenant_best = tuple(decisions), dict(tenant_best)
+        if ([_key(d) for d in decisions] == [_key(d) for d in self._decisions] and t0 == self._t0
+                and tenant_best == self._tenant_best):
             return
+        self._tenant_best = tenant_best
         picked = self._decisions[self.picker.currentIndex()] if self.picker.currentIndex() > 0 else None
         self._decisions, self._t0 = decisions, t0
         self.picker.blockSignals(True)
@@ -158,7 +187,7 @@ class DecisionPanel(QtWidgets.QWidget):
             f"<span style='color:{colour}'><b>{html.escape(decision.tenant)}</b></span> → "
             f"<b>{html.escape(decision.arm.name)}</b>"
             f"<span style='color:{scheme().muted}'> &nbsp;at t = {decision.time - self._t0:,.0f} s</span>")
-        self.reason.setText(explain(decision))
+        self.reason.setText(explain(decision, self._tenant_best))
         scores = sorted(decision.scores, key=lambda s: (-s.acquisition if math.isfinite(s.acquisition) else math.inf,
                                                         s.tenant))
         self.table.setRowCount(len(scores))
@@ -172,7 +201,7 @@ class DecisionPanel(QtWidgets.QWidget):
         served = math.isfinite(s.acquisition)
         cells = (s.tenant, s.arm or "—", _number(s.mean, ".3f"), _number(s.sigma, ".3f"),
                  _number(s.acquisition, ".4g"), _number(s.predicted_cost, ",.0f"), f"{s.weight:g}",
-                 _number(s.best, ".3f"))
+                 _number(best_so_far(s, self._tenant_best), ".3f"))
         bold = QtGui.QFont()
         bold.setBold(True)
         for column, text in enumerate(cells):

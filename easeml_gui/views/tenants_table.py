@@ -26,6 +26,8 @@ TOOLTIPS = (
     "the model the tenant gets (Export… saves it)",
 )
 NUMERIC = {1, 3, 4, 5, 6}
+NAME_MIN_WIDTH = 120  # the name column gives way down to this when the table has no room for every column
+HEADER_PADDING, SORT_ARROW_WIDTH = 20, 18  # around a header's label; beside the sorted column's
 ACCURACY_COLUMNS = (5, 6)
 MODEL_COLUMN = 7
 
@@ -152,16 +154,40 @@ class TenantsTable(QtWidgets.QTableView):
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
         header.setMinimumSectionSize(48)
-        for column, width in enumerate((120, 64, 64, 50, 102, 56, 56)):
-            self.setColumnWidth(column, width)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.selectionModel().selectionChanged.connect(self._selection_changed)
 
     def set_rows(self, rows: Sequence[TenantRow]) -> None:
         selected = self.selected_tenant()
+        changed = tuple(rows) != self.source_model.rows()
         self.source_model.set_rows(rows)
+        if changed:
+            self.fit_columns()
         if selected and selected not in {r.name for r in rows}:
             self.tenantSelected.emit("")
+
+    def fit_columns(self) -> None:
+        """Every column as wide as its contents, names and models in full; only a table too narrow for them all
+        narrows the name column (elided, in full in its tooltip). The best model, last, takes the room left."""
+        widths = [self._content_width(column) for column in range(len(COLUMNS))]  # a few dozen rows: cheap
+        for column, width in enumerate(widths[:-1]):  # the last is stretched to the table's edge
+            self.setColumnWidth(column, width)
+        missing = sum(widths) - self.viewport().width()
+        if missing > 0:
+            self.setColumnWidth(0, max(NAME_MIN_WIDTH, self.columnWidth(0) - missing))
+
+    def _content_width(self, column: int) -> int:
+        """The widest cell or the header's label. Qt's own header hint keeps room for a sort arrow on every
+        column, which made the numbers' columns so wide that the names were elided at 1440 px."""
+        header = self.horizontalHeader()
+        label = header.fontMetrics().horizontalAdvance(COLUMNS[column]) + HEADER_PADDING
+        if column == header.sortIndicatorSection():
+            label += SORT_ARROW_WIDTH
+        return max(self.sizeHintForColumn(column), label)
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit_columns()
 
     def selected_row(self) -> TenantRow | None:
         name = self.selected_tenant()
