@@ -17,6 +17,7 @@ from .commands import demo as demo_commands
 from .commands import desktop as desktop_commands
 from .commands import export as export_commands
 from .commands import hosts as host_commands
+from .commands import jobs as job_commands
 from .commands import log as log_commands
 from .commands import run as run_commands
 from .commands import tenants as tenant_commands
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate_commands.add_parsers(sub)
     tenant_commands.add_parsers(sub)
     dataset_commands.add_parsers(sub)
+    job_commands.add_parsers(sub)
     host_commands.add_parsers(sub)
     demo_commands.add_parsers(sub)
     run_commands.add_parsers(sub)

@@ -261,7 +261,8 @@ class LiveLab:
                 self.selection.replay_cancelled(record.tenant)
 
     def refresh(self) -> None:
-        """Pick up tenants' new weights, quotas and pauses, and jobs added while the lab runs."""
+        """Pick up tenants' new weights, quotas and pauses, and jobs added or cancelled while the lab runs."""
+        self._stop_cancelled_jobs()
         for tenant in self.store.tenants():
             if tenant.name in self._jobs and tenant != self.selection.record(tenant.name).tenant:
                 used = self.store.used_seconds().get(tenant.name, 0.0)
@@ -270,6 +271,25 @@ class LiveLab:
         for job in latest_jobs(self.store):
             if job.tenant not in self._jobs:
                 self._add_job(job)  # a job over arms outside the catalogue and the history waits for the next start
+
+    def _stop_cancelled_jobs(self) -> None:
+        active = [job for job in self._jobs.values() if job.state is JobState.ACTIVE]
+        states = self.store.job_states([job.id for job in active])
+        for job in active:
+            if states.get(job.id) is JobState.CANCELLED:
+                self._stop(job)
+
+    def _stop(self, job: JobRecord) -> None:
+        """A job cancelled while the lab runs (`job cancel`): its tenant is never served again, its queued tasks
+        (this run's backlog) are dropped and its running ones cancelled; their results come back as cancelled."""
+        self.selection.retire(job.tenant)
+        self._jobs[job.tenant] = self.store.job(job.id)  # not active: never marked done
+        for task in [task for task in self.scheduler.backlog if task.tenant == job.tenant]:
+            self.scheduler.backlog.remove(task)
+            self.store.task_state(task, TaskState.CANCELLED)
+        for task in self.executor.running():
+            if task.tenant == job.tenant:
+                self.executor.cancel(task.task_id)
 
     # ---- persistence hooks -------------------------------------------------------------------------------
     def upper_bounds(self) -> dict[str, float]:

@@ -1,20 +1,14 @@
-"""`easeml-gui dataset add|list` and `easeml-gui job add`: register data and what each tenant may train on it."""
+"""`easeml-gui dataset add|list`: register the images tenants train on (jobs: commands/jobs.py)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ..lab import datasets, jobs
+from ..lab import datasets
 from ..lab.stores import open_reader, open_writer
-from ..training.arms import CLASSICAL, IMAGENET, PROBE, WEIGHT_CHOICES
-from ..training.catalogue import AUGMENTATIONS, CATALOGUE, candidates
-from . import positive_int
-
-
-def _augmentations(text: str) -> list[str]:
-    """--augment's list (the lab checks the names): "crop,flip", or "none" for no augmentation."""
-    return [] if text.strip() == "none" else [name.strip() for name in text.split(",") if name.strip()]
+from ..training.arms import CLASSICAL
+from ..training.catalogue import candidates
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -42,26 +36,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     remove.add_argument("name")
     remove.set_defaults(handler=run_dataset_remove)
     actions.add_parser("list", help="list datasets").set_defaults(handler=run_dataset_list)
-
-    job = sub.add_parser("job", help="give a tenant a model-selection job on a dataset")
-    job_actions = job.add_subparsers(dest="action", metavar="ACTION", required=True)
-    jadd = job_actions.add_parser("add", help="add a job: the catalogue models that fit the dataset, or --models")
-    jadd.add_argument("--tenant", required=True)
-    jadd.add_argument("--dataset", required=True)
-    jadd.add_argument("--models", help="comma-separated arms: catalogue networks "
-                      f"({', '.join(sorted(CATALOGUE))}), each optionally with @{IMAGENET} (fine-tuned) or @{PROBE} "
-                      f"(linear probe on frozen ImageNet features), and classical learners ({', '.join(CLASSICAL)})")
-    jadd.add_argument("--weights", choices=WEIGHT_CHOICES, default="scratch",
-                      help="without --models: networks from scratch, fine-tuned (and probed) from the ImageNet "
-                      "weights the lab has (`easeml-gui weights list`), or both; classical learners always join")
-    jadd.add_argument("--epochs", type=positive_int, default=None, help="epochs per model (default: each model's recipe)")
-    jadd.add_argument("--image-size", type=positive_int, default=None, help="square training size (default: the images' median short side, 32-224)")
-    jadd.add_argument("--augment", type=_augmentations, default=None,
-                      help=f"training-batch augmentations, comma-separated from {', '.join(AUGMENTATIONS)}, or none "
-                      "(default: each model's recipe, a random crop; add flip for photos, whose labels survive a "
-                      "mirror, unlike digits' or text's)")
-    jadd.add_argument("--seed", type=int, default=0)
-    jadd.set_defaults(handler=run_job_add)
 
 
 def run_dataset_add(args: argparse.Namespace) -> int:
@@ -98,18 +72,4 @@ def run_dataset_list(args: argparse.Namespace) -> int:
     print(f"{'name':20} {'classes':>7} {'images':>7}  {'hash':12}  path")
     for d in registered:
         print(f"{d.name:20} {len(d.stats['classes']):7d} {d.stats['images']:7d}  {d.content_hash[:12]}  {d.path}")
-    return 0
-
-
-def run_job_add(args: argparse.Namespace) -> int:
-    models = args.models.split(",") if args.models else None
-    with open_writer(args.db) as store:
-        new = jobs.add(store, args.tenant, args.dataset, models=models, weights=args.weights, epochs=args.epochs,
-                       image_size=args.image_size, augment=args.augment, seed=args.seed)
-    job, schema = new.job, new.schema
-    print(f"job {job.id}: tenant {job.tenant} on {job.dataset} ({schema.num_classes} classes, {schema.channels} channel(s), "
-          f"{schema.image_size} px), {len(new.arms)} models: {', '.join(new.arms)}")
-    if not new.dataset.test:
-        print(f"  {job.dataset} has no test split, so results report validation accuracy only; register the data "
-              "again (`dataset add`, default --test-fraction 0.2) for an honest test accuracy")
     return 0

@@ -33,6 +33,7 @@ class TenantRecord:
     started: int = 0  # tasks handed out, for UCB's t
     used_seconds: float = 0.0
     retries: dict[int, int] = field(default_factory=dict)  # arm column -> times handed out again after a kill
+    retired: bool = False  # its job was cancelled: never served again, its untried arms are no work left
 
     def __post_init__(self) -> None:
         self.columns = {arm.name: col for col, arm in enumerate(self.job.arms)}
@@ -105,6 +106,12 @@ class ModelSelection:
         self.records[row].tenant = tenant
         self._dirty.add(row)
 
+    def retire(self, tenant: str) -> None:
+        """The tenant's job was cancelled: it is never served again (its running tasks still report back)."""
+        row = self._row[tenant]
+        self.records[row].retired = True
+        self._dirty.add(row)
+
     def record(self, tenant: str) -> TenantRecord:
         return self.records[self._row[tenant]]
 
@@ -131,7 +138,7 @@ class ModelSelection:
         snap.believed_best[row] = max(rec.best, believed)
         snap.weight[row] = rec.tenant.weight
         within_quota = rec.tenant.quota_seconds is None or rec.used_seconds < rec.tenant.quota_seconds
-        snap.eligible[row] = bool(avail.any()) and not rec.tenant.paused and within_quota
+        snap.eligible[row] = bool(avail.any()) and not rec.tenant.paused and within_quota and not rec.retired
         snap.started[row] = rec.started
 
     def _predicted_costs(self, rec: TenantRecord) -> np.ndarray:
@@ -317,7 +324,7 @@ class ModelSelection:
     def has_work(self) -> bool:
         """Some tenant could still be served (ignoring pause and quota, which can change)."""
         return any(
-            len(r.posterior.arms) + len(r.failed) + len(r.pending) < r.n_arms for r in self.records
+            not r.retired and len(r.posterior.arms) + len(r.failed) + len(r.pending) < r.n_arms for r in self.records
         )
 
     def optimistic_regret(self, tenant: str, beta: float = 4.0) -> float:

@@ -40,7 +40,9 @@ class SimulatedExecutor:
         return None  # simulated devices hold any model
 
     def running(self) -> list[Task]:
-        return list(self._running.values())
+        # A cancelled task runs until wait() has reported it, as the Executor protocol says (a loop that saw none
+        # running would otherwise stop before its cancellation is recorded).
+        return [*self._running.values(), *self._cancelled]
 
     def submit(self, task: Task) -> None:
         if task.device not in self._devices:

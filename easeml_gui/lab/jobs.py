@@ -11,6 +11,7 @@ from ..engine.prior import JobWork
 from ..engine.types import Arm, TaskState
 from ..live_lab import learned_work_costs
 from ..store import JobRecord, LabReader, LabStore
+from ..store.records import JobCancellation, JobSummary
 from ..training.arms import (ARM_INDEX, CLASSICAL, IMAGENET, ArmSpec, UnknownArm, arm_spec, job_arms,
                              training_gflop)
 from ..training.catalogue import AUGMENTATIONS, CATALOGUE, Schema
@@ -18,6 +19,7 @@ from ..training.datasets import DatasetInfo
 from ..training.weights_registry import WeightsEntry, WeightsError, pretrained_available
 from .datasets import info_of
 from .errors import LabError, as_lab_error
+from .runs import running_pid
 
 DEFAULT_EPOCHS = 10  # a job of classical learners only: epochs mean nothing to them, the store wants a number
 
@@ -69,6 +71,34 @@ def add(store: LabStore, tenant: str, dataset: str, *, models: Sequence[str] | N
         job = store.add_job(tenant, dataset, arms, epochs=epochs or max(recipes, default=DEFAULT_EPOCHS),
                             image_size=schema.image_size, seed=seed, schema=dataclasses.asdict(schema), config=config)
     return NewJob(job, names, info, schema)
+
+
+def summaries(store: LabReader, tenant: str | None = None) -> list[JobSummary]:
+    """Every job (of `tenant` only, if given), oldest first: its models done, left and failed, the device time it
+    used, its best accuracy; one consistent snapshot of the store."""
+    with as_lab_error():
+        return store.job_summaries(tenant)
+
+
+def cancel(store: LabStore, job_id: int) -> JobCancellation:
+    """Stop a job for good: it gets no new task, its queued tasks are dropped and a running lab cancels its running
+    ones (within a second); its history (tasks, observations, decisions) stays. A job that has ended is refused."""
+    with as_lab_error():
+        # Without a run its queued tasks are dropped here; with one, they are the run's backlog and it drops them.
+        return store.cancel_job(job_id, drop_queued=lambda: running_pid(store.path) is None)
+
+
+def remove(store: LabStore, job_id: int) -> JobRecord:
+    """Delete a job that never started a task; one with history is refused (cancel it instead)."""
+    def no_run() -> None:
+        pid = running_pid(store.path)
+        if pid is not None:  # the run may start the job's first task at any moment, and lose its job under it
+            raise LabError(f"a run (pid {pid}) is using this lab and may start job {job_id} at any moment; cancel "
+                           f"it (`easeml-gui job cancel {job_id}`: it never starts then) and remove it once the run "
+                           "has stopped")
+
+    with as_lab_error():
+        return store.delete_job(job_id, check=no_run)
 
 
 def fitting(store: LabReader, dataset: str, *, image_size: int | None = None, weights: str = "scratch") -> Fitting:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any, Collection
 
 from ..engine.delivery import Run, delivered, standard_error
-from ..engine.types import Arm, Decision, Observation, TaskState, Tenant
+from ..engine.types import MAX_RETRIES, RETRYABLE, Arm, Decision, Observation, TaskState, Tenant
 from .base import StoreBase
 from .errors import StoreError
 from .records import (
-    DatasetRecord, DecisionLogEntry, DeliveredModel, EpochReport, HistoryMatrix, HostRecord, JobRecord, JobState, PinnedKey,
-    TaskRecord,
-    chosen_prediction, scores_from_json, tenant_from_row,
+    DatasetRecord, DecisionLogEntry, DeliveredModel, EpochReport, HistoryMatrix, HostRecord, JobRecord, JobState,
+    JobSummary, PinnedKey, TaskRecord, chosen_prediction, scores_from_json, tenant_from_row,
 )
 from .summary import UpperBounds, global_regret_estimate, history_matrix
 
@@ -22,6 +21,31 @@ _ADD_HINT = {
     "host": "easeml-gui host add NAME --address HOST",
 }
 NAMED_TABLES = {"tenant": "tenants", "dataset": "datasets", "host": "hosts"}
+
+# Per job: its models (arms) done, failed for good, device seconds, tasks running, best accuracy. A model is failed
+# as the live lab retires it (ModelSelection._failed): a failure that may not be retried, or more retryable ones
+# (a worker killed from outside) than MAX_RETRIES; a done task outweighs both. `models` reads the tasks_job index
+# alone; a task's row (its details) is read only where its model failed.
+_JOB_SUMMARIES = f"""
+    WITH models AS (
+        SELECT job, arm, max(state = 'done') AS done, sum(state = 'running') AS running,
+               sum(state = 'failed') AS failures, total(CASE WHEN ended IS NOT NULL THEN cost END) AS seconds
+        FROM tasks WHERE job IS NOT NULL GROUP BY job, arm),
+    per_job AS (
+        SELECT job, sum(done) AS models_done, total(seconds) AS device_seconds, sum(running) AS running,
+               sum(NOT done AND (failures > :max_retries OR (failures > 0 AND EXISTS (
+                   SELECT 1 FROM tasks f WHERE f.job = m.job AND f.arm = m.arm AND f.state = 'failed'
+                       AND NOT coalesce(json_extract(f.details, '$.{RETRYABLE}'), 0))))) AS models_failed
+        FROM models m GROUP BY job)
+    SELECT j.id, j.tenant, j.dataset, j.state, j.created, j.ended, json_array_length(j.arms) AS models,
+           coalesce(p.models_done, 0) AS models_done, coalesce(p.models_failed, 0) AS models_failed,
+           coalesce(p.device_seconds, 0.0) AS device_seconds, coalesce(p.running, 0) AS running,
+           (SELECT max(quality) FROM observations o WHERE o.job = j.id) AS best_accuracy
+    FROM jobs j LEFT JOIN per_job p ON p.job = j.id
+    WHERE :tenant IS NULL OR j.tenant = :tenant
+    ORDER BY j.id
+"""
+
 
 
 class LabReader(StoreBase):
@@ -97,8 +121,25 @@ class LabReader(StoreBase):
         with self._read():
             row = self._row("SELECT * FROM jobs WHERE id = ?", (job_id,))
         if row is None:
-            raise StoreError(f"unknown job {job_id}; list the jobs with easeml-gui status")
+            raise StoreError(f"unknown job {job_id}; list the jobs with `easeml-gui job list`")
         return JobRecord.from_row(row)
+
+    def job_states(self, job_ids: Collection[int]) -> dict[int, JobState]:
+        """The state of each job of `job_ids` that exists (a running lab asks about its own jobs every second)."""
+        ids = list(job_ids)
+        marks = ", ".join("?" for _ in ids)
+        with self._read():
+            rows = self._rows(f"SELECT id, state FROM jobs WHERE id IN ({marks})", ids)
+        return {r["id"]: JobState(r["state"]) for r in rows}
+
+    def job_summaries(self, tenant: str | None = None) -> list[JobSummary]:
+        """Every job (of `tenant` only, if given: StoreError if unknown), oldest first, with what became of its
+        models and what it cost, from one snapshot. The window polls it: one grouped query, whatever the lab's size."""
+        with self._read():
+            if tenant is not None:
+                self._named_row("tenant", tenant)
+            rows = self._rows(_JOB_SUMMARIES, {"tenant": tenant, "max_retries": MAX_RETRIES})
+        return [JobSummary.from_row(r) for r in rows]
 
     # --- the run -----------------------------------------------------------------------------------------------
 

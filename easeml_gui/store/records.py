@@ -125,6 +125,48 @@ class JobRecord:
 
 
 @dataclass(frozen=True)
+class JobSummary:
+    """A job at a glance (`job list`, the window's Jobs view): what became of its models and what it cost."""
+
+    id: int
+    tenant: str
+    dataset: str
+    state: JobState
+    models_done: int  # models with a done task
+    models_left: int  # the rest: not tried yet, running, queued, cancelled, or failed with a retry left
+    models_failed: int  # models whose tasks failed with no retry left and none done
+    device_seconds: float  # what its ended tasks cost
+    best_accuracy: float | None  # the best validation accuracy it observed; None before its first result
+    running: int  # its tasks running now
+    created: float
+    ended: float | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "JobSummary":
+        done, failed = int(row["models_done"]), int(row["models_failed"])
+        return cls(
+            id=row["id"], tenant=row["tenant"], dataset=row["dataset"], state=JobState(row["state"]),
+            models_done=done, models_left=max(0, int(row["models"]) - done - failed), models_failed=failed,
+            device_seconds=float(row["device_seconds"]), best_accuracy=row["best_accuracy"],
+            running=int(row["running"]), created=row["created"], ended=row["ended"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The `job list --json` object (CLI.md's keys, with running, created and ended joining them)."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "state": self.state.value}
+
+
+@dataclass(frozen=True)
+class JobCancellation:
+    """What cancelling a job did: the job as it is now, and its tasks that had not ended."""
+
+    job: JobRecord
+    running: int  # its tasks running then: the lab's run cancels them
+    queued: int  # its queued tasks: dropped, now or by the run that holds them
+    dropped_now: bool  # False: a run held the lab, and drops them from its backlog itself
+
+
+@dataclass(frozen=True)
 class HostRecord:
     name: str
     address: str

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..engine.types import Arm, Tenant
 from .errors import StoreError
 from .names import validate_name
 from .reader import NAMED_TABLES, LabReader
-from .records import DatasetRecord, HostRecord, JobRecord, JobState, KeySource, tenant_from_row, to_json
+from .records import (DatasetRecord, HostRecord, JobCancellation, JobRecord, JobState, KeySource, tenant_from_row,
+                      to_json)
 
 # What would lose its meaning if a name were deleted: (table, column) pairs that refer to it.
 _HISTORY = {
@@ -186,6 +187,42 @@ class Registry(LabReader):
             ended = None if state is JobState.ACTIVE else self._clock()
             db["jobs"].update(job_id, {"state": state.value, "ended": ended})
             return self.job(job_id)
+
+    def cancel_job(self, job_id: int, drop_queued: Callable[[], bool]) -> JobCancellation:
+        """Cancel an active job: it gets no new task, and what it did stays (tasks, observations, decisions). Its
+        queued tasks are cancelled here when `drop_queued()`, asked inside this transaction, says so: a run that
+        holds them as its backlog drops them itself, so it never starts a task it did not see cancelled."""
+        with self._write():
+            job = self.job(job_id)
+            if job.state is not JobState.ACTIVE:
+                raise StoreError(f"job {job_id} ({job.tenant} on {job.dataset}) has ended already: it is "
+                                 f"{job.state.value}; nothing was changed")
+            unfinished = {r["state"]: r["n"] for r in self._rows(
+                "SELECT state, count(*) AS n FROM tasks WHERE job = ? AND state IN ('queued', 'running') "
+                "GROUP BY state", (job_id,))}
+            now = self._clock()
+            dropped = drop_queued()
+            if dropped:
+                self._conn.execute("UPDATE tasks SET state = 'cancelled', ended = ?, error = 'its job was cancelled' "
+                                   "WHERE job = ? AND state = 'queued'", (now, job_id))
+            self._update("jobs", ("id", job_id), {"state": JobState.CANCELLED.value, "ended": now})
+            return JobCancellation(self.job(job_id), unfinished.get("running", 0), unfinished.get("queued", 0),
+                                   dropped)
+
+    def delete_job(self, job_id: int, check: Callable[[], None] = lambda: None) -> JobRecord:
+        """Delete a job that never started a task (StoreError when it did: its history stays, cancel it instead).
+        `check`, called inside this transaction, may refuse by raising."""
+        with self._write() as db:
+            job = self.job(job_id)
+            tasks = self._row("SELECT count(*) AS n FROM tasks WHERE job = ?", (job_id,))["n"]
+            if tasks:
+                instead = (f"cancel it instead (`easeml-gui job cancel {job_id}`): it gets no new task and its "
+                           "history stays" if job.state is JobState.ACTIVE else
+                           f"it is {job.state.value} already: it runs no more, and its history stays")
+                raise StoreError(f"job {job_id} has history ({tasks} task(s)); removing it would lose that. {instead}")
+            check()
+            db["jobs"].delete(job_id)
+            return job
 
     # --- hosts -------------------------------------------------------------------------------------------------
 

@@ -215,9 +215,15 @@ _V5: tuple[str, ...] = (
     ) WITHOUT ROWID""",
 )
 
+# v6: the tasks of each job, model by model, with what `job list` and the window's Jobs view count of them (state,
+# seconds): covering, so summing a lab's tasks per job never reads their rows (configs, log tails, details).
+_V6: tuple[str, ...] = (
+    "CREATE INDEX tasks_job ON tasks (job, arm, state, ended, cost)",
+)
+
 Migration = Sequence[str]
 
-MIGRATIONS: list[Migration] = [_V1, _V2, _V3, _V4, _V5]
+MIGRATIONS: list[Migration] = [_V1, _V2, _V3, _V4, _V5, _V6]
 
 
 def schema_version() -> int:
