@@ -223,3 +223,18 @@ def test_tenant_names_show_in_full_while_the_table_has_room(qtbot):
     qtbot.waitUntil(lambda: not table.horizontalScrollBar().isVisible())
     table.resize(420, 300)  # no room for every column: the name gives way, down to its minimum
     qtbot.waitUntil(lambda: table.columnWidth(0) < name_width)
+
+
+def test_both_without_imagenet_weights_keeps_the_scratch_and_classical_models(open_window, qtbot, db):
+    with open_writer(db) as store:
+        tenants.add(store, "alice")
+    window = open_window(db)
+    qtbot.waitUntil(lambda: window.lab.tenants.source_model.rowCount() == 1)
+    window.add_job("alice")
+    dialog = window.dialog
+    qtbot.waitUntil(lambda: dialog.models.topLevelItemCount() > 0, timeout=30000)
+    scratch = dialog.offered()
+    dialog.weights.setCurrentIndex(dialog.weights.findData("both"))
+    qtbot.waitUntil(lambda: dialog.fitting is not None, timeout=30000)
+    assert dialog.offered() == scratch and not dialog.problem.isVisible()
+    assert "no ImageNet weights" in dialog.total.text()

@@ -151,7 +151,7 @@ def chosen_arms(models: Sequence[str], schema: Schema) -> list[str]:
 def default_arms(schema: Schema, weights: str) -> list[str]:
     """Every arm that fits, as `weights` says, where the lab has the weights they need."""
     have = weights_the_lab_has()
-    if weights != "scratch" and not have:
+    if weights == IMAGENET and not have:  # "both" without weights: the networks from scratch and the classical arms
         raise LabError(f"weights {weights}: the lab has no ImageNet weights yet; get them with `easeml-gui "
                        "weights fetch` (or `weights import FILE --model ARCH` offline), or train from scratch")
     names = job_arms(schema, weights, pretrained_available=have)
