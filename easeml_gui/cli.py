@@ -21,6 +21,7 @@ from .commands import jobs as job_commands
 from .commands import log as log_commands
 from .commands import run as run_commands
 from .commands import tenants as tenant_commands
+from .commands import usage as usage_commands
 from .commands import weights as weights_commands
 
 
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_commands.add_parsers(sub)
     export_commands.add_parsers(sub)
     log_commands.add_parsers(sub)
+    usage_commands.add_parsers(sub)
     weights_commands.add_parsers(sub)
     desktop_commands.add_parsers(sub)
     return parser
