@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from datetime import date, datetime
 from pathlib import Path
 
@@ -193,3 +194,23 @@ def test_the_command_refuses_a_bad_date_and_a_reversed_period(db, run_cli):
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
     reversed_ = run_cli("--db", db, "usage", "--since", "2024-05-08", "--until", "2024-05-01")
     assert reversed_.returncode == 2 and "give the earlier day first" in reversed_.stderr
+
+
+def test_days_follow_local_time_across_a_daylight_saving_change(tmp_path, monkeypatch):
+    """Zurich's clocks skip 02:00-03:00 on 31 March 2024: noon to noon is 23 h, 12 of them on the 30th."""
+    with monkeypatch.context() as patch:
+        patch.setenv("TZ", "Europe/Zurich")
+        time.tzset()
+        try:
+            noon_30, noon_31 = datetime(2024, 3, 30, 12).timestamp(), datetime(2024, 3, 31, 12).timestamp()
+            assert noon_31 - noon_30 == 23 * HOUR
+            clock = Clock()
+            with LabStore(tmp_path / "lab.sqlite", clock=clock) as store:
+                tenants.add(store, "alice")
+                finish(store, clock, "t1", "alice", noon_30, noon_31, 23 * HOUR)
+            table = read(tmp_path / "lab.sqlite", "day", since=noon_30 - 12 * HOUR, until=noon_31 + 12 * HOUR)
+        finally:
+            patch.undo()
+            time.tzset()
+    assert table.periods == ("2024-03-30", "2024-03-31")
+    assert hours_of(table) == {"alice": [12.0, 11.0]}
