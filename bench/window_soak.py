@@ -31,8 +31,9 @@ from PySide6 import QtCore  # noqa: E402  (PySide6 before pyqtgraph)
 
 from easeml_gui import app as gui  # noqa: E402
 from easeml_gui.lab import datasets, jobs, tenants  # noqa: E402
-from easeml_gui.lab.read_model import LabReadModel, LabUnavailable  # noqa: E402
-from easeml_gui.lab.stores import open_writer  # noqa: E402
+from easeml_gui.lab.errors import LabError  # noqa: E402
+from easeml_gui.lab.read_model import dataset_infos, tenant_infos  # noqa: E402
+from easeml_gui.lab.stores import open_reader, open_writer  # noqa: E402
 from easeml_gui.training.digits import export_digits  # noqa: E402
 
 EXE = Path(sys.executable).parent / "easeml-gui"
@@ -51,18 +52,16 @@ def window_tables(window) -> dict[str, Any]:
 
 
 def store_tables(db: Path) -> dict[str, Any]:
-    """The same tables from a fresh read of the store (a new connection, as a CLI command makes)."""
-    model = LabReadModel(db)
-    try:
-        state = model.read()
-    finally:
-        model.close()
+    """The same tables from a fresh read of the store (a new connection, as a CLI command makes; one snapshot)."""
+    with open_reader(db) as reader, reader.snapshot():
+        tenants_now, hosts_now, datasets_now = tenant_infos(reader), reader.hosts(), dataset_infos(reader)
+        done = reader.status()["tasks"]["done"]
     return {
         "tenants": sorted((t.name, t.weight, t.paused, None if t.quota_hours is None else t.quota_hours * 3600.0,
-                           t.tasks_done) for t in state.tenants),
-        "hosts": sorted(h.name for h in state.hosts),
-        "datasets": sorted(d.name for d in state.datasets),
-        "done": state.status["tasks"]["done"],
+                           t.tasks_done) for t in tenants_now),
+        "hosts": sorted(h.name for h in hosts_now),
+        "datasets": sorted(d.name for d in datasets_now),
+        "done": done,
     }
 
 
@@ -169,7 +168,7 @@ class WindowSoak:
         while time.monotonic() - start < self.lag_limit:
             try:
                 truth = store_tables(self.db)
-            except LabUnavailable:
+            except LabError:
                 truth = None
             shown = window_tables(self.window)
             if shown == truth:

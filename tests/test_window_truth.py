@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,16 +30,20 @@ def test_a_failed_read_keeps_the_lab_marked_out_of_date_and_the_next_good_read_c
     db = tmp_path / "lab.sqlite"
     with open_writer(db) as store:
         tenants.add(store, "ana")
+    good = db.read_bytes()  # before the window opens it: a plain read and close would drop its locks
     window = open_window(db)
     qtbot.waitUntil(lambda: "ana" in shown_tenants(window), timeout=10000)
-    good = db.read_bytes()
     for suffix in ("-wal", "-shm"):
         db.with_name(db.name + suffix).unlink(missing_ok=True)
-    db.write_bytes(b"this is not a store" * 100)  # a damaged file under the window (a new inode: reopened)
+    damaged = tmp_path / "damaged"
+    damaged.write_bytes(b"this is not a store" * 100)
+    os.replace(damaged, db)  # another file at the store's path (a bad restore): the window reopens it
     qtbot.waitUntil(lambda: "out of date" in window.source.text(), timeout=10000)
     assert shown_tenants(window) == {"ana": False}  # the last lab read stays, greyed, never presented as current
     assert not window.lab.isEnabled() and "not an easeml-gui store" in window.source.toolTip()
-    db.write_bytes(good)
+    restored = tmp_path / "restored"
+    restored.write_bytes(good)
+    os.replace(restored, db)
     qtbot.waitUntil(lambda: window.lab.isEnabled() and "out of date" not in window.source.text(), timeout=10000)
 
 

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from PySide6 import QtCore, QtGui
 
-from ..lab import datasets, demo, export, jobs, tenants, weights
+from ..lab import datasets, demo, export, history, jobs, tenants, weights
 from ..lab.errors import as_lab_error
 from ..lab.stores import open_reader, open_writer
 from .operations import Operation, Runner
@@ -80,6 +80,19 @@ class RegistryController(QtCore.QObject):
         """finished({table: rows}): the history that kept it archived; {} when it was deleted with its images.
         Refused (failed) while an active job trains on it."""
         return self._write(f"removing dataset {name}", lambda store, _: datasets.remove(store, name, self.data_dir))
+
+    def cancel_job(self, job_id: int) -> Operation:
+        """Its running tasks cancelled (by the run), queued ones dropped, its history kept."""
+        return self._write(f"cancelling job {job_id}", lambda store, _: jobs.cancel(store, job_id))
+
+    # ---- history ------------------------------------------------------------------------------------------
+    def task_detail(self, task_id: str) -> Operation:
+        """finished(lab.history.TaskDetail): a finished task's epochs, last progress line, error and log tail."""
+        def read(store, _operation: Operation) -> history.TaskDetail:
+            with as_lab_error():
+                return history.task_detail(store, task_id)
+
+        return self._read(f"reading task {task_id}", read)
 
     # ---- jobs -----------------------------------------------------------------------------------------------
     def fitting_arms(self, dataset: str, image_size: int | None, weights: str) -> Operation:

@@ -17,6 +17,8 @@ from typing import Any
 from ..engine.types import Decision, Observation, TaskState
 from ..live_lab import lab_upper_bounds
 from ..store import DatasetRecord, EpochReport, HostRecord, LabReader, LabStore, StoreError, TaskRecord
+from ..store.records import JobSummary
+from .history import FinishedTask, finished_tasks
 from .tenants import HOUR
 
 EMPTY_HINT = "No lab yet: run `easeml-gui demo` or add tenants with `easeml-gui tenant add`"
@@ -130,6 +132,8 @@ class LabState:
     curves: dict[str, list[EpochReport]]  # running task -> its epochs so far
     spans: tuple[tuple[str, str, str, float, float | None, str], ...]  # reader.task_times()
     upper_bounds: dict[str, float]
+    jobs: tuple[JobSummary, ...]  # every job, oldest first (`job list`'s rows)
+    history: tuple[FinishedTask, ...]  # every finished task, in decision order
     read_at: float  # wall clock of the read
 
 
@@ -166,6 +170,8 @@ class LabReadModel:
         self._bounds_at = 0.0
         self._believed = BelievedRegret()
         self._last: tuple[int, LabState] | None = None  # (data_version, state) of the last complete read
+        # The finished tasks (the History tab) cost ~60 us each to list: re-listed only when one ended or changed.
+        self._history: tuple[tuple[int, float, int] | None, tuple[FinishedTask, ...]] = (None, ())
 
     def read(self, force: bool = False) -> LabState:
         """The lab now; an unchanged store (same data_version, same file) returns the last state without reading
@@ -212,15 +218,25 @@ class LabReadModel:
             complete = True
         status = reader.status(self._bounds)
         running = tuple(reader.tasks(TaskState.RUNNING))
+        spans = tuple(reader.task_times())
         state = LabState(
             path=str(self.path), tenants=tenant_infos(reader, status), datasets=dataset_infos(reader),
             hosts=tuple(reader.hosts()), status=status, observations=tuple(observations),
             decisions=tuple(reader.decisions(limit=BELIEF_DECISIONS)), believed_regret=tuple(self._believed.read(reader)),
             running=running, curves=reader.epoch_curves([t.task_id for t in running]),
-            spans=tuple(reader.task_times()), upper_bounds=dict(self._bounds), read_at=time.time())
+            spans=spans, upper_bounds=dict(self._bounds),
+            jobs=tuple(reader.job_summaries()), history=self._finished(reader),
+            read_at=time.time())
         return state, complete
 
+    def _finished(self, reader: LabReader) -> tuple[FinishedTask, ...]:
+        key = reader.finished_version()
+        if key != self._history[0]:
+            self._history = (key, finished_tasks(reader))
+        return self._history[1]
+
     def close(self) -> None:
+        self._history = (None, ())
         self._last = None  # a reopened file's data_version starts afresh
         self._believed = BelievedRegret()  # and may hold other decisions (a restored backup)
         self._identity = None

@@ -14,7 +14,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..engine.types import Decision, Observation
-from ..lab.read_model import DatasetInfo, TenantInfo
+from ..lab.history import FinishedTask
+from ..lab.read_model import DatasetInfo, JobSummary, TenantInfo
 from ..lab.tenants import HOUR
 from .host_rows import HostRow
 from .model_beliefs import ModelBelief, lab_beliefs
@@ -100,6 +101,8 @@ class LabSnapshot:
     spans: tuple[TaskSpan, ...] = ()  # every task that started, in start order
     beliefs: Mapping[str, tuple[ModelBelief, ...]] = field(default_factory=dict)  # per tenant
     hosts: tuple[HostRow, ...] = ()
+    history: tuple[FinishedTask, ...] = ()  # every finished task, in decision order
+    jobs: tuple[JobSummary, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -148,6 +151,8 @@ def build_snapshot(
     spans: Sequence[TaskSpan] = (),
     belief_decisions: Sequence[Decision] | None = None,
     hosts: Sequence[HostRow] = (),
+    finished: Sequence[FinishedTask] = (),
+    jobs: Sequence[JobSummary] = (),
     believed: Sequence[tuple[float, float | None]] = (),
 ) -> LabSnapshot:
     """tenants: the lab's tenants (lab.read_model); status: the `status --json` document for its counts and regret; observations in any order; decisions newest first.
@@ -205,12 +210,14 @@ def build_snapshot(
         None if last is None else (last.tenant, last.arm.name, last.time),
         len(decisions), None if newest is None else (newest.time, newest.device, newest.tenant, newest.arm.name),
         tuple(running), tuple(datasets), tuple(spans), tuple(hosts),
+        len(finished), finished[-1] if finished else None,  # a finished task never changes: new ones join
+        tuple(jobs),
     )
     history = decisions if belief_decisions is None else belief_decisions
     beliefs = lab_beliefs([row.name for row in rows], history, ordered)
     return LabSnapshot(source, rows, counts, current, t0,
                        accuracy, regret, tuple(decisions), tuple(running), fingerprint, tuple(datasets),
-                       tuple(spans), beliefs, tuple(hosts))
+                       tuple(spans), beliefs, tuple(hosts), tuple(finished), tuple(jobs))
 
 
 def dataset_row(info: DatasetInfo) -> DatasetRow:

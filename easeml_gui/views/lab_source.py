@@ -35,7 +35,8 @@ def snapshot_of(state: LabState) -> LabSnapshot:
                           state.decisions[:RECENT_DECISIONS], upper_bounds=state.upper_bounds, running=running,
                           datasets=[dataset_row(d) for d in state.datasets],
                           spans=[TaskSpan(*times) for times in state.spans], belief_decisions=state.decisions,
-                          hosts=[host_row(h) for h in state.hosts], believed=state.believed_regret)
+                          hosts=[host_row(h) for h in state.hosts], believed=state.believed_regret,
+                          finished=state.history, jobs=state.jobs)
 
 
 class StoreSource:

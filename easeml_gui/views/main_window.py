@@ -20,8 +20,10 @@ from ..lab.runs import RunState
 from .dataset_dialog import DatasetDialog
 from .folder_dialog import ask_folder
 from .datasets_view import DatasetsView
+from .history_view import HistoryView
 from .hosts_view import HostsView
 from .job_dialog import JobDialog
+from .jobs_view import JobsView
 from .lab_snapshot import LabSnapshot
 from .lab_status import LabStatus, SourceLabel
 from .lab_view import LabView
@@ -71,6 +73,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.lab, "Lab")
         self.tabs.addTab(self.datasets, "Datasets")
         self.tabs.addTab(self.hosts, "Hosts")
+        self.jobs = JobsView(registry)
+        self.tabs.addTab(self.jobs, "Jobs")
+        self.history = HistoryView(registry)
+        self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.simulate, "Simulate")
         self.setCentralWidget(self.tabs)
 
@@ -208,10 +214,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.datasets.addRequested.connect(self.add_dataset)
         self.datasets.told.connect(self.tell)
         self.datasets.problem.connect(self.show_error)
-        self.datasets.told.connect(self.tell)
-        self.datasets.problem.connect(self.show_error)
         self.hosts.hosts.changed.connect(self.refreshRequested)
         self.hosts.told.connect(self.tell)
+        self.jobs.told.connect(self.tell)
+        self.jobs.problem.connect(self.show_error)
         self.hosts.problem.connect(self.show_error)
 
     # ---- the lab's data (GUI thread, from the poller's signals) ---------------------------------------------
@@ -219,6 +225,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.lab.show_snapshot(snapshot)
         self.datasets.set_rows(snapshot.datasets)
         self.hosts.set_rows(snapshot.hosts)
+        self.history.set_rows(snapshot.history)
+        self.jobs.set_rows(snapshot.jobs)
         if self._select_dataset in self.datasets.names():
             self.datasets.select(self._select_dataset)
             self._select_dataset = ""
