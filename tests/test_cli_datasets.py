@@ -31,6 +31,11 @@ def test_register_a_dataset_and_give_a_tenant_a_job(tmp_path, digits_pngs, cli):
     assert "10 classes, 400 images" in out.stdout and "catalogue networks fit it" in out.stdout
     assert (tmp_path / "datasets" / "digits" / "manifest.json").is_file()
     assert "digits" in cli(db, "dataset", "list").stdout
+    listed = json.loads(cli(db, "dataset", "list", "--json").stdout)
+    with LabStore.open_readonly(db) as store:
+        content_hash = store.dataset("digits").content_hash
+    assert [{k: d[k] for k in ("name", "classes", "images", "hash")} for d in listed] == [
+        {"name": "digits", "classes": 10, "images": 400, "hash": content_hash}]
     out = cli(db, "job", "add", "--tenant", "alice", "--dataset", "digits", "--models", "resnet18,mobilenet_v3_small",
               "--epochs", "2", "--augment", "crop")
     assert out.returncode == 0, out.stderr

@@ -103,3 +103,4 @@ def test_the_json_lists_and_the_window_show_the_same_lab(open_window, qtbot, tmp
                       "kind": "ssh", "ready": False, "probed": None, "python": "python3", "gpus": None}]
     assert [(r.name, r.address, r.status) for r in window.hosts.rows] == [
         (h["name"], h["address"], h["status"]) for h in hosts]
+    assert json.loads(run_cli("--db", db, "dataset", "list", "--json").stdout) == [] == list(window.datasets.names())

@@ -6,9 +6,11 @@ import argparse
 from pathlib import Path
 
 from ..lab import datasets
+from ..lab.read_model import dataset_infos
 from ..lab.stores import open_reader, open_writer
 from ..training.arms import CLASSICAL
 from ..training.catalogue import candidates
+from . import add_json_flag, print_json_rows
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +37,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                 "leaves the lists and gets no new jobs, and its history keeps naming it.")
     remove.add_argument("name")
     remove.set_defaults(handler=run_dataset_remove)
-    actions.add_parser("list", help="list datasets").set_defaults(handler=run_dataset_list)
+    listing = actions.add_parser("list", help="list datasets")
+    add_json_flag(listing)
+    listing.set_defaults(handler=run_dataset_list)
 
 
 def run_dataset_add(args: argparse.Namespace) -> int:
@@ -65,11 +69,14 @@ def run_dataset_remove(args: argparse.Namespace) -> int:
 
 def run_dataset_list(args: argparse.Namespace) -> int:
     with open_reader(args.db) as store:
-        registered = store.datasets()
+        registered = dataset_infos(store)
+    if args.json:
+        print_json_rows(d.to_json() for d in registered)
+        return 0
     if not registered:
         print("no datasets yet; add one with `easeml-gui dataset add PATH --name NAME`")
         return 0
     print(f"{'name':20} {'classes':>7} {'images':>7}  {'hash':12}  path")
     for d in registered:
-        print(f"{d.name:20} {len(d.stats['classes']):7d} {d.stats['images']:7d}  {d.content_hash[:12]}  {d.path}")
+        print(f"{d.name:20} {len(d.class_names):7d} {d.images:7d}  {d.content_hash[:12]}  {d.path}")
     return 0
