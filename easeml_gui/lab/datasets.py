@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..store import DatasetRecord, JobState, LabReader, LabStore, validate_name
 from ..training.datasets import (CancelCallback, DatasetInfo, ProgressCallback, RegistrationCancelled,
-                                 UnusableFiles, register_dataset, verify_dataset)
+                                 UnusableFiles, register_dataset, remove_unregistered, verify_dataset)
 from .errors import BadImages, Cancelled, LabError, as_lab_error
 
 
@@ -18,7 +18,8 @@ def register(store: LabStore, name: str, source: Path, data_dir: Path, *, skip_b
     """Validate `source`, copy it to `data_dir`/datasets/`name` and record it. On any failure nothing stays
     behind: no record, no files. skip_bad leaves out unreadable images (listed in info.skipped) instead; without
     it they are refused as BadImages. `progress(done, total, stage)` reports each file; `cancel()` returning
-    True stops at the next file (Cancelled, nothing registered)."""
+    True stops at the next file (Cancelled, nothing registered). A dataset folder of that name left unrecorded by
+    a registration killed before its record is replaced."""
     with as_lab_error():
         validate_name("dataset", name)
     if not 0 < val_fraction < 1:
@@ -26,25 +27,29 @@ def register(store: LabStore, name: str, source: Path, data_dir: Path, *, skip_b
     if not 0 <= test_fraction < 1 - val_fraction:
         raise LabError(f"the test fraction must be at least 0 and leave images to train on beside the validation "
                        f"fraction {val_fraction:g} (e.g. 0.2), not {test_fraction:g}")
-    if any(d.name.lower() == name.lower() for d in store.datasets(include_archived=True)):
+    if _taken(store, name):
         raise LabError(f"dataset {name!r} already exists; choose another name")
     dest = data_dir / "datasets" / name
+
+    def record(info: DatasetInfo) -> None:
+        fields = info.to_dict()
+        store.add_dataset(name, str(dest), info.content_hash, manifest=fields["manifest"], stats=fields["stats"],
+                          split=fields["split"])
+
     with as_lab_error():
+        remove_unregistered(dest, registered=lambda: _taken(store, name))
         try:
-            info = register_dataset(source, dest, skip_bad=skip_bad, val_fraction=val_fraction,
-                                    test_fraction=test_fraction, seed=seed, progress=progress, cancel=cancel)
+            return register_dataset(source, dest, skip_bad=skip_bad, val_fraction=val_fraction,
+                                    test_fraction=test_fraction, seed=seed, progress=progress, cancel=cancel,
+                                    record=record)
         except RegistrationCancelled as stop:
             raise Cancelled(str(stop)) from None
         except UnusableFiles as refusal:
             raise BadImages(str(refusal), refusal.bad) from None
-        record = info.to_dict()
-        try:
-            store.add_dataset(name, str(dest), info.content_hash, manifest=record["manifest"],
-                              stats=record["stats"], split=record["split"])
-        except BaseException:
-            shutil.rmtree(dest, ignore_errors=True)  # not half-registered: the files go with the failed record
-            raise
-    return info
+
+
+def _taken(store: LabReader, name: str) -> bool:
+    return any(d.name.lower() == name.lower() for d in store.datasets(include_archived=True))
 
 
 def info_of(record: DatasetRecord) -> DatasetInfo:

@@ -1,8 +1,10 @@
 """Safe extraction of a dataset archive (.zip, .tar, .tar.gz / .tgz) into a fresh folder.
 
 Refused: members that would land outside the target (absolute paths, drive letters, `..`), symbolic and hard
-links, device files and fifos, encrypted zip members, more than `Limits.max_members` members, and more than
-`Limits.max_total_bytes` uncompressed bytes (counted while writing, so a lying header does not help a bomb).
+links, device files and fifos, encrypted zip members, more than `Limits.max_members` members, a member over
+`Limits.max_file_bytes`, more than `Limits.max_total_bytes` uncompressed bytes, and an archive or zip member that
+expands more than `Limits.max_ratio` times. A zip's declared sizes are checked before anything is extracted, and
+every archive's bytes are counted again while writing, so a lying header does not help a bomb.
 Hidden members ("." prefix) and macOS "__MACOSX" folders are skipped: they are never part of a dataset.
 """
 
@@ -15,11 +17,12 @@ import zipfile
 from pathlib import Path
 from typing import IO
 
-from .errors import DatasetError
+from .errors import DISK_FULL_ERRNOS, DatasetError
 from .limits import Limits
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 _CHUNK = 1 << 20
+_MIB = 1024**2
 
 
 def ignored_part(part: str) -> bool:
@@ -46,6 +49,8 @@ def extract_archive(archive: Path, target: Path, limits: Limits) -> None:
         else:
             _extract_tar(archive, guard)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
+        if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+            raise  # not a broken archive: the caller says the disk is full (errors.saying_disk_full)
         raise DatasetError(f"{archive.name} is not a valid {suffix} archive or is truncated ({error}); "
                            "re-create the archive and try again") from None
 
@@ -55,6 +60,7 @@ class _Guard:
 
     def __init__(self, archive: Path, target: Path, limits: Limits) -> None:
         self.archive = archive.name
+        self.archive_bytes = archive.stat().st_size
         self.target = target.resolve()
         self.limits = limits
         self.members = 0
@@ -83,19 +89,38 @@ class _Guard:
             raise self.refuse(name, "resolves outside the dataset folder")
         return path
 
-    def write(self, source: IO[bytes], path: Path) -> None:
+    def check_size(self, name: str, size: int) -> None:
+        """A member's size, declared or counted: one file over the cap is refused before it fills memory or disk."""
+        if size > self.limits.max_file_bytes:
+            raise DatasetError(f"{self.archive}: member {name!r} is {size / _MIB:,.1f} MiB uncompressed, over the "
+                               f"limit of {self.limits.max_file_bytes / _MIB:,.1f} MiB per file (a decompression "
+                               "bomb, or a file that is no dataset image); refusing to extract it. Leave it out or "
+                               "downscale it, and re-create the archive")
+
+    def check_expansion(self, expanded: int, compressed: int, what: str) -> None:
+        """`expanded` uncompressed bytes from `compressed` ones, of a member or of the whole archive."""
+        if expanded > self.limits.max_total_bytes:
+            raise DatasetError(f"{self.archive} expands to more than {self.limits.max_total_bytes:,} bytes "
+                               "(a decompression bomb?); refusing to extract it")
+        if expanded > self.limits.ratio_exempt_bytes and expanded > self.limits.max_ratio * max(compressed, 1):
+            raise DatasetError(f"{what} expands more than {self.limits.max_ratio} times ({expanded / _MIB:,.1f} MiB "
+                               f"from {compressed / 1024:,.1f} KiB: a decompression bomb?); refusing to extract it")
+
+    def write(self, source: IO[bytes], path: Path, name: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        written = 0
         with open(path, "wb") as out:
             while chunk := source.read(_CHUNK):
+                written += len(chunk)
                 self.total_bytes += len(chunk)
-                if self.total_bytes > self.limits.max_total_bytes:
-                    raise DatasetError(f"{self.archive} expands to more than {self.limits.max_total_bytes:,} bytes "
-                                       "(a decompression bomb?); refusing to extract it")
+                self.check_size(name, written)
+                self.check_expansion(self.total_bytes, self.archive_bytes, self.archive)
                 out.write(chunk)
 
 
 def _extract_zip(archive: Path, guard: _Guard) -> None:
     with zipfile.ZipFile(archive) as zf:
+        _check_declared(zf.infolist(), guard)
         for info in zf.infolist():
             path = guard.member_path(info.filename)
             if stat.S_ISLNK(info.external_attr >> 16):
@@ -109,7 +134,7 @@ def _extract_zip(archive: Path, guard: _Guard) -> None:
                 continue
             try:
                 with zf.open(info) as source:
-                    guard.write(source, path)
+                    guard.write(source, path, info.filename)
             except NotImplementedError as error:
                 raise guard.refuse(info.filename, f"uses an unsupported compression method ({error})") from None
 
@@ -127,8 +152,20 @@ def _extract_tar(archive: Path, guard: _Guard) -> None:
             if member.isdir():
                 path.mkdir(parents=True, exist_ok=True)
                 continue
+            guard.check_size(member.name, member.size)
             source = tf.extractfile(member)
             assert source is not None  # a regular file always has content
             with source:
-                guard.write(source, path)
+                guard.write(source, path, member.name)
+
+
+def _check_declared(members: list[zipfile.ZipInfo], guard: _Guard) -> None:
+    """A zip's central directory, before anything is extracted: member count, sizes and expansion ratios."""
+    if len(members) > guard.limits.max_members:
+        raise DatasetError(f"{guard.archive} holds more than {guard.limits.max_members:,} members "
+                           "(a decompression bomb?); split the dataset or raise the limit")
+    for info in members:
+        guard.check_size(info.filename, info.file_size)
+        guard.check_expansion(info.file_size, info.compress_size, f"{guard.archive}: member {info.filename!r}")
+    guard.check_expansion(sum(info.file_size for info in members), guard.archive_bytes, guard.archive)
 

@@ -10,8 +10,9 @@ Layouts accepted (after descending through folders that hold nothing but one fol
 The test split is held out from model selection (which sees validation accuracy only), so the accuracy reported
 on it stays honest. Ignored: hidden files and folders, "__MACOSX", non-image files beside the class folders
 (README, labels.csv), and other folders beside train/. Images outside a class folder are an error.
-Every file inside a class folder must be an image that decodes; with `skip_bad=True` the others are left out and
-listed in DatasetInfo.skipped instead.
+Every file inside a class folder must be a regular file (of at most Limits.max_file_bytes) holding an image that
+decodes; with `skip_bad=True` the others are left out and listed in DatasetInfo.skipped instead. No link is
+followed: links and unreadable sub-folders are always left out and listed there too (dataset_tree.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import json
 import os
 import shutil
 import statistics
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,11 +29,14 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .archives import extract_archive, ignored_part
+from .archives import extract_archive
 from .catalogue import Schema, default_image_size
-from .errors import DatasetError
+from .dataset_tree import DatasetTree
+from .errors import DatasetError, saying_disk_full
 from .images import IMAGE_SUFFIXES, BadImage, ImageFacts, inspect_image
 from .limits import Limits
+from .safe_files import RefusedFile, copy_hashed, open_regular, sha256_of
+from .staging import abandoned, locked, staging_folder
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 2  # 2 added the test split
@@ -108,7 +111,8 @@ class DatasetInfo:
     val: tuple[str, ...]
     split_given: bool  # True when the dataset came with train/ and val/
     seed: int  # the seed of a generated split
-    skipped: tuple[tuple[str, str], ...] = ()  # (relative path, reason) left out with skip_bad=True
+    skipped: tuple[tuple[str, str], ...] = ()  # (relative path, reason) left out: bad files with skip_bad=True,
+    # links and unreadable folders always
     test: tuple[str, ...] = ()  # held out from selection; empty for datasets registered before test splits
     test_given: bool = False  # True when the dataset came with test/
 
@@ -137,7 +141,7 @@ class DatasetInfo:
                 f"validation{test}, {split}); {colour}; width {s.min_width}-{s.max_width} px (median {s.median_width:g}), "
                 f"height {s.min_height}-{s.max_height} px (median {s.median_height:g})")
         if self.skipped:
-            text += f"; {len(self.skipped)} bad files skipped"
+            text += f"; {len(self.skipped)} left out"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,59 +192,59 @@ def scan_dataset(folder: Path | str, *, skip_bad: bool = False, val_fraction: fl
         raise DatasetError(f"{folder} is not a folder; give a folder of class sub-folders, or a .zip / .tar / "
                            ".tar.gz archive of one")
     _check_fractions(val_fraction, test_fraction)
-    root = _unwrap(folder)
-    train_dir, val_dir, test_dir = _split_dirs(root)
-    class_dirs = _class_dirs(train_dir or root)  # an empty class folder still counts: as a class with no images
+    tree = DatasetTree(folder, limits.max_files)
+    root = _unwrap(tree, folder)
+    train_dir, val_dir, test_dir = _split_dirs(tree, root)
+    class_dirs = _class_dirs(tree, train_dir or root)  # an empty class folder still counts: a class with no images
     given = {name: held for name, held in (("val", val_dir), ("test", test_dir)) if held is not None}
-    found = _files(class_dirs, root) + [f for held in given.values() for f in _files(_class_dirs(held), root)]
-    entries, facts, skipped = _inspect(found, limits, skip_bad, steps or _Steps(None, None))
+    found = _files(tree, class_dirs, root) + [f for held in given.values()
+                                              for f in _files(tree, _class_dirs(tree, held), root)]
+    entries, facts, bad = _inspect(found, limits, skip_bad, steps or _Steps(None, None))
     entries.sort(key=lambda entry: entry.path)
     classes, counts = _check_classes([d.name for d in class_dirs], found, entries, root, limits)
     parts = _split(entries, classes, train_dir, given, {"val": val_fraction, "test": test_fraction}, seed)
     return DatasetInfo(root=str(root), content_hash=content_hash(entries), manifest=tuple(entries),
                        classes=classes, counts=counts, stats=_stats(facts), train=parts["train"], val=parts["val"],
-                       split_given="val" in given, seed=seed, skipped=tuple(skipped), test=parts["test"],
-                       test_given="test" in given)
+                       split_given="val" in given, seed=seed, skipped=tuple(bad + tree.notes(root)),
+                       test=parts["test"], test_given="test" in given)
 
 
 def register_dataset(source: Path | str, dest: Path | str, *, skip_bad: bool = False, val_fraction: float = 0.2,
                      test_fraction: float = 0.2, seed: int = 0, limits: Limits = Limits(),
-                     progress: ProgressCallback | None = None, cancel: CancelCallback | None = None) -> DatasetInfo:
+                     progress: ProgressCallback | None = None, cancel: CancelCallback | None = None,
+                     record: Callable[[DatasetInfo], None] | None = None) -> DatasetInfo:
     """Validate `source` (folder or archive) and copy it into the new folder `dest` with its manifest.json.
 
-    Everything happens in a hidden staging folder beside `dest` that is renamed into place only on success,
-    so a failure, a bad input or a cancel (RegistrationCancelled) leaves nothing behind. Only the manifest's
-    files are copied. `progress` and `cancel`: see ProgressCallback and CancelCallback.
+    Everything happens in a hidden staging folder beside `dest` (staging.py: one left by a killed registration
+    is swept by the next) that is renamed into place only on success, so a failure, a bad input or a cancel
+    (RegistrationCancelled) leaves nothing behind. Only the manifest's files are copied. `progress` and
+    `cancel`: see ProgressCallback and CancelCallback. `record(info)` (the store's record) runs once the folder
+    is in place, while it is still locked; when it raises, the folder goes again. A full disk says so.
     """
     source, dest = Path(source), Path(dest)
     if not source.exists():
         raise DatasetError(f"{source} does not exist; give a folder of class sub-folders or an archive of one")
-    if dest.exists():
+    if os.path.lexists(dest):
         raise DatasetError(f"{dest} already exists; choose another dataset name or remove that folder")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.incoming-", dir=dest.parent))
-    try:
-        steps = _Steps(progress, cancel)
-        options = dict(skip_bad=skip_bad, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
-                       limits=limits, steps=steps)
-        if source.is_dir():
-            scanned = scan_dataset(source, **options)
-        else:
-            steps.report(0, 0, "extracting")
-            extract_archive(source, stage / "extracted", limits)
-            scanned = scan_dataset(stage / "extracted", **options)
-        info = replace(scanned, root=str(dest))
-        _copy_files(scanned, stage / "data", steps)
-        steps.report(len(scanned.manifest), len(scanned.manifest), "copying")  # a cancel now still leaves nothing
-        _write_json_atomic(stage / "data" / MANIFEST_NAME, info.to_dict())
-        try:
-            os.rename(stage / "data", dest)
-        except OSError as error:
-            raise DatasetError(f"could not move the dataset into {dest} ({error}); check that it does not exist "
-                               "and that the folder is writable") from None
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    options = dict(skip_bad=skip_bad, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                   limits=limits, steps=_Steps(progress, cancel))
+    with saying_disk_full(dest.parent), staging_folder(dest) as stage:
+        info = _build(source, stage, dest, options)
+        _publish(stage / "data", dest, info, record)
     return info
+
+
+def remove_unregistered(dest: Path, registered: Callable[[], bool]) -> None:
+    """Remove `dest` when a registration killed between its rename and its record left it: a dataset folder
+    (manifest.json) that no live registration holds and `registered()` denies. Anything else stays."""
+    if dest.is_symlink() or not (dest / MANIFEST_NAME).is_file():
+        return
+    if not abandoned(dest):
+        raise DatasetError(f"{dest} is being registered by another process; wait for it to finish, or choose "
+                           "another name")
+    if not registered():
+        shutil.rmtree(dest)
 
 
 def load_dataset(folder: Path | str) -> DatasetInfo:
@@ -264,13 +268,15 @@ def verify_dataset(folder: Path | str) -> DatasetInfo:
     info = load_dataset(folder)
     missing, changed = [], []
     for entry in info.manifest:
-        path = Path(info.root) / entry.path
         try:
-            data = path.read_bytes()
+            with open_regular(Path(info.root) / entry.path, entry.size) as source:
+                digest, size = sha256_of(source, entry.size)
         except FileNotFoundError:
             missing.append(entry.path)
             continue
-        if len(data) != entry.size or hashlib.sha256(data).hexdigest() != entry.sha256:
+        except (OSError, RefusedFile):  # replaced by a link, a FIFO, a larger file, or unreadable
+            digest, size = "", -1
+        if (size, digest) != (entry.size, entry.sha256):
             changed.append(entry.path)
     if missing or changed:
         parts = ([f"{len(changed)} changed ({_names(changed)})"] if changed else []) + (
@@ -289,25 +295,21 @@ class _Found:
     label: str
 
 
-def _visible(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if not ignored_part(p.name))
-
-
-def _unwrap(folder: Path) -> Path:
+def _unwrap(tree: DatasetTree, folder: Path) -> Path:
     """Descend through folders whose only content is one folder that itself holds only folders (archive wrappers)."""
     while True:
-        children = _visible(folder)
+        children = tree.children(folder)
         if len(children) != 1 or not children[0].is_dir():
             return folder
-        inner = _visible(children[0])
+        inner = tree.children(children[0])
         if not inner or any(not child.is_dir() for child in inner):
             return folder  # the lone folder holds files: it is a class (reported as "a single class")
         folder = children[0]
 
 
-def _split_dirs(root: Path) -> tuple[Path | None, Path | None, Path | None]:
+def _split_dirs(tree: DatasetTree, root: Path) -> tuple[Path | None, Path | None, Path | None]:
     """train/, val/ and test/ when the dataset comes split (test/ and val/ count only beside train/)."""
-    dirs = {p.name.lower(): p for p in _visible(root) if p.is_dir()}
+    dirs = {p.name.lower(): p for p in tree.children(root) if p.is_dir()}
     held = [next((dirs[name] for name in names if name in dirs), None) for names in (VAL_NAMES, TEST_NAMES)]
     lone = next((d for d in held if d is not None), None)
     if lone is not None and "train" not in dirs:
@@ -316,31 +318,26 @@ def _split_dirs(root: Path) -> tuple[Path | None, Path | None, Path | None]:
     return dirs.get("train"), held[0], held[1]
 
 
-def _class_dirs(pool: Path) -> list[Path]:
-    children = _visible(pool)
+def _class_dirs(tree: DatasetTree, pool: Path) -> list[Path]:
+    children = tree.children(pool)
+    left_out = "".join(f"; {path.name}: {why}" for path, why in tree.left_out.items() if path.parent == pool)
     if not children:
-        raise DatasetError(f"{pool} is empty; expected one sub-folder per class, each holding that class's images")
+        raise DatasetError(f"{pool} is empty{left_out}; expected one sub-folder per class, each holding that class's "
+                           "images")
     loose = [p.name for p in children if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     if loose:
         raise DatasetError(f"{len(loose)} images lie directly in {pool} ({_names(loose)}); every image must be in "
                            "a sub-folder named after its class")
     class_dirs = [p for p in children if p.is_dir()]
     if not class_dirs:
-        raise DatasetError(f"{pool} holds no class folders; expected one sub-folder per class, each holding that "
-                           "class's images")
+        raise DatasetError(f"{pool} holds no class folders{left_out}; expected one sub-folder per class, each "
+                           "holding that class's images")
     return class_dirs
 
 
-def _files(class_dirs: list[Path], root: Path) -> list[_Found]:
-    found = []
-    for class_dir in class_dirs:
-        for folder, subdirs, files in os.walk(class_dir):
-            subdirs[:] = sorted(d for d in subdirs if not ignored_part(d))
-            for name in sorted(files):
-                if not ignored_part(name):
-                    path = Path(folder) / name
-                    found.append(_Found(path, path.relative_to(root).as_posix(), class_dir.name))
-    return found
+def _files(tree: DatasetTree, class_dirs: list[Path], root: Path) -> list[_Found]:
+    return [_Found(path, path.relative_to(root).as_posix(), class_dir.name)
+            for class_dir in class_dirs for path in tree.files(class_dir)]
 
 
 def _inspect(found: list[_Found], limits: Limits, skip_bad: bool, steps: _Steps
@@ -349,22 +346,30 @@ def _inspect(found: list[_Found], limits: Limits, skip_bad: bool, steps: _Steps
     for done, item in enumerate(found):
         steps.report(done, len(found), "checking")
         try:
-            data = item.path.read_bytes()
+            entry, fact = _check_file(item, limits)
         except OSError as error:
             bad.append((item.rel, f"unreadable ({error.strerror or error})"))
             continue
-        try:
-            facts.append(inspect_image(data, item.path.suffix, limits.max_pixels))
-        except BadImage as reason:
+        except (RefusedFile, BadImage) as reason:
             bad.append((item.rel, str(reason)))
             continue
-        entries.append(FileEntry(item.rel, len(data), hashlib.sha256(data).hexdigest(), item.label))
+        entries.append(entry)
+        facts.append(fact)
     if bad and not skip_bad:
         listed = "; ".join(f"{path}: {reason}" for path, reason in bad[:_LISTED])
         more = f"; and {len(bad) - _LISTED} more" if len(bad) > _LISTED else ""
         raise UnusableFiles(f"{len(bad)} files in class folders are not usable images: {listed}{more}. Remove or "
                             "fix them, or skip them (skip_bad / --skip-bad) to register the dataset without them", bad)
     return entries, facts, bad
+
+
+def _check_file(item: _Found, limits: Limits) -> tuple[FileEntry, ImageFacts]:
+    """One file, opened once: a regular file within the size cap, an image that decodes, its streamed hash."""
+    with open_regular(item.path, limits.max_file_bytes) as source:
+        facts = inspect_image(source, item.path.suffix, limits.max_pixels)
+        source.seek(0)
+        digest, size = sha256_of(source, limits.max_file_bytes)
+    return FileEntry(item.rel, size, digest, item.label), facts
 
 
 def _check_classes(names: list[str], found: list[_Found], entries: list[FileEntry], root: Path, limits: Limits
@@ -440,17 +445,63 @@ def _stats(facts: list[ImageFacts]) -> ImageStats:
 
 # --- registering -----------------------------------------------------------------------------------------------
 
+def _build(source: Path, stage: Path, dest: Path, options: dict[str, Any]) -> DatasetInfo:
+    """Scan `source` (extracted into the stage first when an archive) and copy it into stage/data with its
+    manifest; the DatasetInfo is rooted at `dest`, where it is published."""
+    steps: _Steps = options["steps"]
+    if source.is_dir():
+        scanned = scan_dataset(source, **options)
+    else:
+        steps.report(0, 0, "extracting")
+        extract_archive(source, stage / "extracted", options["limits"])
+        scanned = scan_dataset(stage / "extracted", **options)
+    info = replace(scanned, root=str(dest))
+    (stage / "data").mkdir()
+    _copy_files(scanned, stage / "data", steps)
+    steps.report(len(scanned.manifest), len(scanned.manifest), "copying")  # a cancel now still leaves nothing
+    _write_json_atomic(stage / "data" / MANIFEST_NAME, info.to_dict())
+    return info
+
+
+def _publish(built: Path, dest: Path, info: DatasetInfo, record: Callable[[DatasetInfo], None] | None) -> None:
+    """Rename `built` into place and record it, locked throughout: a folder found in place unlocked and unrecorded
+    was left by a killed registration (remove_unregistered)."""
+    with locked(built):
+        try:
+            os.rename(built, dest)
+        except OSError as error:
+            raise DatasetError(f"could not move the dataset into {dest} ({error}); check that it does not exist "
+                               "and that the folder is writable") from None
+        try:
+            if record is not None:
+                record(info)
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)  # not half-registered: the files go with the failed record
+            raise
+
+
 def _copy_files(info: DatasetInfo, target: Path, steps: _Steps) -> None:
     """Copy the manifest's files into `target`, checking each copy against its hash (the source may be changing)."""
     for done, entry in enumerate(info.manifest):
         steps.report(done, len(info.manifest), "copying")
-        data = (Path(info.root) / entry.path).read_bytes()
-        if hashlib.sha256(data).hexdigest() != entry.sha256:
-            raise DatasetError(f"{entry.path} changed while the dataset was being registered; try again once "
-                               "nothing writes to the folder")
         path = target / entry.path
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        if _copy(Path(info.root) / entry.path, path, entry.size) != entry.sha256:
+            raise DatasetError(f"{entry.path} changed while the dataset was being registered; try again once "
+                               "nothing writes to the folder")
+
+
+def _copy(source: Path, target: Path, size: int) -> str | None:
+    """The sha256 of what was copied, or None when `source` is no longer a regular file of `size` bytes."""
+    try:
+        opened = open_regular(source, size)
+    except (OSError, RefusedFile):
+        return None
+    with opened:
+        try:
+            return copy_hashed(opened, target, size)
+        except RefusedFile:  # it grew
+            return None
 
 
 def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -34,12 +35,13 @@ class ImageFacts:
         return self.mode in GREY_MODES
 
 
-def inspect_image(data: bytes, suffix: str, max_pixels: int) -> ImageFacts:
-    """Decode `data` fully (a valid header over truncated pixels must fail here, not in the middle of training)."""
+def inspect_image(source: IO[bytes], suffix: str, max_pixels: int) -> ImageFacts:
+    """Decode the image `source` holds fully (a valid header over truncated pixels must fail here, not in the
+    middle of training); PIL reads it in blocks, never the whole file at once."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own pixel limit below is stricter
         try:
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(source) as image:
                 width, height = image.size
                 if width * height > max_pixels:
                     raise BadImage(f"{width}x{height} pixels is over the limit of {max_pixels:,} pixels per image "
