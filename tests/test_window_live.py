@@ -17,9 +17,11 @@ from easeml_gui.engine.types import Arm, Decision, Observation, Task, TaskResult
 from easeml_gui.lab import tenants
 from easeml_gui.lab.stores import open_writer
 from easeml_gui.store import EpochReport
+from easeml_gui.views.running_tasks import FOR
 from easeml_gui.views.task_progress import EpochProgress, parse_progress
 
 EPOCH_LINE = "epoch 2/5  loss 0.412  val 0.8125  1,234 img/s"  # as `easeml-gui run` records it
+FOLD_EPOCH_LINE = "fold 2/4  epoch 1/2  loss 0.300  1,234 img/s"  # a further fold's epoch: not validated
 
 
 def score(tenant: str, arm: str, mean: float, sigma: float) -> TenantScore:
@@ -79,7 +81,7 @@ def test_what_easeml_gui_run_records_of_each_epoch_reads_as_progress_and_a_curve
         {"event": "epoch", "epoch": n, "epochs": 5, "loss": loss, "val_accuracy": accuracy, "images_per_second": 1234.0}
         for n, accuracy in ((3, 0.85), (4, 0.875))]
     with open_writer(db) as store:
-        progress = Progress(lambda: "", OneTaskExecutor(task, events), store.task_epoch)
+        progress = Progress(lambda: "", OneTaskExecutor(task, events), store.task_epoch, store.task_line)
         progress.tick()
         progress.tick()  # nothing new: nothing recorded twice
         assert parse_progress(store.task("t2").log_tail) == EpochProgress(4, 5, 0.875)
@@ -88,10 +90,37 @@ def test_what_easeml_gui_run_records_of_each_epoch_reads_as_progress_and_a_curve
             (1, 0.7, 0.9), (2, 0.8125, 0.412), (3, 0.85, loss), (4, 0.875, loss)]
 
 
+def test_a_cross_validating_tasks_folds_are_its_latest_line_but_not_its_curve(db):
+    """The registered split's epochs (fold 1) draw the curve; the further folds' epochs and ends only say where the
+    task is, so Running now moves on while they train."""
+    task = Task("t2", "bob", Arm("mlp", 1), "cpu:1")
+    events = [{"event": "epoch", "epoch": 3, "epochs": 5, "loss": 0.2, "val_accuracy": 0.85, "images_per_second": 9.0,
+               "fold": 1, "folds": 4},
+              {"event": "fold_epoch", "fold": 2, "folds": 4, "epoch": 1, "epochs": 2, "loss": 0.3,
+               "images_per_second": 1234.0, "seconds": 1.0},
+              {"event": "fold", "fold": 2, "folds": 4, "val_accuracy": 0.95}]
+    seen = []
+    with open_writer(db) as store:
+        executor = OneTaskExecutor(task, [])
+        progress = Progress(lambda: "", executor, store.task_epoch, store.task_line)
+        for event in events:  # one per tick, as a live run reads them
+            executor._events.append(event)
+            progress.tick()
+            seen.append(parse_progress(store.task("t2").log_tail))
+        [curve] = store.epoch_curves(["t2"]).values()
+    assert seen == [EpochProgress(3, 5, 0.85, fold=1, folds=4), EpochProgress(1, 2, None, fold=2, folds=4),
+                    EpochProgress(0, 0, 0.95, fold=2, folds=4)]
+    assert [p.text for p in seen] == ["fold 1 of 4, epoch 3 of 5 · val 0.850", "fold 2 of 4, epoch 1 of 2",
+                                      "fold 2 of 4 · val 0.950"]
+    assert [p.steps for p in seen] == [(3, 20), (3, 8), (2, 4)]  # the bar counts every fold as long as this one
+    assert [e.epoch for e in curve] == [1, 2, 3]
+
+
 def test_other_lines_have_no_progress():
     assert parse_progress(EPOCH_LINE) == EpochProgress(2, 5, 0.8125)
     assert parse_progress("starting") is None and parse_progress(None) is None
     assert parse_progress("epoch 0/0  val 0.5000") is None  # no epochs to count
+    assert parse_progress("refit on train + validation (160 images, 2 epochs): the model the tenant gets") is None
 
 
 def test_running_tasks_show_a_progress_bar_and_the_timeline_a_bar_per_task(open_window, qtbot, db, tmp_path):
@@ -110,6 +139,19 @@ def test_running_tasks_show_a_progress_bar_and_the_timeline_a_bar_per_task(open_
     assert [r[:3] for r in rows_of(tmp_path / "timeline.csv")] == [["device", "tenant", "task"],
                                                                    ["cpu:0", "alice", "t1"], ["cpu:1", "bob", "t2"]]
     assert lab.timeline.save_png(tmp_path / "timeline.png")
+
+
+def test_running_now_names_the_fold_and_its_clock_ticks_while_nothing_new_is_read(open_window, qtbot, db):
+    with open_writer(db) as store:
+        store.task_line("t2", FOLD_EPOCH_LINE)
+    window = open_window(db)
+    running = window.lab.running
+    qtbot.waitUntil(lambda: len(running.bars()) == 1)
+    bar = running.bars()[0]
+    assert (bar.value(), bar.maximum()) == (3, 8) and bar.text() == "fold 2 of 4, epoch 1 of 2"
+    read, clock = window.lab.snapshot, running.texts()[0][FOR]
+    qtbot.waitUntil(lambda: running.texts()[0][FOR] != clock, timeout=3000)
+    assert window.lab.snapshot is read  # no new read of the store: the clock ticked by itself
 
 
 def test_the_running_tasks_draw_their_validation_accuracy_epoch_by_epoch(open_window, qtbot, db, tmp_path):

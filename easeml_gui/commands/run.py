@@ -79,10 +79,11 @@ class Progress:
     that reads well live and in a log file."""
 
     def __init__(self, lab_state: Callable[[], str], executor: Executor,
-                 remember: Callable[[str, EpochReport, str], None]) -> None:
+                 remember: Callable[[str, EpochReport, str], None], note: Callable[[str, str], None]) -> None:
         self.lab_state = lab_state
         self.executor = executor
         self.remember = remember  # (task id, its epoch, the line printed): kept in the store, where the GUI reads it
+        self.note = note  # (task id, the line printed) of progress that is no epoch of its curve: its latest line
         self.start = time.monotonic()
         self._offsets: dict[str, int] = {}  # per running task: how far its progress events were read
 
@@ -113,21 +114,29 @@ class Progress:
             events, self._offsets[task.task_id] = self.executor.events(task.task_id,
                                                                       self._offsets.get(task.task_id, 0))
             for event in events:
-                if event.get("event") == "epoch":
-                    self._epoch(task, EpochReport.from_event(event))
-                elif event.get("event") == "fold":
-                    self._say(task, f"fold {event['fold']}/{event['folds']}  val {event['val_accuracy']:.4f}  "
-                                    "(a small validation split: cross-validating)")
-                elif event.get("event") == "refit":
-                    self._say(task, f"refit on train + validation ({event['fit_images']} images, {event['epochs']} "
-                                    "epochs): the model the tenant gets")
+                kind = event.get("event")
+                if kind == "epoch":
+                    self._epoch(task, EpochReport.from_event(event), _fold(event))
+                elif kind == "fold_epoch":
+                    self._line(task, f"{_fold(event)}epoch {event['epoch']}/{event['epochs']}  loss "
+                                     f"{event['loss']:.3f}  {event['images_per_second']:,.0f} img/s")
+                elif kind == "fold":
+                    self._line(task, f"{_fold(event)}val {event['val_accuracy']:.4f}  (a small validation split: "
+                                     "cross-validating)")
+                elif kind == "refit":
+                    self._line(task, f"refit on train + validation ({event['fit_images']} images, {event['epochs']} "
+                                     "epochs): the model the tenant gets")
 
-    def _epoch(self, task: Task, report: EpochReport) -> None:
+    def _epoch(self, task: Task, report: EpochReport, fold: str) -> None:
         loss = "" if report.loss is None else f"  loss {report.loss:.3f}"  # none for a classical fit
-        line = (f"epoch {report.epoch}/{report.epochs}{loss}  val {report.val_accuracy:.4f}  "
+        line = (f"{fold}epoch {report.epoch}/{report.epochs}{loss}  val {report.val_accuracy:.4f}  "
                 f"{report.images_per_second or 0:,.0f} img/s")
         self._say(task, line)
         self.remember(task.task_id, report, line)
+
+    def _line(self, task: Task, line: str) -> None:
+        self._say(task, line)
+        self.note(task.task_id, line)
 
     def _say(self, task: Task, line: str) -> None:
         print(f"{self._stamp()} {task.device:8}   {line}  {task.task_id} {task.tenant}/{task.arm.name}", flush=True)
@@ -145,6 +154,11 @@ class Progress:
 
     def job_done(self, job: JobRecord) -> None:
         print(f"{self._stamp()} job {job.id} of {job.tenant} is done: every model was tried", flush=True)
+
+
+def _fold(event: dict) -> str:
+    """"fold 2/4  " for an event of a cross-validating task (views/task_progress.py reads it), else ""."""
+    return f"fold {event['fold']}/{event['folds']}  " if "fold" in event else ""
 
 
 def run_lab(args: argparse.Namespace) -> int:
@@ -169,7 +183,7 @@ def run_lab(args: argparse.Namespace) -> int:
             return (f"{lab.scheduler.tasks_finished} ended, regret estimate {regret:.3f}, best: "
                     + (", ".join(best) if best else "-"))
 
-        progress = Progress(lab_state, executor, store.task_epoch)
+        progress = Progress(lab_state, executor, store.task_epoch, store.task_line)
         events = LabEvents(progress.decision, progress.result, progress.job_done, progress.tick, progress.resume,
                            progress.idle, progress.adopt)
         lab = LiveLab(store, executor, args.policy, args.seed, events)

@@ -81,6 +81,14 @@ class RunLog(LabReader):
                                          "time": self._clock()}, replace=True)
             self._update("tasks", ("task_id", task_id), {"log_tail": line[-LOG_TAIL_CHARS:]})
 
+    def task_line(self, task_id: str, line: str) -> None:
+        """`line` (how `run` printed it) as the task's log tail: progress that adds no epoch to its curve (an
+        epoch of a further cross-validation fold, a fold's end, a refit)."""
+        with self._write():
+            if self._task_row(task_id) is None:
+                raise StoreError(f"unknown task {task_id!r}")
+            self._update("tasks", ("task_id", task_id), {"log_tail": line[-LOG_TAIL_CHARS:]})
+
     def task_location(self, task_id: str, location: TaskLocation | None) -> None:
         """Where the running attempt lives: its host (None: this machine), task folder and worker pid."""
         if location is None:

@@ -52,6 +52,10 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
     state = load_pretrained_state(arm.model) if arm.pretrained else None  # once: every attempt starts from it
     data = tensor_data(info, image_size, device, use_imagenet_stats=arm.pretrained)
     schema = info.schema(image_size)
+    folds = extra_folds(info.labels(info.train), len(info.val), request.seed)
+    # While cross-validating, each progress line names its fold (the registered split is the first), so a display
+    # shows "fold 2 of 4, epoch 1 of 3" instead of the registered run's last epoch while the other folds train.
+    on_fold = {"fold": 1, "folds": len(folds) + 1} if folds else {}
 
     def fresh_model() -> nn.Module:
         torch.manual_seed(request.seed)  # every attempt, and a refit, starts from the same weights
@@ -63,7 +67,7 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
         model = fresh_model()
         return train(model, data, recipe, Budget(epochs, request.max_seconds), batch_size=batch_size,
                      device=device, seed=request.seed, pretrained=arm.pretrained, augment=augment,
-                     on_epoch=_emit_epoch), model
+                     on_epoch=lambda report: emit("epoch", **vars(report), **on_fold)), model
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -76,12 +80,11 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
         fold_model = fresh_model()
         train(fold_model, fold_data, recipe, Budget(outcome.planned_epochs), batch_size=outcome.batch_size,
               device=device, seed=request.seed, pretrained=arm.pretrained, augment=augment,
-              retrace=Retrace.of(outcome))
+              retrace=Retrace.of(outcome), on_epoch=lambda report: _emit_fold_epoch(report, number, len(folds) + 1))
         fold_accuracy = evaluate(fold_model, fold_data, outcome.batch_size * 2, None)
         emit("fold", fold=number, folds=len(folds) + 1, val_accuracy=fold_accuracy)
         return fold_accuracy
 
-    folds = extra_folds(info.labels(info.train), len(info.val), request.seed)
     accuracy = cross_validated(outcome.best_accuracy, len(info.val), folds, score)
     kept, refit_seconds = outcome, None
     if should_refit(request, accuracy, len(info.val) * (len(folds) + 1), time.perf_counter() - started):
@@ -220,8 +223,10 @@ def _save_checkpoint(folder: Path, arm: ArmSpec, info: DatasetInfo, image_size: 
     write_atomically(folder / CHECKPOINT_NAME, lambda out: torch.save(checkpoint, out))
 
 
-def _emit_epoch(report: EpochReport) -> None:
-    emit("epoch", **vars(report))
+def _emit_fold_epoch(report: EpochReport, fold: int, folds: int) -> None:
+    """An epoch of a further fold: not validated (its model is scored once, at the fold's end)."""
+    emit("fold_epoch", fold=fold, folds=folds, epoch=report.epoch, epochs=report.epochs, loss=report.loss,
+         images_per_second=report.images_per_second, seconds=report.seconds)
 
 
 def _cuda_facts(device: torch.device) -> dict[str, Any]:

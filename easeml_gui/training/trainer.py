@@ -41,7 +41,7 @@ class EpochReport:
     epoch: int
     epochs: int
     loss: float
-    val_accuracy: float
+    val_accuracy: float  # NaN in a retraced run, which does not validate
     images_per_second: float
     seconds: float  # since training started
 
@@ -140,13 +140,12 @@ def train(model: nn.Module, data: TensorData, recipe: Recipe, budget: Budget, *,
         if not math.isfinite(mean_loss):
             raise TrainingError(f"the loss became {mean_loss} in epoch {epoch}; the learning rate "
                                 f"({recipe.lr:g}) is too high for this model and data")
-        if retrace is not None:
-            continue
-        recalibrate_batch_norm(model, data, batch_size * 2, amp_dtype)
-        accuracy = evaluate(model, data, batch_size * 2, amp_dtype)
-        if accuracy > best_accuracy:
-            best_accuracy, best_epoch, best_state = accuracy, epoch, _cpu_state(model)
-        on_epoch(EpochReport(epoch, epochs, mean_loss, accuracy, steps * batch_size / epoch_seconds,
+        if retrace is None:
+            recalibrate_batch_norm(model, data, batch_size * 2, amp_dtype)
+            accuracy = evaluate(model, data, batch_size * 2, amp_dtype)
+            if accuracy > best_accuracy:
+                best_accuracy, best_epoch, best_state = accuracy, epoch, _cpu_state(model)
+        on_epoch(EpochReport(epoch, last_epoch, mean_loss, accuracy, steps * batch_size / epoch_seconds,
                              time.perf_counter() - start))
     if retrace is not None:
         recalibrate_batch_norm(model, data, batch_size * 2, amp_dtype)

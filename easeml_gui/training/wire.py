@@ -10,9 +10,12 @@ and the trained model the result names in "checkpoint" (best.pt for a network, m
 
 Events (progress.jsonl), by "event":
   start  arm, device, image_size, train_images, val_images (networks add batch_size, pretrained)
-  epoch  epoch, epochs, loss (null for a classical fit), val_accuracy, images_per_second, seconds
+  epoch  epoch, epochs, loss (null for a classical fit), val_accuracy, images_per_second, seconds; while
+         cross-validating also fold (1: the registered split) and folds
   oom    batch_size (the smaller batch the worker retries with)
-  fold   fold, folds, val_accuracy (a small validation split is cross-validated: training/folds.py)
+  fold_epoch  fold, folds, epoch, epochs, loss, images_per_second, seconds: an epoch of a further fold (a network's;
+         not validated: its model is scored once, at the fold's end)
+  fold   fold, folds, val_accuracy: a fold's end (a small validation split is cross-validated: training/folds.py)
   refit  epochs, fit_images (a network the lab would deliver trains again on train + validation)
   end    state ("done" | "failed" | "cancelled"), accuracy (done) or error (failed)
 result.json: state, error, seconds, task_id, arm, device, seed, python; when done also accuracy (the best

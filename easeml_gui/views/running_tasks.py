@@ -1,5 +1,6 @@
 """The tasks on devices now: which tenant's model trains where, for how long, and how far it got: a progress bar
-(epoch n of m, validation accuracy so far) once an epoch ended, its latest line before that."""
+(fold k of n while cross-validating, epoch e of m, validation accuracy so far) once an epoch ended, its latest line
+before that. The time each has run ticks every second, between reads of the store too."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from .theme import ColourMap, scheme, swatch
 
 Qt = QtCore.Qt
 COLUMNS = ("task", "tenant", "model", "device", "for", "progress")
-PROGRESS = COLUMNS.index("progress")
+FOR, PROGRESS = COLUMNS.index("for"), COLUMNS.index("progress")
+CLOCK_MS = 1000
 
 
 def elapsed(started: float | None, now: float) -> str:
@@ -38,12 +40,19 @@ class RunningTasks(QtWidgets.QTreeWidget):
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)  # the card around it is the frame, as for the tenants
         self.header().setStretchLastSection(True)
+        self._started: list[float | None] = []  # per row, its task's start (store clock), for the ticking clock
+        # A new snapshot comes only when the store changed: a fold or an epoch can train for minutes without a line.
+        self._clock = QtCore.QTimer(self)
+        self._clock.setInterval(CLOCK_MS)
+        self._clock.timeout.connect(self.tick)
         self.set_rows(())
 
     def set_rows(self, rows: Sequence[RunningRow], now: float | None = None) -> None:
         now = time.time() if now is None else now  # the store's clock is wall time
         self.clear()
+        self._started = [row.started for row in rows]
         if not rows:
+            self._clock.stop()
             idle = QtWidgets.QTreeWidgetItem(["nothing is running"])
             idle.setForeground(0, QtGui.QBrush(QtGui.QColor(scheme().muted)))
             self.addTopLevelItem(idle)
@@ -60,6 +69,13 @@ class RunningTasks(QtWidgets.QTreeWidget):
                 self.setItemWidget(item, PROGRESS, progress_bar(row.epoch, row.progress))
         for column in range(len(COLUMNS) - 1):
             self.resizeColumnToContents(column)
+        self._clock.start()
+
+    def tick(self, now: float | None = None) -> None:
+        """Each row's time on its device, as of `now` (default: the wall clock, which the store's times are in)."""
+        now = time.time() if now is None else now
+        for index, started in enumerate(self._started):
+            self.topLevelItem(index).setText(FOR, elapsed(started, now))
 
     def bars(self) -> list[QtWidgets.QProgressBar]:
         """The progress bars shown, row by row (rows without an epoch yet have none)."""
@@ -73,8 +89,9 @@ class RunningTasks(QtWidgets.QTreeWidget):
 
 def progress_bar(epoch: EpochProgress, line: str) -> QtWidgets.QProgressBar:
     bar = QtWidgets.QProgressBar()
-    bar.setRange(0, epoch.epochs)
-    bar.setValue(min(epoch.epoch, epoch.epochs))
+    done, total = epoch.steps
+    bar.setRange(0, total)
+    bar.setValue(done)
     bar.setFormat(epoch.text)
     bar.setTextVisible(True)
     bar.setMaximumHeight(18)  # inside a table row, not a full-size widget
