@@ -92,3 +92,31 @@ def test_stop_interrupts_the_helper_and_keeps_nothing():
     with pytest.raises(Cancelled, match="nothing of the interrupted download was kept"):
         weights.fetch(["alexnet"], cancel=lambda: True)
     assert pretrained_available() == {} and not list(hub_checkpoints_dir().glob("*.partial"))
+
+
+def test_the_job_dialog_gets_weights_without_a_terminal(open_window, qtbot, tmp_path, squeezenet_file):
+    """Weights… in the job dialog: the weights imported there make the fine-tuned models join the list."""
+    from easeml_gui.lab import datasets, tenants
+    from easeml_gui.lab.stores import open_writer
+    from easeml_gui.training.digits import export_digits
+    from easeml_gui.views.job_dialog import JobDialog
+
+    db = tmp_path / "lab.sqlite"
+    with open_writer(db) as store:
+        tenants.add(store, "alice")
+        datasets.register(store, "digits", export_digits(tmp_path / "digits", per_class=10), tmp_path)
+    window = open_window(db)
+    qtbot.waitUntil(lambda: window.lab.tenants.source_model.rowCount() == 1)
+    window.add_job("alice")
+    dialog = window.dialog
+    assert isinstance(dialog, JobDialog)
+    dialog.weights.setCurrentIndex(dialog.weights.findData("both"))
+    qtbot.waitUntil(lambda: dialog.models.topLevelItemCount() > 0, timeout=30000)
+    assert "squeezenet1_1@imagenet" not in dialog.offered()
+    weights_dialog = dialog.open_weights()
+    qtbot.waitUntil(lambda: weights_dialog.table.topLevelItemCount() == len(weights.ARCHITECTURES))
+    weights_dialog.select(["squeezenet1_1"])
+    weights_dialog.import_file(squeezenet_file, "squeezenet1_1")
+    qtbot.waitUntil(lambda: weights_dialog.said.text().startswith("Imported"), timeout=HELPER_TIMEOUT_MS)
+    weights_dialog.close()
+    qtbot.waitUntil(lambda: "squeezenet1_1@imagenet" in dialog.offered(), timeout=30000)

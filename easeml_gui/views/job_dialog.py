@@ -12,6 +12,7 @@ from ..controllers.registry import RegistryController
 from ..lab.jobs import ArmChoice, Fitting
 from ..training.arms import WEIGHT_CHOICES, arm_spec
 from .operation_dialog import OperationDialog
+from .weights_dialog import WeightsDialog
 
 Qt = QtCore.Qt
 # (label, augment list or None for each model's recipe)
@@ -93,7 +94,13 @@ class JobDialog(OperationDialog):
         self.form.addRow("Tenant", self.tenant)
         self.form.addRow("Dataset", self.dataset)
         self.form.addRow("Image size", self.image_size)
-        self.form.addRow("Networks", self.weights)
+        self.weights_button = QtWidgets.QPushButton("Weights…")
+        self.weights_button.setToolTip("fetch or import ImageNet weights, then the models fine-tuned from them join")
+        self.weights_button.clicked.connect(self.open_weights)
+        networks = QtWidgets.QHBoxLayout()
+        networks.addWidget(self.weights, 1)
+        networks.addWidget(self.weights_button)
+        self.form.addRow("Networks", networks)
         self.form.addRow("Models", self._models_box())
         self.form.addRow("Epochs", self.epochs)
         self.form.addRow("Augmentation", self.augment)
@@ -192,6 +199,14 @@ class JobDialog(OperationDialog):
         if self.fitting is None or not arm_spec(choice.name).network:
             return choice.seconds
         return choice.seconds * (self.epochs.value() or self.fitting.recipe_epochs) / self.fitting.recipe_epochs
+
+    def open_weights(self) -> WeightsDialog:
+        """The lab's weights (fetch, import) without leaving the job; the models are matched again after."""
+        dialog = WeightsDialog(self.registry, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _: self.match())
+        dialog.open()
+        return dialog
 
     def _show_times(self) -> None:
         self.models.blockSignals(True)
