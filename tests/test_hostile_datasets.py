@@ -308,3 +308,11 @@ def test_an_unreadable_sub_folder_is_listed_as_left_out(tmp_path: Path, lab: Pat
         (source / "cat" / "private").chmod(0o755)
     assert added.returncode == 0, added.stderr
     assert "skipped cat/private: an unreadable folder (Permission denied), left out" in added.stdout
+
+
+def test_a_name_that_is_not_utf8_is_left_out_and_listed(tmp_path: Path, lab: Path, run_cli) -> None:
+    source = image_folder(tmp_path / "src")
+    (source / "cat" / os.fsdecode(b"caf\xe9.png")).write_bytes(png(99))  # Latin-1 bytes, as old archives hold
+    out = run_cli("--db", lab, "dataset", "add", source, "--name", "latin")
+    assert out.returncode == 0, out.stderr
+    assert "skipped cat/caf\\xe9.png: a name that is not valid UTF-8, left out (rename it" in out.stdout

@@ -16,6 +16,7 @@ from .archives import ignored_part
 from .errors import DatasetError
 
 LINK_LEFT_OUT = "a symbolic link, left out (links are not followed; copy the files in instead)"
+NAME_LEFT_OUT = "a name that is not valid UTF-8, left out (rename it to register it)"
 
 
 class DatasetTree:
@@ -41,6 +42,8 @@ class DatasetTree:
                 continue
             if entry.is_symlink():
                 self.left_out[Path(entry.path)] = LINK_LEFT_OUT
+            elif not _utf8(entry.name):  # the manifest, the store and the hosts' file names are UTF-8
+                self.left_out[Path(entry.path)] = NAME_LEFT_OUT
             else:
                 kept.append(Path(entry.path))
         return kept
@@ -72,4 +75,14 @@ class DatasetTree:
 
 
 def _relative(path: Path, base: Path) -> str:
-    return path.relative_to(base).as_posix() if path != base else "."
+    """Printable: bytes that are not UTF-8 shown as \\xff escapes."""
+    relative = path.relative_to(base).as_posix() if path != base else "."
+    return os.fsencode(relative).decode("utf-8", "backslashreplace")
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode()
+    except UnicodeEncodeError:  # undecodable bytes arrive as surrogate escapes
+        return False
+    return True
