@@ -13,7 +13,7 @@ import pyqtgraph as pg
 
 from .model_beliefs import ModelBelief
 from .plot_export import number, write_png, write_rows
-from .plot_style import Placeholder, offer_saving, style_axes
+from .plot_style import Placeholder, keep_within_unit, offer_saving, style_axes
 from .theme import ACCENT, scheme
 
 NEXT = "#DD8452"
@@ -30,6 +30,7 @@ class BeliefPlot(pg.PlotWidget):
         view = item.getViewBox()
         view.invertY(True)  # the first model on top
         view.setMouseEnabled(y=False)
+        keep_within_unit(view, "x")
         self._bars = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), pen=pg.mkPen(ACCENT, width=2), beam=0.25)
         item.addItem(self._bars)
         # No legend box over the data: the section's note is the key (KEY).
@@ -51,7 +52,7 @@ class BeliefPlot(pg.PlotWidget):
         rows = np.array([i for i, _ in weighed], dtype=float)
         means = np.array([b.mean for _, b in weighed], dtype=float)
         sigmas = np.array([b.sigma for _, b in weighed], dtype=float)
-        self._bars.setData(x=means, y=rows, left=sigmas, right=sigmas)
+        self._bars.setData(x=means, y=rows, **within_unit(means, sigmas))
         self._means.setData(x=means, y=rows)
         self._observed.setData(x=[b.observed for _, b in observed], y=[i for i, _ in observed])
         self._next.setData(x=[b.mean if b.mean is not None else b.observed for _, b in picked],
@@ -70,3 +71,9 @@ class BeliefPlot(pg.PlotWidget):
         write_rows(path, ["tenant", "model", "mean", "sigma", "observed", "next pick"],
                    ((self.tenant, b.model, number(b.mean), number(b.sigma), number(b.observed), int(b.next_pick))
                     for b in self.beliefs))
+
+
+def within_unit(means: np.ndarray, sigmas: np.ndarray) -> dict[str, np.ndarray]:
+    """The error bars' reach left and right of each mean: ± sigma, cut at 0 and 1 (no accuracy lies beyond)."""
+    low, high = np.clip(means - sigmas, 0.0, 1.0), np.clip(means + sigmas, 0.0, 1.0)
+    return {"left": np.maximum(means - low, 0.0), "right": np.maximum(high - means, 0.0)}

@@ -64,14 +64,15 @@ class LabView(QtWidgets.QStackedWidget):
             lambda at: self.tenant_actions.menu().popup(self.tenants.viewport().mapToGlobal(at)))
         self.running = RunningTasks(self.colours)
         self.accuracy_plot = SeriesPlot("time (s)", "best accuracy", self.colours, legend="bottom-right",
-                                        placeholder="No finished training run yet", steps=True)
+                                        accuracy=True, placeholder="No finished training run yet", steps=True)
         regret_colours = ColourMap()
         regret_colours.colour(REGRET_SERIES)
         self.regret_plot = SeriesPlot("time (s)", "global regret", regret_colours, legend=None, fill=True,
                                       placeholder="No finished training run yet", steps=True)
         self.regret_plot.getPlotItem().getViewBox().setLimits(yMin=-0.05)
         self.regret_plot.setXLink(self.accuracy_plot)  # one time axis: zoom or pan one, both follow
-        self.epochs_plot = SeriesPlot("epoch", "validation accuracy", legend="bottom-right",
+        self.epochs_plot = SeriesPlot("epoch", "validation accuracy", legend="bottom-right", accuracy=True,
+                                      markers=True,  # a task's first epoch is one point: a dot, not nothing
                                       placeholder="No task has finished an epoch yet: the tasks running now draw "
                                                   "their validation accuracy per epoch here")
         self.timeline = DeviceTimeline(self.colours)

@@ -13,6 +13,20 @@ import pyqtgraph as pg
 from .plot_export import ask_path, slug
 from .theme import GRID_ALPHA, scheme
 
+FADED_ALPHA = 0.35  # the other series while one is highlighted: in the background, still readable
+UNIT_PADDING = 0.02  # room beyond [0, 1], so a curve at 1.0 is not drawn on the frame
+
+
+def keep_within_unit(view: pg.ViewBox, axis: str) -> None:
+    """Accuracies lie in [0, 1]: the view of `axis` ("x" or "y") never leaves it by more than UNIT_PADDING, so a
+    single point at 0.9 does not stretch the axis to 1.4 (pyqtgraph shows a flat range as its value ± 0.5)."""
+    view.setLimits(**{f"{axis}Min": -UNIT_PADDING, f"{axis}Max": 1.0 + UNIT_PADDING})
+
+
+def faded(colour: QtGui.QColor) -> QtGui.QColor:
+    colour = QtGui.QColor(colour)
+    colour.setAlphaF(FADED_ALPHA)
+    return colour
 
 
 def style_axes(item: pg.PlotItem, x_label: str, y_label: str) -> None:

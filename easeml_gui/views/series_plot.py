@@ -14,7 +14,7 @@ import pyqtgraph as pg
 
 from .held_tails import HeldTails, Tail
 from .plot_export import write_csv, write_png
-from .plot_style import Placeholder, offer_saving, style_axes
+from .plot_style import Placeholder, faded, keep_within_unit, offer_saving, style_axes
 from .theme import PLOT_THROTTLE_MS, ColourMap, scheme
 
 Series = Mapping[str, tuple[np.ndarray, np.ndarray]]
@@ -22,16 +22,19 @@ Bands = Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # x, low, high
 LONG_SERIES = 2_000  # points from which a curve is thinned to the pixels it covers and clipped to the view
 DOWNSAMPLE_FACTOR = 1.0  # samples per pixel before a series is thinned (pyqtgraph's default, 5, keeps 10,000)
 LEGEND_CORNERS = {"top-right": (-8, 8), "bottom-right": (-8, -8), "top-left": (8, 8), "bottom-left": (8, -8)}
+MARKER_SIZE = 6  # px: a series of one point (a task's first epoch) is a dot, not nothing
 
 
 class SeriesPlot(pg.PlotWidget):
     def __init__(self, x_label: str, y_label: str, colours: ColourMap | None = None, *,
                  legend: str | None = "top-right", legend_limit: int = 12, fill: bool = False,
-                 y_range: tuple[float, float] | None = None, placeholder: str = "", steps: bool = False,
+                 accuracy: bool = False, markers: bool = False, placeholder: str = "", steps: bool = False,
                  parent=None) -> None:
+        """accuracy: the y values are accuracies (the view stays within [0, 1]); markers: a dot at every point."""
         super().__init__(parent=parent)
         self.colours = colours or ColourMap()
         self._fill = fill
+        self._markers = markers
         # Step curves are all horizontal and vertical lines, which antialiasing does not smooth: drawn without
         # it, 50 tenants' curves paint in a fraction of the time.
         self._antialias = not steps
@@ -50,9 +53,8 @@ class SeriesPlot(pg.PlotWidget):
 
         item = self.getPlotItem()
         style_axes(item, x_label, y_label)
-        if y_range is not None:
-            item.setYRange(*y_range, padding=0.02)
-            item.enableAutoRange(axis="y", enable=False)
+        if accuracy:
+            keep_within_unit(item.getViewBox(), "y")
         self._legend: pg.LegendItem | None = None
         self._legend_names: tuple[str, ...] = ()  # the curves the legend names, in its order
         if legend is not None:
@@ -151,6 +153,11 @@ class SeriesPlot(pg.PlotWidget):
             return pg.PlotCurveItem(name=name, pen=self._pen(name), antialias=self._antialias)
         curve = pg.PlotDataItem(name=name, pen=self._pen(name), autoDownsampleFactor=DOWNSAMPLE_FACTOR,
                                 antialias=self._antialias)
+        if self._markers:
+            curve.setSymbol("o")
+            curve.setSymbolSize(MARKER_SIZE)
+            curve.setSymbolPen(None)
+            curve.setSymbolBrush(self._pen(name).color())
         if self._fill:
             under = QtGui.QColor(self.colours.colour(name))
             under.setAlpha(40)
@@ -173,14 +180,15 @@ class SeriesPlot(pg.PlotWidget):
         colour = QtGui.QColor(self.colours.colour(name))
         if self._highlight is None or self._highlight == name:
             return pg.mkPen(colour, width=3.0 if self._highlight == name else 2.0)
-        colour.setAlpha(70)
-        return pg.mkPen(colour, width=1.5)
+        return pg.mkPen(faded(colour), width=2.0)
 
     def highlight(self, name: str | None) -> None:
         """Draw one series bold and fade the others (None: all alike)."""
         self._highlight = name
         for curve_name, curve in self._curves.items():
             curve.setPen(self._pen(curve_name))
+            if self._markers:
+                curve.setSymbolBrush(self._pen(curve_name).color())
             curve.setZValue(10 if curve_name == name else 0)
             if self._tails is not None:
                 self._tails.set_pen(curve_name, self._pen(curve_name), on_top=curve_name == name)
