@@ -32,7 +32,7 @@ from PySide6 import QtCore  # noqa: E402  (PySide6 before pyqtgraph)
 from easeml_gui import app as gui  # noqa: E402
 from easeml_gui.lab import datasets, jobs, tenants  # noqa: E402
 from easeml_gui.lab.errors import LabError  # noqa: E402
-from easeml_gui.lab.read_model import dataset_infos, tenant_infos  # noqa: E402
+from easeml_gui.lab.read_model import dataset_listings, tenant_infos  # noqa: E402
 from easeml_gui.lab.stores import open_reader, open_writer  # noqa: E402
 from easeml_gui.training.digits import export_digits  # noqa: E402
 
@@ -54,7 +54,7 @@ def window_tables(window) -> dict[str, Any]:
 def store_tables(db: Path) -> dict[str, Any]:
     """The same tables from a fresh read of the store (a new connection, as a CLI command makes; one snapshot)."""
     with open_reader(db) as reader, reader.snapshot():
-        tenants_now, hosts_now, datasets_now = tenant_infos(reader), reader.hosts(), dataset_infos(reader)
+        tenants_now, hosts_now, datasets_now = tenant_infos(reader), reader.hosts(), dataset_listings(reader)
         done = reader.status()["tasks"]["done"]
     return {
         "tenants": sorted((t.name, t.weight, t.paused, None if t.quota_hours is None else t.quota_hours * 3600.0,

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..lab import datasets
-from ..lab.read_model import dataset_infos
+from ..lab.read_model import dataset_listings
 from ..lab.stores import open_reader, open_writer
 from ..training.arms import CLASSICAL
 from ..training.catalogue import candidates
@@ -69,7 +69,7 @@ def run_dataset_remove(args: argparse.Namespace) -> int:
 
 def run_dataset_list(args: argparse.Namespace) -> int:
     with open_reader(args.db) as store:
-        registered = dataset_infos(store)
+        registered = dataset_listings(store)
     if args.json:
         print_json_rows(d.to_json() for d in registered)
         return 0

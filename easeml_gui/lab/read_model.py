@@ -57,7 +57,7 @@ class TenantInfo:
 
 
 @dataclass(frozen=True)
-class DatasetInfo:
+class DatasetListing:
     name: str
     class_names: tuple[str, ...]
     counts: tuple[int, ...]  # images per class, in class_names order
@@ -103,15 +103,15 @@ def tenant_infos(reader: LabReader, status: dict[str, Any] | None = None) -> tup
         for t in registry)
 
 
-def dataset_info(record: DatasetRecord) -> DatasetInfo:
+def dataset_listing(record: DatasetRecord) -> DatasetListing:
     classes = tuple(record.stats.get("classes", ()))
     counts = record.stats.get("counts", {})
-    return DatasetInfo(record.name, classes, tuple(int(counts.get(c, 0)) for c in classes), record.content_hash,
+    return DatasetListing(record.name, classes, tuple(int(counts.get(c, 0)) for c in classes), record.content_hash,
                        record.path, record.stats)
 
 
-def dataset_infos(reader: LabReader) -> tuple[DatasetInfo, ...]:
-    return tuple(dataset_info(d) for d in reader.datasets())
+def dataset_listings(reader: LabReader) -> tuple[DatasetListing, ...]:
+    return tuple(dataset_listing(d) for d in reader.datasets())
 
 
 # ---- the whole lab, for the window ----------------------------------------------------------------------------
@@ -122,7 +122,7 @@ class LabState:
 
     path: str
     tenants: tuple[TenantInfo, ...]
-    datasets: tuple[DatasetInfo, ...]
+    datasets: tuple[DatasetListing, ...]
     hosts: tuple[HostRecord, ...]
     status: dict[str, Any]  # the `status --json` document
     observations: tuple[Observation, ...]  # in the order they were recorded
@@ -220,9 +220,10 @@ class LabReadModel:
         running = tuple(reader.tasks(TaskState.RUNNING))
         spans = tuple(reader.task_times())
         state = LabState(
-            path=str(self.path), tenants=tenant_infos(reader, status), datasets=dataset_infos(reader),
+            path=str(self.path), tenants=tenant_infos(reader, status), datasets=dataset_listings(reader),
             hosts=tuple(reader.hosts()), status=status, observations=tuple(observations),
-            decisions=tuple(reader.decisions(limit=BELIEF_DECISIONS)), believed_regret=tuple(self._believed.read(reader)),
+            decisions=tuple(reader.decisions(limit=BELIEF_DECISIONS)),
+            believed_regret=tuple(self._believed.read(reader)),
             running=running, curves=reader.epoch_curves([t.task_id for t in running]),
             spans=spans, upper_bounds=dict(self._bounds),
             jobs=tuple(reader.job_summaries()), history=self._finished(reader),

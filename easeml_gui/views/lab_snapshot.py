@@ -15,7 +15,7 @@ import numpy as np
 
 from ..engine.types import Decision, Observation
 from ..lab.history import FinishedTask
-from ..lab.read_model import DatasetInfo, JobSummary, TenantInfo
+from ..lab.read_model import DatasetListing, JobSummary, TenantInfo
 from ..lab.tenants import HOUR
 from .host_rows import HostRow
 from .model_beliefs import ModelBelief, lab_beliefs
@@ -155,7 +155,8 @@ def build_snapshot(
     jobs: Sequence[JobSummary] = (),
     believed: Sequence[tuple[float, float | None]] = (),
 ) -> LabSnapshot:
-    """tenants: the lab's tenants (lab.read_model); status: the `status --json` document for its counts and regret; observations in any order; decisions newest first.
+    """tenants: the lab's tenants (lab.read_model); status: the `status --json` document, for the task counts and
+    the regret; observations in any order; decisions newest first.
     The models' beliefs per tenant come from `belief_decisions` (newest first; default `decisions`): a longer
     history than the decision log shows, so a model weighed a while ago keeps its belief.
 
@@ -220,7 +221,7 @@ def build_snapshot(
                        tuple(spans), beliefs, tuple(hosts), tuple(finished), tuple(jobs))
 
 
-def dataset_row(info: DatasetInfo) -> DatasetRow:
+def dataset_row(info: DatasetListing) -> DatasetRow:
     """From what registration measured (classes, counts, sizes, channels); no image is read."""
     stats = info.stats
     colour = "grey" if stats.get("channels") == 1 else "colour"
