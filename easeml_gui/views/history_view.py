@@ -4,7 +4,6 @@ its worker's log. The rows are the decision log's (`easeml-gui log`); a task's r
 
 from __future__ import annotations
 
-import html
 import time
 from typing import Any, Sequence
 
@@ -197,4 +196,4 @@ class HistoryView(QtWidgets.QWidget):
                  f"error: {detail.error}" if detail.error else "", detail.log]
         self.log.setPlainText("\n\n".join(part for part in parts if part))
         self.log.moveCursor(QtGui.QTextCursor.MoveOperation.End)
-        self.title.setText(f"Task {html.escape(detail.task_id)}: {len(detail.curve)} epochs")
+        self.title.setText(f"Task {detail.task_id}: {len(detail.curve)} epochs")
