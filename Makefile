@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 run: $(STAMP)
+	@$(BIN)/python -m easeml_gui.qt_libraries  # the system libraries Qt's window needs: one install line if any lack
 	$(BIN)/easeml-gui
 
 lint: $(STAMP)
