@@ -11,6 +11,7 @@ from PySide6 import QtCore, QtGui
 from ..lab import datasets, demo, export, history, jobs, tenants, weights
 from ..lab.errors import as_lab_error
 from ..lab.stores import open_reader, open_writer
+from ..lab.usage import Period, usage as read_usage
 from .operations import Operation, Runner
 
 
@@ -124,6 +125,12 @@ class RegistryController(QtCore.QObject):
         """finished(WeightsEntry) once `file` loaded into `architecture`; cancel() stops the check."""
         return self.runner.submit(f"importing {file.name}", lambda operation: weights.import_file(
             Path(file), architecture, operation.cancel_requested))
+
+    # ---- accounting -----------------------------------------------------------------------------------------
+    def usage(self, by: Period, since: float | None, until: float | None) -> Operation:
+        """finished(lab.usage.UsageTable): device hours per tenant per day or week within [since, until)."""
+        return self._read(f"reading the lab's usage by {by}", lambda store, _: read_usage(
+            store, by=by, since=since, until=until))
 
     # ---- the demo lab ---------------------------------------------------------------------------------------
     def create_demo(self) -> Operation:

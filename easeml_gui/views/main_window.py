@@ -31,6 +31,7 @@ from .run_dialog import RunDialog
 from .simulate_panel import SimulatePanel
 from .tenant_dialog import TenantDialog
 from .theme import STATE_COLOURS, resource_path
+from .usage_view import UsageView
 
 Qt = QtCore.Qt
 KEEP, STOP, STAY = "keep", "stop", "stay"  # the answers to "the lab is running: close?"
@@ -77,6 +78,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.addTab(self.jobs, "Jobs")
         self.history = HistoryView(registry)
         self.tabs.addTab(self.history, "History")
+        self.usage = UsageView(registry)
+        self.tabs.addTab(self.usage, "Usage")
         self.tabs.addTab(self.simulate, "Simulate")
         self.setCentralWidget(self.tabs)
 
@@ -232,6 +235,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._select_dataset = ""
         self.lab_status.set_counts(snapshot.counts, snapshot.regret_estimate)
         self.source.set_source(snapshot.source)
+        self.usage.lab_changed()
 
     def show_read(self, at: float) -> None:
         self.source.set_read(at)
