@@ -22,7 +22,11 @@ LOG_TAIL_BYTES = 4096
 
 
 def lock_path(db: Path) -> Path:
-    return db.with_name(db.name + ".run.lock")
+    """Beside the real store file, named by its device and inode: every path to the store (a symlink, a relative
+    path, a hard link in its folder) takes the same lock. OSError when there is no store file."""
+    real = db.resolve()
+    found = os.stat(real)
+    return real.with_name(f".easeml-run-{found.st_dev:x}-{found.st_ino}.lock")
 
 
 def log_path(db: Path) -> Path:
@@ -34,7 +38,8 @@ def log_path(db: Path) -> Path:
 def run_lock(db: Path) -> Iterator[None]:
     """One `run` per store, held while the run lives: a second one would re-queue the first one's running tasks.
     The lock is the kernel's (flock), so a crashed run never leaves it taken. The holder writes its pid into the
-    lock file, so the window can show and stop a run started from a terminal."""
+    lock file, so the window can show and stop a run started from a terminal. The store file must exist (the run
+    opens it first)."""
     # Opened without truncating: a refused second run must not erase the holder's pid.
     fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT, 0o644)
     try:
