@@ -198,13 +198,17 @@ def build_lab(db: Path, data_dir: Path, tenants_n: int, jobs_n: int) -> None:
 
 
 def soak(db: Path, steps: int, tenants_n: int, seed: int, lag_limit: float,
-         on_step: Callable[[int, str], None] | None = None) -> SoakReport:
+         on_step: Callable[[int, str], None] | None = None, max_seconds: float = float("inf")) -> SoakReport:
+    """`steps` steps, or as many as `max_seconds` allow (the report counts the steps done)."""
     rng = random.Random(seed)
     driver = WindowSoak(db, rng, tenants_n, lag_limit)
     run = subprocess.Popen([str(EXE), "--db", str(db), "run"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         driver.wait_for(lambda: driver.window.lab.loaded, 30.0)
+        deadline = time.monotonic() + max_seconds
         for number in range(steps):
+            if time.monotonic() > deadline:
+                break
             what = driver.step()
             driver.compare(what)
             if on_step is not None:
@@ -223,6 +227,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=10, help="tenants with a job when the soak starts")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lag-limit", type=float, default=10.0, help="seconds after which a step disagrees")
+    parser.add_argument("--max-minutes", type=float, default=float("inf"), help="stop stepping after this long")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
@@ -230,7 +235,8 @@ def main() -> int:
         build_lab(db, Path(folder), args.tenants, args.jobs)
         started = time.monotonic()
         report = soak(db, args.steps, args.tenants, args.seed, args.lag_limit,
-                      on_step=lambda n, what: n % 50 == 0 and print(f"step {n}: {what}", flush=True))
+                      on_step=lambda n, what: n % 50 == 0 and print(f"step {n}: {what}", flush=True),
+                      max_seconds=args.max_minutes * 60)
         summary = {**report.summary(), "tenants": args.tenants, "seconds": time.monotonic() - started}
     print(json.dumps(summary, indent=2))
     for disagreement in report.disagreements[:5]:
