@@ -99,14 +99,14 @@ class LabView(QtWidgets.QStackedWidget):
         views.currentChanged.connect(self._show_tab)
         left = QtWidgets.QSplitter(Qt.Orientation.Vertical)
         left.addWidget(_section("Tenants", self.tenants, tools=self.tenant_actions))
-        left.addWidget(_section("Running now", self.running, "the latest epoch each task reported"))
+        left.addWidget(_section("Running now", self.running, "each task's latest fold and epoch"))
         left.setSizes([380, 180])
         top = QtWidgets.QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(left)
         top.addWidget(views)
         top.setStretchFactor(0, 0)
         top.setStretchFactor(1, 1)
-        top.setSizes([640, 760])
+        top.setSizes([740, 660])  # the tenants table's eight columns without eliding names at 1440 px
         why = QtWidgets.QFrame()
         why.setObjectName("card")
         why_layout = QtWidgets.QVBoxLayout(why)
@@ -144,7 +144,8 @@ class LabView(QtWidgets.QStackedWidget):
         self.running.set_rows(snapshot.running)
         self._show_tab(self.views.currentIndex())  # the plots in view; the other tabs catch up when opened
         self._show_beliefs(self.tenants.selected_tenant())
-        self.why.set_decisions(snapshot.decisions, snapshot.t0)
+        self.why.set_decisions(snapshot.decisions, snapshot.t0,
+                               {row.name: row.best_accuracy for row in snapshot.tenants})
         self.setCurrentWidget(self.dashboard)
 
     def show_unavailable(self, message: str, empty: bool, store: str = "") -> None:
