@@ -18,7 +18,8 @@ from training_fixtures import digits_dataset, digits_dir, small_digits  # noqa: 
 from easeml_gui.training.arms import CLASSICAL
 from easeml_gui.training.classical import (CARD_NAME, FORMAT, MODEL_NAME, ClassicalOutcome, area_matrix,
                                            export_classical, features, load_classical, save_classical,
-                                           train_classical, trusted_types)
+                                           train_classical)
+from easeml_gui.training.model_loader import trusted_types
 from easeml_gui.training.datasets import load_dataset
 from easeml_gui.training.decoded import decoded_images
 

@@ -13,13 +13,24 @@ from ..lab.stores import open_reader
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a tenant's best model (TorchScript + model card JSON)")
     p.add_argument("tenant")
-    p.add_argument("--out", type=Path, required=True, help="folder to write model.pt and model_card.json into")
+    p.add_argument("--out", type=folder, required=True,
+                   help="folder to write the model and model_card.json into: new or empty, unless --force")
+    p.add_argument("--force", action="store_true",
+                   help="replace the export in a folder that holds files (its model, card and loader; others stay)")
     p.set_defaults(handler=run_export)
+
+
+def folder(text: str) -> Path:
+    """--out's type: an empty string would be the current folder, which nobody means."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a folder to export into (an empty --out would write into the "
+                                         "current folder; say --out . for that)")
+    return Path(text)
 
 
 def run_export(args: argparse.Namespace) -> int:
     with open_reader(args.db) as store:
-        exported = export_best(store, args.tenant, args.out)
+        exported = export_best(store, args.tenant, args.out, replace=args.force)
     test = exported.test_accuracy
     honest = f", test accuracy {test:.4f}" if test is not None else " (no test split: register with one)"
     print(f"exported {args.tenant}'s best model, {exported.model} (validation accuracy {exported.accuracy:.4f}"

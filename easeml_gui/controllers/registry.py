@@ -57,8 +57,10 @@ class RegistryController(QtCore.QObject):
     def archive_tenant(self, name: str) -> Operation:
         return self._write(f"archiving tenant {name}", lambda store, _: tenants.archive(store, name))
 
-    def export_best(self, tenant: str, out: Path) -> Operation:
-        return self._read(f"exporting {tenant}'s best model", lambda store, _: export.export_best(store, tenant, out))
+    def export_best(self, tenant: str, out: Path, *, replace: bool = False) -> Operation:
+        """replace: even into a folder that holds files (the previous export's are replaced)."""
+        return self._read(f"exporting {tenant}'s best model",
+                          lambda store, _: export.export_best(store, tenant, out, replace=replace))
 
     # ---- datasets -------------------------------------------------------------------------------------------
     def register_dataset(self, name: str, source: Path, *, skip_bad: bool = False) -> Operation:

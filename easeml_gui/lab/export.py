@@ -1,7 +1,9 @@
 """Exporting a tenant's best model (TorchScript, or skops for a classical learner) with its model card.
 
 The export itself needs torch, so it runs as `python -m easeml_gui.training.export` in a subprocess: the lab layer
-stays torch-free (a lab admin's laptop may drive remote GPU hosts without torch installed).
+stays torch-free (a lab admin's laptop may drive remote GPU hosts without torch installed). A folder that holds
+files is refused unless the caller means to replace the export in it (`--force`, or a yes in the window): the
+subprocess then replaces the previous export's files (model, card, loader) and leaves the folder's other files.
 """
 
 from __future__ import annotations
@@ -26,8 +28,26 @@ class Exported:
     card_file: str
 
 
-def export_best(store: LabReader, tenant: str, out: Path) -> Exported:
-    """Write `tenant`'s best model and its model_card.json into the folder `out`."""
+def holds_files(folder: Path) -> bool:
+    """True when `folder` is a folder with something in it, or one that cannot be listed (it may have)."""
+    try:
+        return folder.is_dir() and any(folder.iterdir())
+    except OSError:
+        return True
+
+
+def _check_out(out: Path, replace: bool) -> None:
+    """LabError unless an export may write into `out`."""
+    if out.exists() and not out.is_dir():
+        raise LabError(f"{out} is a file, not a folder; pass a folder to export into")
+    if holds_files(out) and not replace:
+        raise LabError(f"{out} is not empty; choose a new or empty folder, or pass --force to replace the export in "
+                       "it (its model, model card and loader; other files stay)")
+
+
+def export_best(store: LabReader, tenant: str, out: Path, *, replace: bool = False) -> Exported:
+    """Write `tenant`'s best model and its model_card.json into the folder `out`; `replace`: even where `out`
+    holds files (those of a previous export are replaced)."""
     with as_lab_error():
         store.tenant(tenant)
         # The model `status` calls the tenant's best (engine/delivery.py), so the two never disagree.
@@ -39,6 +59,7 @@ def export_best(store: LabReader, tenant: str, out: Path) -> Exported:
     if not checkpoint.is_file():
         raise LabError(f"the checkpoint of task {best.task_id} ({checkpoint}) is gone; "
                        "re-run that model or restore the task folder")
+    _check_out(out, replace)
     extra = {"tenant": tenant, "task_id": best.task_id, "device": best.device, "host": best.host or "local",
              "validation_images": best.details.get("val_images"), "trained_seconds": best.cost}
     done_run = subprocess.run(

@@ -10,19 +10,22 @@ Hyper-parameters are fixed rules, never tuned on validation or test data: scikit
 on pixels), with enough iterations to converge, and cheaper gradient boosting (see _estimator).
 
 Files are skops (skops.io): a zip of JSON and numpy arrays that loads without unpickling, refusing every type not
-on a trusted list. The file holds a dict: {"model": the Pipeline, "classes", "image_size", "channels", ...};
-usage(learner) is the one line a user loads it with. Torch-free: this module runs where torch is not installed.
+on a trusted list. The file holds a dict: {"model": the Pipeline, "classes", "image_size", "channels", ...}; it is
+read by model_loader.py, which an export ships beside the model as load_model.py (its tree checks make the user's
+load as safe as the app's), and usage() is the one line a user loads it with. Torch-free: this module runs where
+torch is not installed.
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import shutil
 import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 import numpy as np
 import sklearn
@@ -35,34 +38,24 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
+from . import model_loader
 from .. import __version__
 from .arms import CLASSICAL, CLASSICAL_MAX_SIZE
 from .atomic import write_atomically
+from .model_loader import FORMAT, load_bundle, readable
 
-T = TypeVar("T")
 # skops.io is imported where a file is read or written: importing it imports every scikit-learn module (and torch,
 # where installed) to list the estimators it trusts, which takes seconds that training and listing arms never need.
 
-FORMAT = "easeml-gui classical model 1"
 CARD_FORMAT = "easeml-gui model card 1"  # the torch export's card format: both cards have the same keys
-MODEL_NAME, CARD_NAME = "model.skops", "model_card.json"
-# The types a file needs beyond what skops trusts already (scikit-learn's estimators, numpy arrays, containers):
-# the feature step's two numpy functions, and the tree learners' node storage, which skops leaves untrusted
-# because scikit-learn follows its indices unchecked (load_classical checks them; see _check_trees).
-FEATURE_TYPES = ("numpy.reshape", "numpy.tensordot")
-TREE_TYPES = {"random_forest": ("sklearn.tree._tree.Tree",),
-              "hist_gradient_boosting": ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)}
+MODEL_NAME, CARD_NAME, LOADER_NAME = "model.skops", "model_card.json", "load_model.py"
 
 
-def trusted_types(learner: str) -> list[str]:
-    """What skops.io.load must be told to trust for a file of `learner`."""
-    return [*FEATURE_TYPES, *TREE_TYPES.get(learner, ())]
-
-
-def usage(learner: str) -> str:
-    """The model card's one-line recipe: load with skops (trusting only what this learner needs), predict."""
-    return (f"import skops.io; model = skops.io.load('{MODEL_NAME}', trusted={trusted_types(learner)!r})['model']; "
-            "labels = model.predict(images)")
+def usage() -> str:
+    """The model card's one-line recipe, run in the export folder: the shipped loader checks the file (runpy: it
+    needs no sys.path entry), then predict."""
+    return (f"import runpy; load_model = runpy.run_path('{LOADER_NAME}')['load_model']; "
+            f"model = load_model('{MODEL_NAME}'); labels = model.predict(images)")
 
 
 @dataclass(frozen=True)
@@ -228,55 +221,16 @@ def save_classical(path: Path, outcome: ClassicalOutcome, *, classes: list[str],
 def load_classical(path: Path) -> ClassicalModel:
     """Read a file save_classical wrote; ValueError for anything else: garbage, truncation, a type no model file
     holds (nothing is built from it), tree nodes pointing outside their tree."""
-    import skops.io  # slow: see the note after the imports
-    data = Path(path).read_bytes()
-    untrusted = _readable(path, lambda: skops.io.get_untrusted_types(data=data))
-    unknown = sorted(set(untrusted) - {name for learner in CLASSICAL for name in trusted_types(learner)})
-    if unknown:
-        raise ValueError(f"{path} holds types no easeml-gui model file has ({', '.join(unknown)}); refusing to load "
-                         "it: it was not written by easeml-gui or has been tampered with")
-    bundle = _readable(path, lambda: skops.io.loads(data, trusted=untrusted))
-    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT or not isinstance(bundle.get("model"), Pipeline) \
-            or bundle.get("learner") not in CLASSICAL or not set(untrusted) <= set(trusted_types(bundle["learner"])):
+    bundle = load_bundle(Path(path))  # the checks the exported load_model.py runs for a user
+    if bundle["learner"] not in CLASSICAL:
         raise ValueError(f"{path} is a skops file but not an easeml-gui classical model ({FORMAT!r}); export the "
                          "model again")
-    _check_trees(path, bundle["model"][-1])
-    return _readable(path, lambda: ClassicalModel(**{k: v for k, v in bundle.items() if k != "format"}))
-
-
-def _readable(path: Path, read: Callable[[], T]) -> T:
-    """read(), with any failure reported as an unreadable file."""
-    try:
-        return read()
-    except Exception as error:  # zipfile, json and skops raise many types for a file that is no model file
-        raise ValueError(f"{path} is not a readable easeml-gui model file ({type(error).__name__}: {error}); "
-                         "export the model again") from None
-
-
-def _check_trees(path: Path, estimator: ClassifierMixin) -> None:
-    """Every inner node's children come after it (so no cycles) and inside its tree, and its feature exists:
-    scikit-learn's predict follows these indices without bounds checks, so a tampered file could read memory."""
-    if isinstance(estimator, RandomForestClassifier):
-        trees = [(t.tree_.children_left, t.tree_.children_right, t.tree_.feature, t.tree_.children_left == -1)
-                 for t in estimator.estimators_]
-    elif isinstance(estimator, HistGradientBoostingClassifier):
-        nodes = [p.nodes for round_ in estimator._predictors for p in round_]
-        if any(n["is_categorical"].any() for n in nodes):  # this module trains none; their bitsets go unchecked
-            raise ValueError(f"{path} holds categorical tree nodes, which no easeml-gui model has; refusing it")
-        trees = [(n["left"], n["right"], n["feature_idx"], n["is_leaf"].astype(bool)) for n in nodes]
-    else:
-        return
-    for left, right, feature, leaf in trees:
-        inner, size = np.flatnonzero(~leaf), len(leaf)
-        if size == 0 or not all(((child[inner] > inner) & (child[inner] < size)).all() for child in (left, right)) \
-                or not ((feature[inner] >= 0) & (feature[inner] < estimator.n_features_in_)).all():
-            raise ValueError(f"{path} holds a tree whose nodes point outside it; the file was tampered with or "
-                             "is damaged: export the model again")
+    return readable(path, lambda: ClassicalModel(**{k: v for k, v in bundle.items() if k != "format"}))
 
 
 def export_classical(model_file: Path, out_dir: Path, card_extra: dict[str, Any]) -> dict[str, Any]:
     """Copy a saved model to out_dir/model.skops beside out_dir/model_card.json (the torch export's card keys plus
-    test_accuracy); returns the card."""
+    test_accuracy) and out_dir/load_model.py, the loader the card's usage runs; returns the card."""
     loaded = load_classical(model_file)  # refuses a file that would not load for the user either
     side = min(loaded.image_size, CLASSICAL_MAX_SIZE)
     card = {
@@ -296,7 +250,7 @@ def export_classical(model_file: Path, out_dir: Path, card_extra: dict[str, Any]
             "resize": "scale the shorter side to image_size, then centre-crop a square",
             "features": f"area-averaged to {side} x {side} px, scaled to [0, 1], flattened in C, H, W order",
         },
-        "usage": usage(loaded.learner),
+        "usage": usage(),
         "versions": {**loaded.versions, "easeml-gui": __version__},
         **loaded.extra,
         **card_extra,
@@ -305,6 +259,7 @@ def export_classical(model_file: Path, out_dir: Path, card_extra: dict[str, Any]
     data = Path(model_file).read_bytes()
     write_atomically(out_dir / MODEL_NAME, lambda out: out.write(data))
     write_atomically(out_dir / CARD_NAME, lambda out: out.write((json.dumps(card, indent=2) + "\n").encode()))
+    shutil.copyfile(model_loader.__file__, out_dir / LOADER_NAME)
     return card
 
 

@@ -1,7 +1,8 @@
 """`python -m easeml_gui.training.export CHECKPOINT OUT_DIR [--card-extra JSON]`: a trained arm for users.
 
-A network's best.pt becomes TorchScript (below); a classical arm's model.skops is copied with its card
-(training/classical.py: skops, loaded with the card's one-line "usage", never unpickled).
+A network's best.pt becomes TorchScript (below); a classical arm's model.skops is copied with its card and
+load_model.py, the loader the card's one-line "usage" runs (training/classical.py: skops, never unpickled, tree
+nodes checked). A new export replaces the previous one's files in OUT_DIR, of either kind, and leaves other files.
 
 A network: OUT_DIR/model.pt (TorchScript: float32 NCHW images in [0, 1] at the training size -> class
 probabilities; normalisation is inside) and OUT_DIR/model_card.json (architecture, classes, preprocessing,
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +26,14 @@ from torch import nn
 from .. import __version__
 from .arms import arm_spec
 from .catalogue import CATALOGUE, Schema
+from .classical import LOADER_NAME
 from .classical import MODEL_NAME as CLASSICAL_MODEL_NAME
 from .classical import export_classical
 from .models import build_model, library_versions
 
 MODEL_NAME, CARD_NAME = "model.pt", "model_card.json"
 CLASSICAL_SUFFIX = Path(CLASSICAL_MODEL_NAME).suffix  # a classical arm's checkpoint is its skops model file
+EXPORT_FILES = (MODEL_NAME, CLASSICAL_MODEL_NAME, CARD_NAME, LOADER_NAME)  # what an export of either kind writes
 
 
 class Classifier(nn.Module):
@@ -91,6 +96,27 @@ def export(checkpoint_path: Path, out_dir: Path, extra: dict[str, Any]) -> dict[
     return card
 
 
+def export_replacing(checkpoint_path: Path, out_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
+    """Export into a staging folder inside out_dir, then put it in place of the previous export's files: a failed
+    export leaves out_dir as it was (and no out_dir it had to create), and no file of an earlier export (a model.pt
+    beside a new model.skops) stays."""
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+    try:
+        exporter = export_classical if checkpoint_path.suffix == CLASSICAL_SUFFIX else export
+        card = exporter(checkpoint_path, staging, extra)
+        for name in EXPORT_FILES:
+            (out_dir / name).unlink(missing_ok=True)
+        for staged in staging.iterdir():
+            staged.replace(out_dir / staged.name)
+        return card
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m easeml_gui.training.export", description=__doc__)
     parser.add_argument("checkpoint", type=Path)
@@ -98,10 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--card-extra", default="{}", help="JSON merged into the model card (task, device, host)")
     args = parser.parse_args(argv)
     try:
-        if args.checkpoint.suffix == CLASSICAL_SUFFIX:
-            card = export_classical(args.checkpoint, args.out_dir, json.loads(args.card_extra))
-        else:
-            card = export(args.checkpoint, args.out_dir, json.loads(args.card_extra))
+        card = export_replacing(args.checkpoint, args.out_dir, json.loads(args.card_extra))
     except (OSError, KeyError, RuntimeError, ValueError) as error:
         print(f"cannot export {args.checkpoint}: {error}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ from .. import __version__
 from ..controllers.hosts import HostsController
 from ..controllers.lab_run import RunController
 from ..controllers.registry import RegistryController
+from ..lab.export import holds_files
 from ..lab.runs import RunState
 from .dataset_dialog import DatasetDialog
 from .folder_dialog import ask_folder
@@ -337,8 +338,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.export_to(name, folder)  # a new folder is made by the export
 
     def export_to(self, name: str, folder: Path) -> None:
+        """As `export --force` after asking, where the folder holds files: a previous export is replaced whole."""
+        if holds_files(folder) and not self.confirm(
+                "Export", f"{folder} is not empty. Replace the export in it? Its model, model card and loader are "
+                "replaced; the folder's other files stay.", "Replace"):
+            return
         self.tell(f"Exporting {name}'s best model…")
-        operation = self.registry.export_best(name, folder)
+        operation = self.registry.export_best(name, folder, replace=True)
         operation.finished.connect(lambda exported: self.tell(
             f"Exported {exported.tenant}'s {exported.model} to {exported.model_file} with its model card."))
         operation.failed.connect(lambda message: self.show_error("Export", message))
