@@ -2,7 +2,8 @@
 
 import argparse
 import json
-from typing import Any, Iterable
+import math
+from typing import Any, Callable, Iterable
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -22,12 +23,43 @@ class UsageError(Exception):
     """A command line that cannot be right: printed with the usage hint, exit status 2."""
 
 
-def positive_int(text: str) -> int:
-    """argparse type for counts: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """argparse type for a whole number from `low` to `high`, written in ASCII digits (int() would also take
+    "٢" for 2, and a huge number would reach SQLite, numpy or an allocation as a traceback)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text) if text.strip().lstrip("+-").isascii() else None
+        except ValueError:
+            value = None
+        if value is None:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give one from {low} to {high}")
+        if not low <= value <= high:
+            bound = f"at least {low}" if value < low else f"at most {high}"
+            raise argparse.ArgumentTypeError(f"{value} must be {bound} (a whole number from {low} to {high})")
+        return value
+
+    return parse
+
+
+def bounded_float(what: str, high: float) -> Callable[[str], float]:
+    """argparse type for a positive, finite number up to `high`; `what` names it in the message."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text) if text.isascii() else math.nan
+        except ValueError:
+            value = math.nan
+        if math.isnan(value):
+            raise argparse.ArgumentTypeError(f"{what} {text!r} is not a number")
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{what} {value:g} must be positive")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"{what} {text} must be at most {high:g}")
+        return value
+
+    return parse
+
+
+MAX_COUNT = 10**9  # counts a command may take (tasks, rows, ...): far above any real lab, far below overflow
+positive_int = bounded_int(1, MAX_COUNT)  # counts: a whole number of at least 1
+seed_int = bounded_int(0, 2**32 - 1)  # numpy's seeds: a 32-bit unsigned integer
+row_id = bounded_int(1, 2**63 - 1)  # an SQLite INTEGER PRIMARY KEY (job ids)

@@ -10,7 +10,7 @@ from ..lab.read_model import dataset_listings
 from ..lab.stores import open_reader, open_writer
 from ..training.arms import CLASSICAL
 from ..training.catalogue import candidates
-from . import add_json_flag, print_json_rows
+from . import add_json_flag, print_json_rows, seed_int
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--test-fraction", type=float, default=0.2,
                      help="share held out as the test split when the dataset has no test/ folder; model selection "
                      "never sees it, so the accuracy reported on it is honest (0: no test split)")
-    add.add_argument("--seed", type=int, default=0, help="seed of the generated train/validation split")
+    add.add_argument("--seed", type=seed_int, default=0, help="seed of the generated train/validation split")
     add.set_defaults(handler=run_dataset_add)
     remove = actions.add_parser("remove", help="remove a dataset (archived instead when jobs used it)",
                                 description="Refused while an active job trains on it. A dataset no job used is "

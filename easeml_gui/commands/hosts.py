@@ -14,7 +14,7 @@ from ..remote.address import DEFAULT_SSH_CONFIG
 from ..remote.connection import TIMEOUT_S, AskPassphrase
 from ..remote.errors import RemoteError
 from ..store import KeySource
-from . import CommandError, UsageError, add_json_flag, print_json_rows
+from . import CommandError, UsageError, add_json_flag, bounded_float, bounded_int, print_json_rows
 from ..lab.read_model import host_json
 from ..lab.stores import open_reader, open_writer
 
@@ -35,24 +35,18 @@ GPU with its free memory and other users' processes, free disk, load; one status
 Exit status 0 when the host is ready for tasks, 1 otherwise (the status says what to do)."""
 
 
+_gpu_number = bounded_int(0, 1023)  # as nvidia-smi counts them
+_seconds = bounded_float("timeout (seconds)", 3600)
+
+
 def _gpu_list(text: str) -> list[int]:
     try:
-        gpus = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list of GPU numbers, e.g. 0,2") from None
-    if any(g < 0 for g in gpus) or len(set(gpus)) != len(gpus):
+        gpus = [_gpu_number(part) for part in text.split(",")]
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of GPU numbers, e.g. 0,2: {error}") from None
+    if len(set(gpus)) != len(gpus):
         raise argparse.ArgumentTypeError(f"{text!r}: give distinct GPU numbers from 0, as nvidia-smi counts them")
     return gpus
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"timeout {value:g} must be positive")
-    return value
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -187,7 +181,9 @@ def run_host_probe(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     elif result["report"] is None:
-        raise CommandError(result["notes"][0])
+        failure, *notes = result["notes"]
+        _print_notes(notes)
+        raise CommandError(failure)
     else:
         report = result["report"]
         torch = f"torch {report['torch']}, torchvision {report.get('torchvision')}" if report["torch"] else "no torch"
@@ -198,11 +194,17 @@ def run_host_probe(args: argparse.Namespace) -> int:
             print(f"  {gpu['status']}: {gpu['name']}")
         print(f"  disk: {report['disk']['free_mib'] / 1024:.1f} GiB free for {report['disk']['work_dir']}; "
               f"load {report['load'][0]:.2f} on {report['cpus']} CPUs")
-        for note in result["notes"]:
-            print(f"  note: {note}")
         if result["devices"]:
             print(f"  devices for tasks: {', '.join(result['devices'])}")
+        _print_notes(result["notes"])
     return 0 if result["ready"] else 1
+
+
+def _print_notes(notes: list[str]) -> None:
+    """What the probe noticed beside its report (a GPU not found, a key others may read): on stderr, as ssh
+    warns."""
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def run_host_list(args: argparse.Namespace) -> int:

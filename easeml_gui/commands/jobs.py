@@ -9,7 +9,7 @@ from ..lab.stores import open_reader, open_writer
 from ..store.records import JobSummary
 from ..training.arms import CLASSICAL, IMAGENET, PROBE, WEIGHT_CHOICES
 from ..training.catalogue import AUGMENTATIONS, CATALOGUE
-from . import add_json_flag, positive_int, print_json_rows
+from . import UsageError, add_json_flag, bounded_int, print_json_rows, row_id, seed_int
 
 
 def _augmentations(text: str) -> list[str]:
@@ -29,13 +29,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     jadd.add_argument("--weights", choices=WEIGHT_CHOICES, default="scratch",
                       help="without --models: networks from scratch, fine-tuned (and probed) from the ImageNet "
                       "weights the lab has (`easeml-gui weights list`), or both; classical learners always join")
-    jadd.add_argument("--epochs", type=positive_int, default=None, help="epochs per model (default: each model's recipe)")
-    jadd.add_argument("--image-size", type=positive_int, default=None, help="square training size (default: the images' median short side, 32-224)")
+    jadd.add_argument("--epochs", type=bounded_int(*jobs.EPOCHS), default=None,
+                      help="epochs per model (default: each model's recipe)")
+    jadd.add_argument("--image-size", type=bounded_int(*jobs.IMAGE_SIZES), default=None,
+                      help="square training size in px, 8 to 1024 (default: the images' median short side, 32-224)")
     jadd.add_argument("--augment", type=_augmentations, default=None,
                       help=f"training-batch augmentations, comma-separated from {', '.join(AUGMENTATIONS)}, or none "
                       "(default: each model's recipe, a random crop; add flip for photos, whose labels survive a "
                       "mirror, unlike digits' or text's)")
-    jadd.add_argument("--seed", type=int, default=0)
+    jadd.add_argument("--seed", type=seed_int, default=0)
     jadd.set_defaults(handler=run_job_add)
     jlist = job_actions.add_parser("list", help="every job: its models done, left and failed, device time, best")
     jlist.add_argument("--tenant", help="only this tenant's jobs")
@@ -43,15 +45,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     jlist.set_defaults(handler=run_job_list)
     cancel = job_actions.add_parser(
         "cancel", help="stop a job: no new tasks, queued ones dropped, running ones cancelled; its history stays")
-    cancel.add_argument("id", type=int)
+    cancel.add_argument("id", type=row_id)
     cancel.set_defaults(handler=run_job_cancel)
     remove = job_actions.add_parser("remove", help="delete a job that never started a task (else cancel it)")
-    remove.add_argument("id", type=int)
+    remove.add_argument("id", type=row_id)
     remove.set_defaults(handler=run_job_remove)
 
 
 def run_job_add(args: argparse.Namespace) -> int:
-    models = args.models.split(",") if args.models else None
+    models = None if args.models is None else _models(args.models, args.weights)
     with open_writer(args.db) as store:
         new = jobs.add(store, args.tenant, args.dataset, models=models, weights=args.weights, epochs=args.epochs,
                        image_size=args.image_size, augment=args.augment, seed=args.seed)
@@ -62,6 +64,20 @@ def run_job_add(args: argparse.Namespace) -> int:
         print(f"  {job.dataset} has no test split, so results report validation accuracy only; register the data "
               "again (`dataset add`, default --test-fraction 0.2) for an honest test accuracy")
     return 0
+
+
+def _models(text: str, weights: str) -> list[str]:
+    """--models' arm names. A network named plainly trains from scratch, whatever --weights says: refused beside
+    --weights imagenet or both, which would otherwise be ignored without a word."""
+    names = [name.strip() for name in text.split(",") if name.strip()]  # none: the lab says so
+    plain = [name for name in names if name in CATALOGUE]
+    if plain and weights != "scratch":
+        example = plain[0]
+        raise UsageError(f"--weights {weights} does not apply to the networks --models names ({', '.join(plain)} "
+                         f"would train from scratch); name each one's weights in the list instead: "
+                         f"{example}@{IMAGENET} (fine-tuned), {example}@{PROBE} (linear probe) or {example} "
+                         "(from scratch)")
+    return names
 
 
 def run_job_list(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from ..lab.stores import open_writer
 from ..live_lab import LabEvents, LiveLab, latest_jobs
 from ..store import EpochReport, JobRecord, LabStore
 from ..store.summary import global_regret_estimate
-from . import CommandError, UsageError, positive_int
+from . import CommandError, UsageError, positive_int, seed_int
 from .hosts import terminal_passphrase
 
 
@@ -42,7 +42,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--on-interrupt", choices=("finish", "cancel", "detach"), default="finish",
                    help="what Ctrl-C does with running tasks: let them finish (default), cancel them, or detach "
                    "(they go on training; the next `run` re-attaches to them)")
-    p.add_argument("--seed", type=int, default=0, help="the engine's seed (tie-breaking, random policies)")
+    p.add_argument("--seed", type=seed_int, default=0, help="the engine's seed (tie-breaking, random policies)")
     p.set_defaults(handler=run_lab)
 
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from ..engine.matrix import MatrixError, load_matrices, synthetic, write_matrix
 from ..engine.metrics import TARGETS
 from ..engine.policies import BASELINES, get_policy, policy_names
 from ..engine.simulate import SimulationReport, simulate
 from ..engine.prior import PRIOR_KINDS
-from . import CommandError, UsageError, positive_int
+from . import CommandError, UsageError, bounded_float, bounded_int, seed_int
 
 
 def _float_list(text: str) -> tuple[float, ...]:
@@ -34,22 +36,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--matrix", required=True, help="quality CSV (dataset,model1,...), or synthetic:rows=R,arms=K,seed=S,spread=X")
     p.add_argument("--cost", help="cost CSV of the same shape (seconds per run); a synthetic matrix brings its own")
-    p.add_argument("--tenants", type=positive_int, default=10, help="tenants per seed (default 10)")
-    p.add_argument("--devices", type=positive_int, default=1, help="simulated devices (default 1)")
-    p.add_argument("--seeds", type=positive_int, default=20, help="seeded splits per policy (default 20)")
+    p.add_argument("--tenants", type=bounded_int(1, 10_000), default=10, help="tenants per seed (default 10)")
+    p.add_argument("--devices", type=bounded_int(1, 1024), default=1, help="simulated devices (default 1)")
+    p.add_argument("--seeds", type=bounded_int(1, 10_000), default=20, help="seeded splits per policy (default 20)")
     p.add_argument("--policies", help=f"comma-separated (default: all): {', '.join(policy_names())}")
     p.add_argument("--targets", type=_float_list, default=TARGETS, help="global-regret targets (default 0.05,0.02,0.01,0.005,0.002)")
     p.add_argument("--prior", choices=PRIOR_KINDS, default="auto", help="prior covariance family (default: chosen by cross-validation)")
-    p.add_argument("--workers", type=positive_int, default=1, help="processes to spread the runs over")
+    p.add_argument("--workers", type=bounded_int(1, 256), default=1, help="processes to spread the runs over")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="write a PNG of global regret vs time per policy")
     p.set_defaults(handler=run_simulate)
 
     s = sub.add_parser("synth", help="write a synthetic quality matrix and its aligned cost matrix as CSV")
-    s.add_argument("--rows", type=positive_int, default=60)
-    s.add_argument("--arms", type=positive_int, default=50)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--spread", type=float, default=100.0, help="cost ratio between the dearest and cheapest arm")
+    s.add_argument("--rows", type=bounded_int(2, 10_000), default=60)
+    s.add_argument("--arms", type=bounded_int(1, 1000), default=50)
+    s.add_argument("--seed", type=seed_int, default=0)
+    s.add_argument("--spread", type=bounded_float("spread", 1e6), default=100.0,
+                   help="cost ratio between the dearest and cheapest arm (1 or more)")
     s.add_argument("--out", required=True, help="quality CSV to write")
     s.add_argument("--cost-out", required=True, help="cost CSV to write")
     s.set_defaults(handler=run_synth)
@@ -105,22 +108,36 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     print(format_report(report, policies, cost is not None))
     if args.json:
-        Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        with writing(args.json):
+            Path(args.json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
         print(f"\nwrote {args.json}")
     if args.plot:
         from ..reports import plot_regret  # matplotlib only when a plot is asked for
 
-        plot_regret(report, Path(args.plot), "seconds" if cost is not None else "tasks")
+        with writing(args.plot):
+            plot_regret(report, Path(args.plot), "seconds" if cost is not None else "tasks")
         print(f"wrote {args.plot}")
     return 0
 
 
+@contextmanager
+def writing(path: str) -> Iterator[None]:
+    """An output file that cannot be written becomes a message naming it, not a traceback."""
+    try:
+        yield
+    except OSError as error:
+        raise CommandError(f"cannot write {path} ({error.strerror or error}); check that its folder "
+                           f"{Path(path).parent} exists and is writable") from None
+
+
 def run_synth(args: argparse.Namespace) -> int:
-    if args.rows < 2 or args.spread < 1:
-        raise UsageError("--rows must be at least 2 and --spread at least 1")
+    if args.spread < 1:
+        raise UsageError("--spread must be at least 1")
     quality, cost = synthetic(args.rows, args.arms, args.seed, args.spread)
-    write_matrix(quality, args.out)
-    write_matrix(cost, args.cost_out)
+    with writing(args.out):
+        write_matrix(quality, args.out)
+    with writing(args.cost_out):
+        write_matrix(cost, args.cost_out)
     print(f"wrote {args.out} and {args.cost_out} ({args.rows} datasets x {args.arms} arms)")
     return 0
 

@@ -8,17 +8,10 @@ import json
 from ..lab import tenants
 from ..lab.read_model import tenant_infos
 from ..lab.stores import open_reader, open_writer
-from . import UsageError, add_json_flag, print_json_rows
+from . import UsageError, add_json_flag, bounded_float, print_json_rows
 
-
-def _weight(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"weight {value} must be positive")
-    return value
+_weight = bounded_float("weight", 1e6)
+_quota_hours = bounded_float("quota hours", 1e6)  # over a century of one device
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +20,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add = actions.add_parser("add", help="register a tenant")
     add.add_argument("name")
     add.add_argument("--weight", type=_weight, default=1.0, help="share of the global objective (default 1)")
-    add.add_argument("--quota-hours", type=_weight, default=None, help="device hours the tenant may use")
+    add.add_argument("--quota-hours", type=_quota_hours, default=None, help="device hours the tenant may use")
     add.set_defaults(handler=run_tenant_add)
     listing = actions.add_parser("list", help="list tenants")
     add_json_flag(listing)
@@ -36,7 +29,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     change.add_argument("name")
     change.add_argument("--weight", type=_weight, default=None, help="share of the global objective")
     quota = change.add_mutually_exclusive_group()
-    quota.add_argument("--quota-hours", type=_weight, default=None, help="device hours the tenant may use in all")
+    quota.add_argument("--quota-hours", type=_quota_hours, default=None, help="device hours the tenant may use in all")
     quota.add_argument("--no-quota", action="store_true", help="remove the tenant's quota")
     change.set_defaults(handler=run_tenant_set)
     for verb in ("pause", "resume"):

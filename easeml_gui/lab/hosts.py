@@ -143,14 +143,18 @@ def accept(store: LabStore, name: str, scan: Scan) -> HostRecord:
 def probe(store: LabStore, name: str, *, ask_passphrase: AskPassphrase | None = None,
           known_hosts: Path = DEFAULT_KNOWN_HOSTS, timeout: float = TIMEOUT_S) -> dict[str, Any]:
     """Log in, run the probe, store and return its assessment (see remote.probe.assess); a host that could not be
-    probed gets its failure stored as its status ("unreachable: ...", "host key changed: refused", ...)."""
+    probed gets its failure stored as its status ("unreachable: ...", "host key changed: refused", ...). A key
+    file others may read is warned about in its notes, after the failure's message."""
     host = store.host(name)
-    credentials = Credentials(key_path=Path(host.key_path) if host.key_path else None, ask_passphrase=ask_passphrase)
+    warnings: list[str] = []
+    credentials = Credentials(key_path=Path(host.key_path) if host.key_path else None, ask_passphrase=ask_passphrase,
+                              warn=warnings.append)
     try:
         with connect(trust_of(store, name, known_hosts), credentials, timeout) as client:
             result = assess(run_probe(client, host.python), host)
     except RemoteError as error:
         result = failed(error)
+    result["notes"] += warnings
     store.record_probe(name, result)
     return result
 
@@ -172,6 +176,6 @@ def gpu_choice(text: str) -> list[int] | None:
     words = [word.strip() for word in text.split(",") if word.strip()]
     if not words or words == ["all"]:
         return None
-    if not all(word.isdigit() for word in words):
+    if not all(word.isascii() and word.isdigit() for word in words):  # "²" passes isdigit(), int() fails
         raise LabError(f"GPUs {text.strip()!r}: give all, or GPU numbers as nvidia-smi counts them, e.g. 0,2")
     return [int(word) for word in words]

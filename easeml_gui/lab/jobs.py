@@ -22,6 +22,9 @@ from .errors import LabError, as_lab_error
 from .runs import running_pid
 
 DEFAULT_EPOCHS = 10  # a job of classical learners only: epochs mean nothing to them, the store wants a number
+# What a job may ask for: past these a task only fails late (100,000 px asked a GPU for 186 GiB).
+EPOCHS = (1, 10_000)
+IMAGE_SIZES = (8, 1024)
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,15 @@ def add(store: LabStore, tenant: str, dataset: str, *, models: Sequence[str] | N
     """A job over `models` (arm names), or without them every arm that fits as `weights` says ("scratch",
     "imagenet", "both"; classical learners always join). Each network trains `epochs` (default: the longest
     recipe of them) with `augment` (default: each model's recipe)."""
+    _check_range("epochs", epochs, EPOCHS)
+    _check_range("image size", image_size, IMAGE_SIZES)
     with as_lab_error():
         info = info_of(store.dataset(dataset))
     unknown = sorted(set(augment or ()) - set(AUGMENTATIONS))
     if unknown:
         raise LabError(f"unknown augmentation {', '.join(unknown)}; use any of {', '.join(AUGMENTATIONS)}, or none")
     schema = info.schema(image_size)
-    names = chosen_arms(models, schema) if models else default_arms(schema, weights)
+    names = default_arms(schema, weights) if models is None else chosen_arms(models, schema)
     arms = [Arm(name, ARM_INDEX[name]) for name in names]
     config = {} if augment is None else {"augment": list(augment)}  # the worker reads it from TASK.json
     recipes = [CATALOGUE[spec.model].recipe.epochs for spec in map(arm_spec, names) if spec.network]
@@ -71,6 +76,12 @@ def add(store: LabStore, tenant: str, dataset: str, *, models: Sequence[str] | N
         job = store.add_job(tenant, dataset, arms, epochs=epochs or max(recipes, default=DEFAULT_EPOCHS),
                             image_size=schema.image_size, seed=seed, schema=dataclasses.asdict(schema), config=config)
     return NewJob(job, names, info, schema)
+
+
+def _check_range(what: str, value: int | None, bounds: tuple[int, int]) -> None:
+    low, high = bounds
+    if value is not None and not low <= value <= high:
+        raise LabError(f"{what} {value} is out of range: give {low} to {high}")
 
 
 def summaries(store: LabReader, tenant: str | None = None) -> list[JobSummary]:
@@ -129,6 +140,9 @@ def _describe(spec: ArmSpec) -> str:
 def chosen_arms(models: Sequence[str], schema: Schema) -> list[str]:
     """Named arms: every one must exist, fit the schema, and have its ImageNet weights where it needs them."""
     names = [m.strip() for m in models if m.strip()]
+    if not names:  # an empty list is no list: "every model" is said by giving none
+        raise LabError("no model named; name at least one (e.g. resnet18,svc), or leave the list out for every "
+                       "model that fits")
     try:
         specs = [arm_spec(name) for name in names]
     except UnknownArm as error:

@@ -5,6 +5,7 @@ IdentityFile). The connection then goes to the jump host first and on to the hos
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ DEFAULT_SSH_CONFIG = Path("~/.ssh/config")
 
 # Allow-lists: what passes is a DNS name, an IPv4 or an IPv6 address (zone index allowed), never an ssh option.
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})")
-_IPV6 = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[A-Za-z0-9._-]+)?")
+_ZONE = re.compile(r"[A-Za-z0-9._-]+")
 _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 _FORM = "[user@]host[:port] (IPv6 in brackets: [::1]:2222) or an alias from ~/.ssh/config"
 
@@ -67,15 +68,34 @@ def _user(user: str, where: str) -> str:
 
 
 def _host(host: str, where: str) -> str:
-    if not (_NAME.fullmatch(host) or _IPV6.fullmatch(host)):
+    if not (_NAME.fullmatch(host) or _is_ipv6(host)):
         raise AddressError(f"invalid host {host!r} in {where!r}: give a host name or IP address; form: {_FORM}")
+    if _is_unspecified(host):  # 0.0.0.0 and :: mean "any address" to a server, no host to connect to
+        raise AddressError(f"{host!r} in {where!r} is no host's address: give the host's name or IP address")
     return host
+
+
+def _is_ipv6(host: str) -> bool:
+    address, percent, zone = host.partition("%")
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return False
+    return not percent or bool(_ZONE.fullmatch(zone))
+
+
+def _is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.partition("%")[0]).is_unspecified
+    except ValueError:  # a host name
+        return False
 
 
 def _port(text: str | None, where: str) -> int | None:
     if text is None:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    # ASCII digits only: str.isdigit() also passes "²²" (int() then fails) and "٢٢" (int() reads 22).
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
         raise AddressError(f"invalid port {text!r} in {where!r}: use 1 to 65535")
     return int(text)
 

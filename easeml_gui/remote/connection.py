@@ -29,8 +29,29 @@ DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")  # what ssh tries when no ke
 # Our errors say what failed and what to do; without a handler, logging's last resort would also print paramiko's
 # transport-thread tracebacks (e.g. "Error reading SSH protocol banner") on the user's terminal.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
+_log = logging.getLogger(__name__)
 
 AskPassphrase = Callable[[Path], "str | None"]  # None: the one asked gave none
+Warn = Callable[[str], None]
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Without anyone to tell: a warning on stderr (logging's default), once per message, since a run connects to
+    a host again and again."""
+    if message not in _warned:
+        _warned.add(message)
+        _log.warning(message)
+
+
+def loose_key_warning(path: Path) -> str | None:
+    """OpenSSH refuses a private key that others may read ("UNPROTECTED PRIVATE KEY FILE"); paramiko would use it
+    silently: the warning to show, or None for a key only its owner can read."""
+    mode = path.stat().st_mode & 0o777
+    if not mode & 0o077:
+        return None
+    return (f"WARNING: the private key {path} is readable by others (permissions {mode:04o}); OpenSSH refuses "
+            f"such a key. Protect it: chmod 600 {path}")
 
 
 @dataclass(frozen=True)
@@ -41,11 +62,21 @@ class Credentials:
     ask_passphrase: AskPassphrase | None = None  # for an encrypted key; None: nobody to ask (no terminal)
     agent: bool = True  # keys held by ssh-agent (SSH_AUTH_SOCK)
     ssh_dir: Path = DEFAULT_SSH_DIR  # where the default keys are, tried when no key_path is given
+    warn: Warn = _warn_once  # told of a key file others may read (loose_key_warning)
 
 
-def load_key(path: Path, ask: AskPassphrase | None) -> paramiko.PKey:
-    """A private key from a file, decrypted with a passphrase from `ask` when it is encrypted."""
+def load_key(path: Path, ask: AskPassphrase | None, warn: Warn = _warn_once) -> paramiko.PKey:
+    """A private key from a file, decrypted with a passphrase from `ask` when it is encrypted; `warn` is told
+    when others may read the file."""
     path = path.expanduser()
+    key = _read_key(path, ask)
+    warning = loose_key_warning(path)
+    if warning:
+        warn(warning)
+    return key
+
+
+def _read_key(path: Path, ask: AskPassphrase | None) -> paramiko.PKey:
     try:
         return paramiko.PKey.from_path(path)
     except (TypeError, paramiko.PasswordRequiredException):  # cryptography's and paramiko's "encrypted"
@@ -84,7 +115,7 @@ class _OurKeys(AuthStrategy):
     def get_sources(self) -> Iterator[AuthSource]:
         c = self._credentials
         if c.key_path is not None:
-            yield InMemoryPrivateKey(self._user, load_key(c.key_path, c.ask_passphrase))
+            yield InMemoryPrivateKey(self._user, load_key(c.key_path, c.ask_passphrase, c.warn))
         if c.agent:
             agent = paramiko.Agent()
             try:
@@ -97,7 +128,7 @@ class _OurKeys(AuthStrategy):
                 path = c.ssh_dir.expanduser() / name
                 if path.is_file():
                     try:
-                        key = load_key(path, c.ask_passphrase)
+                        key = load_key(path, c.ask_passphrase, c.warn)
                     except LoginFailed:
                         self.skipped.append(path)
                         continue
@@ -186,11 +217,12 @@ def _connect(trust: HostTrust, credentials: Credentials | None, timeout: float,
 def _refused(trust: HostTrust, user: str, strategy: AuthStrategy) -> LoginFailed:
     skipped = "".join(f"; {p} is encrypted: add it to ssh-agent (ssh-add {p})"
                       for p in (strategy.skipped if isinstance(strategy, _OurKeys) else ()))
+    login = replace(trust.endpoint, user=user).display()  # display() names a recorded user itself
     if trust.is_jump:
-        who, there = f"{user}@{trust.endpoint.display()}, the jump host of {trust.name},", "the jump host"
+        who, there = f"{login}, the jump host of {trust.name},", "the jump host"
         name_it = f"name the right one with IdentityFile under `Host {trust.label}` in ~/.ssh/config"
     else:
-        who, there, name_it = f"{user}@{trust.endpoint.display()}", "the host", "name the right one with --key PATH"
+        who, there, name_it = login, "the host", "name the right one with --key PATH"
     return LoginFailed(
         f"{who} refused every key tried; put your public key into ~{user}/.ssh/authorized_keys on {there}, or "
         f"{name_it}{skipped}", status=f"{'jump host ' if trust.is_jump else ''}login refused: no key was accepted")

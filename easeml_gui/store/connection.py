@@ -138,11 +138,22 @@ def connect_reader(path: Path, timeout: float) -> sqlite3.Connection:
         _check_version(path, conn, writer=False)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise translate(exc, path, timeout) from exc
+        raise (_unwritable_folder(exc, path) or translate(exc, path, timeout)) from exc
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _unwritable_folder(exc: sqlite3.DatabaseError, path: Path) -> StoreError | None:
+    """Even a read of a WAL-mode store needs its -shm file; where no connection left one, SQLite must create it
+    beside the store, and a folder the reader cannot write fails the read as "readonly", as if the file were."""
+    shm = path.with_name(path.name + "-shm")
+    if _primary_code(exc) != "SQLITE_READONLY" or shm.exists() or os.access(path.parent, os.W_OK):
+        return None
+    return StoreError(f"cannot read {path}: its folder {path.parent} is not writable for you, and SQLite must create "
+                      f"{shm.name} there to read the store; ask its owner to make the folder writable for you, or copy "
+                      "the store into a folder of yours and pass that with --db")
 
 
 # Python 3.10's exceptions carry no sqlite_errorname: SQLite's fixed text for each primary code (sqlite3_errstr)

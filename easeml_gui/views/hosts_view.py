@@ -189,7 +189,9 @@ class HostsView(QtWidgets.QWidget):
         self.probing.add(name)
         self.set_rows(self.rows)
         operation = self.hosts.probe(name)
-        operation.finished.connect(lambda result: self.told.emit(f"{name}: {result['status']}"))
+        # with its notes: what the CLI prints on stderr (e.g. a key file others may read) is said here too
+        operation.finished.connect(lambda result: self.told.emit("; ".join([f"{name}: {result['status']}",
+                                                                            *result["notes"]])))
         operation.failed.connect(lambda message: self.problem.emit("Probe", message))
         operation.ended.connect(lambda: self._probed(name))
 
