@@ -43,6 +43,7 @@ class Sshd:
     client_key: Path
     port: int = field(default_factory=free_port)
     user: str = field(default_factory=getpass.getuser)
+    sftp: bool = True  # False: no SFTP subsystem, as hardened hosts run sshd (files must go over exec channels)
     process: subprocess.Popen | None = None
 
     @property
@@ -65,7 +66,7 @@ class Sshd:
             f"PidFile {self.root / 'sshd.pid'}", f"AuthorizedKeysFile {self.root / 'authorized_keys'}",
             "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
             "PubkeyAuthentication yes", "StrictModes no", "UsePAM no", "AllowTcpForwarding yes", "LogLevel ERROR",
-            "Subsystem sftp internal-sftp", "",  # the SSH executor moves files over SFTP
+            *(["Subsystem sftp internal-sftp"] if self.sftp else []), "",
         ]))
         if not SSHD.exists():
             raise RuntimeError("tests need OpenSSH's sshd: run tests/setup_system.sh (installs openssh-server)")
@@ -141,14 +142,15 @@ def client_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def sshd_factory(tmp_path: Path, client_key: Path) -> Iterator[Callable[[], Sshd]]:
-    """Start a fresh sshd per call (each its own host key and port); all are stopped after the test."""
+def sshd_factory(tmp_path: Path, client_key: Path) -> Iterator[Callable[..., Sshd]]:
+    """Start a fresh sshd per call (each its own host key and port; `sftp=False`: a hardened host without the SFTP
+    subsystem); all are stopped after the test."""
     servers: list[Sshd] = []
 
-    def start() -> Sshd:
+    def start(sftp: bool = True) -> Sshd:
         root = tmp_path / f"sshd{len(servers)}"
         root.mkdir()
-        servers.append(Sshd(root, client_key).start())
+        servers.append(Sshd(root, client_key, sftp=sftp).start())
         return servers[-1]
 
     yield start
@@ -157,6 +159,12 @@ def sshd_factory(tmp_path: Path, client_key: Path) -> Iterator[Callable[[], Sshd
 
 
 @pytest.fixture
-def sshd(sshd_factory: Callable[[], Sshd]) -> Sshd:
+def sshd(sshd_factory: Callable[..., Sshd]) -> Sshd:
     return sshd_factory()
+
+
+@pytest.fixture
+def hardened_sshd(sshd_factory: Callable[..., Sshd]) -> Sshd:
+    """An sshd that offers no SFTP subsystem (a hardened host)."""
+    return sshd_factory(sftp=False)
 

@@ -1,6 +1,6 @@
 """Shipping the worker code: the package's files go to `<root>/code/<hash of the files>/easeml_gui/` on the host,
-only when that version is not there yet (one tar over SFTP, unpacked into a folder of the sender's own and
-renamed into place with its `.complete` marker, so a transfer cut short is simply redone)."""
+only when that version is not there yet (one tar, sent as transfer.py chooses, unpacked into a folder of the
+sender's own and renamed into place with its `.complete` marker, so a transfer cut short is simply redone)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ import tarfile
 from functools import lru_cache
 from pathlib import Path
 
-import paramiko
-
 import easeml_gui
 
 from .errors import RemoteCommandFailed
 from .session import HostLink
+from .transfer import FileTransfer
 
 PACKAGE = Path(easeml_gui.__file__).resolve().parent
 MARKER = ".complete"
@@ -50,7 +49,7 @@ def ensure_code(link: HostLink, root: str, package: Path = PACKAGE) -> tuple[str
     """The host's folder of this code version (what PYTHONPATH names there), sent first if missing; and
     whether it was sent."""
     folder = f"{root}/code/{code_version(package)}"
-    if link.sftp(lambda sftp: _exists(sftp, f"{folder}/{MARKER}")):
+    if link.files(lambda files: files.exists(f"{folder}/{MARKER}")):
         return folder, False
     # Unpacked into this sender's own folder and renamed into place whole: hosts that share one root (an NFS
     # home) may send the same version at the same moment, and a worker never sees a half-unpacked folder.
@@ -58,7 +57,7 @@ def ensure_code(link: HostLink, root: str, package: Path = PACKAGE) -> tuple[str
     archive = f"{staging}.tar.gz"
     done = link.run(["mkdir", "-p", staging], timeout=30)
     if done.returncode == 0:
-        link.sftp(lambda sftp: sftp.putfo(io.BytesIO(_tarball(package)), archive))
+        link.files(lambda files: files.write(archive, _tarball(package)))
         done = link.run(["tar", "-xzf", archive, "-C", staging], timeout=120)
     if done.returncode != 0:
         link.run(["rm", "-rf", staging, archive], timeout=60)
@@ -67,27 +66,18 @@ def ensure_code(link: HostLink, root: str, package: Path = PACKAGE) -> tuple[str
             f"{done.stderr.decode(errors='replace').strip() or f'exit status {done.returncode}'}; "
             "check the host's free disk and that the folder is writable", status="code sync failed")
 
-    def install(sftp: paramiko.SFTPClient) -> bool:
-        with sftp.open(f"{staging}/{MARKER}", "w") as marker:
-            marker.write(b"")
-        sftp.remove(archive)
+    def install(files: FileTransfer) -> bool:
+        files.write(f"{staging}/{MARKER}", b"")
+        files.remove(archive)
         try:
-            sftp.posix_rename(staging, folder)
+            files.rename(staging, folder)
             return True
         except OSError:
-            if _exists(sftp, f"{folder}/{MARKER}"):
+            if files.exists(f"{folder}/{MARKER}"):
                 return False  # another sender's copy landed first: the same files
             raise
 
-    installed = link.sftp(install)
+    installed = link.files(install)
     if not installed:
         link.run(["rm", "-rf", staging], timeout=60)
     return folder, installed
-
-
-def _exists(sftp: paramiko.SFTPClient, path: str) -> bool:
-    try:
-        sftp.stat(path)
-        return True
-    except FileNotFoundError:
-        return False

@@ -11,15 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import paramiko
-
 from ..training.datasets import MANIFEST_NAME, load_dataset
 from .errors import RemoteCommandFailed
 from .session import HostLink, call
+from .transfer import FileTransfer
 
 MODULE = "easeml_gui.remote.host_datasets"
 ROUNDS = 3  # sends of a file that keeps arriving broken before the sync gives up
-# Objects travel in tar bundles: one SFTP transfer per file waits a round trip each (1,633 small PNGs over
+# Objects travel in tar bundles: one transfer per file waits a round trip each (1,633 small PNGs over
 # loopback: 4.1 s, against 1.6 s for `scp -r`); a drop loses at most the bundle in flight.
 BUNDLE_FILES = 256
 
@@ -69,8 +68,8 @@ def send_bundle(link: HostLink, objects: str, shas: list[str], source: dict[str,
     # Unique per sender and bundle: another host sharing this root (an NFS home) may send the same objects now.
     name = f"{objects}/bundle-{secrets.token_hex(8)}"
 
-    def put(sftp: paramiko.SFTPClient) -> None:
-        sftp.putfo(io.BytesIO(buffer.getvalue()), f"{name}.tar.part")
-        sftp.posix_rename(f"{name}.tar.part", f"{name}.tar")
+    def put(files: FileTransfer) -> None:
+        files.write(f"{name}.tar.part", buffer.getvalue())
+        files.rename(f"{name}.tar.part", f"{name}.tar")
 
-    link.sftp(put)
+    link.files(put)

@@ -39,6 +39,7 @@ from .errors import RemoteError, Unreachable
 from .placement import Placement
 from .probe import LOW_DISK_MIB
 from .session import HostLink, call
+from .transfer import FileTransfer
 from .weights_sync import ensure_weights, torch_home
 
 MODULE = "easeml_gui.remote.host_tasks"
@@ -192,19 +193,15 @@ class SSHExecutor:
         # A task still starting is stopped by its starter, right after its worker started (or instead).
 
     def events(self, task_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-        """Progress events read over SFTP from byte `offset` of the task's progress.jsonl."""
+        """Progress events read from byte `offset` of the task's progress.jsonl on the host."""
         with self._lock:
             run = self._runs.get(task_id)
         if run is None or run.pid is None or self._down_since is not None:
             return [], offset
-
-        def read(sftp) -> bytes:
-            with sftp.open(f"{run.folder}/{wire.PROGRESS_FILE}", "rb") as stream:
-                stream.seek(offset)
-                return stream.read(EVENTS_READ_BYTES)
-
+        progress = f"{run.folder}/{wire.PROGRESS_FILE}"
         try:
-            return wire.parse_events(self._link.sftp(read), offset)
+            return wire.parse_events(self._link.files(lambda files: files.read(progress, offset, EVENTS_READ_BYTES)),
+                                     offset)
         except (RemoteError, FileNotFoundError):
             return [], offset  # away for now: the watcher notices, and the next read goes on from `offset`
 
@@ -248,7 +245,7 @@ class SSHExecutor:
         with self._session_lock:
             self._link.client()
             if self._root is None:
-                self._root = self._link.sftp(lambda sftp: _absolute(self._root_spec, sftp.normalize(".")))
+                self._root = self._link.files(lambda files: _absolute(self._root_spec, files.home()))
             connection = self._link.connects
             if self._code is None or self._swept != connection:
                 self._code, sent = ensure_code(self._link, self._root)
@@ -421,30 +418,25 @@ class SSHExecutor:
         local = self._local_dir / PurePosixPath(run.folder).name
         local.mkdir(parents=True, exist_ok=True)
 
-        def fetch(sftp) -> dict[str, Any]:
+        def fetch(files: FileTransfer) -> dict[str, Any]:
             try:
-                with sftp.open(f"{run.folder}/{wire.RESULT_FILE}", "rb") as stream:
-                    result = json.loads(stream.read())
+                result = json.loads(files.read(f"{run.folder}/{wire.RESULT_FILE}"))
             except (FileNotFoundError, ValueError):
                 return {}  # died before writing one
             checkpoint = result.get("checkpoint")
             if result.get("state") == wire.DONE and isinstance(checkpoint, str) and Path(checkpoint).name == checkpoint:
-                sftp.get(f"{run.folder}/{checkpoint}", str(local / checkpoint))
+                files.download(f"{run.folder}/{checkpoint}", local / checkpoint)
             return result if isinstance(result, dict) else {}
 
-        result = self._link.sftp(fetch)
+        result = self._link.files(fetch)
         if result:
             wire.write_result(local, result)
         self._report(run, result)
 
     def _log_tail(self, run: _Run) -> str:
-        def read(sftp) -> bytes:
-            with sftp.open(f"{run.folder}/{wire.LOG_FILE}", "rb") as stream:
-                stream.seek(max(0, stream.stat().st_size - LOG_TAIL_CHARS))
-                return stream.read()
-
+        log = f"{run.folder}/{wire.LOG_FILE}"
         try:
-            return self._link.sftp(read).decode(errors="replace").strip()
+            return self._link.files(lambda files: files.read(log, -LOG_TAIL_CHARS)).decode(errors="replace").strip()
         except (RemoteError, FileNotFoundError):
             return "(the log could not be read from the host)"
 

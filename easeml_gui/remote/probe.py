@@ -1,5 +1,5 @@
-"""Probing a host: run probe_script.py with the host's python, then turn its report into one plain status for the
-host and one per GPU, and the devices a lab run may use there."""
+"""Probing a host: run probe_script.py with the host's python (and see whether its sshd offers SFTP), then turn its
+report into one plain status for the host and one per GPU, and the devices a lab run may use there."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import paramiko
 from ..store import HostRecord
 from .errors import RemoteCommandFailed, RemoteError
 from .shell import run
+from .transfer import NO_SFTP, offers_sftp
 
 WORK_DIR = "~/.easeml-gui"  # where remote tasks will live on the host: the probe reports its free disk
 PROBE_TIMEOUT_S = 120.0  # importing torch on a busy host can take a while
@@ -22,7 +23,8 @@ _SCRIPT = Path(__file__).with_name("probe_script.py")
 
 def run_probe(client: paramiko.SSHClient, python: str, work_dir: str = WORK_DIR,
               timeout: float = PROBE_TIMEOUT_S) -> dict[str, Any]:
-    """The host's report (see probe_script.py), from one run of `<python> - WORK_DIR` with the script on stdin."""
+    """The host's report (see probe_script.py), from one run of `<python> - WORK_DIR` with the script on stdin, and
+    "sftp": whether the host's sshd offers SFTP."""
     done = run(client, [python, "-", work_dir], stdin=_SCRIPT.read_bytes(), timeout=timeout)
     if done.returncode == 127:  # the shell's "command not found"
         raise RemoteCommandFailed(
@@ -32,11 +34,12 @@ def run_probe(client: paramiko.SSHClient, python: str, work_dir: str = WORK_DIR,
     try:
         if done.returncode != 0:
             raise ValueError
-        return json.loads(done.stdout)
+        report = json.loads(done.stdout)
     except ValueError:
         raise RemoteCommandFailed(
             f"the probe failed on the host ({python} exit status {done.returncode}): " + " / ".join(tail),
             status=f"probe failed: {tail[-1] if tail else f'exit status {done.returncode}'}") from None
+    return {**report, "sftp": offers_sftp(client, timeout)}
 
 
 def assess(report: Mapping[str, Any], host: HostRecord) -> dict[str, Any]:
@@ -45,6 +48,8 @@ def assess(report: Mapping[str, Any], host: HostRecord) -> dict[str, Any]:
     A host is "ready" when its python, torch and torchvision can run the worker, its disk has room and at least
     one GPU may take a task (or, with no GPU at all, its CPU: "ready (CPU only)")."""
     notes: list[str] = []
+    if report.get("sftp") is False:  # information only: transfers go over exec channels (remote/transfer.py)
+        notes.append(NO_SFTP)
     gpus = [gpu_status(g, host, report["user"]) for g in _gpus(report, notes)]
     ready_gpus = sorted((g for g in gpus if g["ready"]), key=lambda g: gpu_rank(g["index"], host))
     problem = _software_problem(report, host.python)

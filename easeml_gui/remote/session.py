@@ -1,7 +1,8 @@
 """One long-lived SSH connection to a host, shared by all of its tasks: commands on channels of their own, files
-over one SFTP session, reopened on demand after a drop. Any failure of the connection itself becomes Unreachable,
-so callers tell "the host is away" from "a command failed". Behind a jump host the connection is two (connect()
-opens and closes them together): the jump host's ending ends the host's, and the reopen opens both again."""
+over one SFTP session or, where the host offers none, over exec channels (transfer.py), reopened on demand after a
+drop. Any failure of the connection itself becomes Unreachable, so callers tell "the host is away" from "a command
+failed". Behind a jump host the connection is two (connect() opens and closes them together): the jump host's
+ending ends the host's, and the reopen opens both again."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import paramiko
 from .connection import TIMEOUT_S, Credentials, connect
 from .errors import RemoteCommandFailed, Unreachable
 from .shell import Completed, run
+from .transfer import FileTransfer, open_transfer
 from .trust import HostTrust
 
 T = TypeVar("T")
@@ -24,16 +26,16 @@ _DROPS = (paramiko.SSHException, socket.error, EOFError, OSError)  # what a dead
 
 
 class HostLink:
-    """A host's connection; thread-safe (one lock guards opening it, another the SFTP session)."""
+    """A host's connection; thread-safe (one lock guards opening it, another choosing its file transfer)."""
 
     def __init__(self, trust: HostTrust, credentials: Credentials, timeout: float = TIMEOUT_S) -> None:
         self.name = trust.name
         self._trust, self._credentials, self._timeout = trust, credentials, timeout
         self._lock = threading.Lock()
-        self._sftp_lock = threading.Lock()
+        self._files_lock = threading.Lock()
         self._stack: ExitStack | None = None
         self._client: paramiko.SSHClient | None = None
-        self._sftp: paramiko.SFTPClient | None = None
+        self._files: FileTransfer | None = None
         self.connects = 0  # how many times a connection was opened (tests count reconnects)
 
     def client(self, timeout: float | None = None) -> paramiko.SSHClient:
@@ -57,22 +59,23 @@ class HostLink:
     def run(self, argv: Sequence[str], *, stdin: bytes = b"", timeout: float = CALL_TIMEOUT_S) -> Completed:
         return self._guard(lambda: run(self.client(), argv, stdin=stdin, timeout=timeout))
 
-    def sftp(self, use: Callable[[paramiko.SFTPClient], T]) -> T:
-        """Run `use` with the SFTP session (one user at a time: paramiko's SFTPClient is not thread-safe)."""
-        def guarded() -> T:
-            with self._sftp_lock:
-                if self._sftp is None or self._sftp.get_channel().closed:
-                    self._sftp = self.client().open_sftp()
-                    self._sftp.get_channel().settimeout(self._timeout)
-                return use(self._sftp)
-        return self._guard(guarded)
+    def files(self, use: Callable[[FileTransfer], T]) -> T:
+        """Run `use` with the connection's file transfer: SFTP, or exec channels where the host has no SFTP."""
+        return self._guard(lambda: use(self._transfer()))
+
+    def _transfer(self) -> FileTransfer:
+        with self._files_lock:
+            client = self.client()
+            if self._files is None or self._files.closed:
+                self._files = open_transfer(client, self._timeout)
+            return self._files
 
     def close(self) -> None:
         with self._lock:
             self._close_locked()
 
     def _close_locked(self) -> None:
-        stack, self._stack, self._client, self._sftp = self._stack, None, None, None
+        stack, self._stack, self._client, self._files = self._stack, None, None, None
         if stack is not None:
             stack.close()
 
