@@ -46,9 +46,9 @@ MODULE = "easeml_gui.remote.host_tasks"
 POLL_SECONDS = 1.0
 GPU_POLL_SECONDS = 5.0  # nvidia-smi on the host at most this often (placement's view of free memory and users)
 UNREACHABLE_TIMEOUT_S = 300.0
-# A host that could not start a task (full disk, broken python, a sync that failed) takes no new task for a while,
-# doubling with each failure in a row up to the cap, so the model it failed is retried on another device instead
-# of burning its retries here; the first start that works ends the rest.
+# A host that could not start a task (full disk, broken python, a sync that failed, a connection lost on the way)
+# takes no new task for a while, doubling with each failure in a row up to the cap, so the model it failed is
+# retried on another device instead of burning its retries here; the first start that works ends the rest.
 START_REST_S, START_REST_MAX_S = 30.0, 600.0
 EVENTS_READ_BYTES = 1 << 20  # per events() call: progress lines are short; the rest comes next time
 
@@ -293,12 +293,11 @@ class SSHExecutor:
                 if run.cancelled:
                     self._send_stop(run)
             self._start_watching()
-        except Unreachable as error:
-            self._report(run, {}, cancelled_because=f"{self.host} became unreachable while the task was starting "
-                                                    f"({error}); it was re-queued")
         except (DatasetError, wire.BadTask) as error:  # the task's own fault: its model is not tried again
             self._report(run, {"state": wire.FAILED, "error": f"could not start the task on {self.host}: {error}"})
-        except (RemoteError, OSError) as error:  # the host's fault: the model goes back to the queue
+        except (RemoteError, OSError) as error:  # the host's fault, a lost connection too: retried, counted
+            # A start that lost its connection rests the host like any failed start: re-queued at once and not
+            # counted, a host that drops every start would be handed the task again and again, for ever.
             rest = self._rest()
             self._report(run, {"state": wire.FAILED, RETRYABLE: True,
                                "error": f"could not start the task on {self.host} (its model is tried again, "
@@ -315,6 +314,8 @@ class SSHExecutor:
 
     def _start_failure(self, error: Exception) -> str:
         """What went wrong, said plainly when it is the host's disk (SFTP only says "Failure" or a size mismatch)."""
+        if isinstance(error, Unreachable):  # no disk to ask about
+            return f"{self.host} became unreachable while the task was starting ({error})"
         folder = self._root or self._root_spec
         free = free_mib(self._link, folder)
         if free is not None and free < LOW_DISK_MIB:
