@@ -12,44 +12,21 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..controllers.registry import RegistryController
 from ..lab.history import FinishedTask, TaskDetail
+from .row_table import SORT, RowsModel, sorted_table
 from .series_plot import SeriesPlot
 from .theme import STATE_COLOURS, heading, hint, scheme
 
 Qt = QtCore.Qt
 COLUMNS = ("task", "decided", "tenant", "model", "device", "state", "val", "test", "seconds", "why it stopped")
-SORT = Qt.ItemDataRole.UserRole  # the column's value as it sorts (numbers as numbers, missing last)
 
 
 def _accuracy(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-class HistoryModel(QtCore.QAbstractTableModel):
+class HistoryModel(RowsModel[FinishedTask]):
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: tuple[FinishedTask, ...] = ()
-
-    def set_rows(self, rows: Sequence[FinishedTask]) -> None:
-        rows = tuple(rows)
-        if rows == self._rows:
-            return
-        self.beginResetModel()
-        self._rows = rows
-        self.endResetModel()
-
-    def rows(self) -> tuple[FinishedTask, ...]:
-        return self._rows
-
-    def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+        super().__init__(COLUMNS, parent)
 
     def data(self, index: QtCore.QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -92,9 +69,7 @@ class HistoryView(QtWidgets.QWidget):
         self.registry = registry
         self.detail: TaskDetail | None = None  # the record on show (tests read it)
         self.model = HistoryModel(self)
-        self.proxy = QtCore.QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT)
+        self.table, self.proxy = sorted_table(self.model, 1)  # the latest first
         self.proxy.setFilterKeyColumn(-1)  # the filter matches any column: tenant, model, state, host, reason
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.filter = QtWidgets.QLineEdit()
@@ -102,18 +77,6 @@ class HistoryView(QtWidgets.QWidget):
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self._filter)
         self.count = hint("")
-        self.table = QtWidgets.QTableView()
-        self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # the latest first
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.selectionModel().selectionChanged.connect(self._selected)
 
         self.title = heading("Task")

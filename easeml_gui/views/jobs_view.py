@@ -11,12 +11,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..controllers.registry import RegistryController
 from ..lab.read_model import JobSummary
+from .row_table import SORT, RowsModel, sorted_table
 from .running_tasks import elapsed
 from .theme import STATE_COLOURS, heading, hint, scheme
 
 Qt = QtCore.Qt
 COLUMNS = ("job", "tenant", "dataset", "state", "done", "left", "failed", "running", "device time", "best")
-SORT = Qt.ItemDataRole.UserRole
 ENDED = ("done", "cancelled")
 
 
@@ -24,32 +24,9 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
-class JobsModel(QtCore.QAbstractTableModel):
+class JobsModel(RowsModel[JobSummary]):
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: tuple[JobSummary, ...] = ()
-
-    def set_rows(self, rows: Sequence[JobSummary]) -> None:
-        rows = tuple(rows)
-        if rows == self._rows:
-            return
-        self.beginResetModel()
-        self._rows = rows
-        self.endResetModel()
-
-    def rows(self) -> tuple[JobSummary, ...]:
-        return self._rows
-
-    def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+        super().__init__(COLUMNS, parent)
 
     def data(self, index: QtCore.QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -89,21 +66,7 @@ class JobsView(QtWidgets.QWidget):
         self.confirm = lambda question: QtWidgets.QMessageBox.question(
             self, "Cancel job", question) == QtWidgets.QMessageBox.StandardButton.Yes  # tests answer it
         self.model = JobsModel(self)
-        proxy = QtCore.QSortFilterProxyModel(self)
-        proxy.setSourceModel(self.model)
-        proxy.setSortRole(SORT)
-        self.proxy = proxy
-        self.table = QtWidgets.QTableView()
-        self.table.setModel(proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # the newest job first
-        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.setShowGrid(False)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table, self.proxy = sorted_table(self.model, 0)  # the newest job first
         self.table.selectionModel().selectionChanged.connect(self._enable)
         self.cancel_button = QtWidgets.QPushButton("Cancel job…")
         self.cancel_button.setToolTip("its running tasks are cancelled, its queued ones dropped; its history stays")
