@@ -1,5 +1,6 @@
-"""The desktop menu entry: the .desktop launcher and the icon from easeml_gui/resources/, installed into the
-user's XDG data folders (freedesktop.org: applications/ and icons/hicolor/scalable/apps/)."""
+"""The desktop menu entry: the .desktop launcher and the icon from the package easeml_gui.resources (the top-level
+resources/), installed into the user's XDG data folders (freedesktop.org: applications/ and
+icons/hicolor/scalable/apps/)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def _exec_quoted(word: str) -> str:
 def install(home: Path | None = None) -> Installed:
     """Write the launcher (its Exec line pointing at this installation) and the icon; replaces earlier ones."""
     home = home or data_home()
-    package = resources.files("easeml_gui") / "resources"
+    package = resources.files("easeml_gui.resources")
     launcher = home / "applications" / f"{APP_ID}.desktop"
     icon = home / "icons" / "hicolor" / "scalable" / "apps" / f"{APP_ID}.svg"
     lines = [f"Exec={launch_command()}" if line.startswith("Exec=") else line

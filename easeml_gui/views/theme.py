@@ -94,7 +94,7 @@ def configure_pyqtgraph() -> None:
 
 
 def resource_path(name: str) -> str:
-    return str(resources.files("easeml_gui") / "resources" / name)
+    return str(resources.files("easeml_gui.resources") / name)
 
 
 def apply_style(app: QtWidgets.QApplication) -> None:
