@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import platformdirs
+
 from . import __version__
 from .commands import CommandError, UsageError
 from .lab.errors import LabError
@@ -26,11 +28,11 @@ from .commands import weights as weights_commands
 
 
 def default_db() -> Path:
-    """EASEML_DB, else easeml.sqlite in the user's data directory (XDG on Linux)."""
+    """EASEML_DB, else easeml.sqlite in the user's data folder: $XDG_DATA_HOME/easeml-gui (~/.local/share/easeml-gui)
+    on Linux, ~/Library/Application Support/easeml-gui on macOS, %LOCALAPPDATA%\\easeml-gui on Windows."""
     if os.environ.get("EASEML_DB"):
         return Path(os.environ["EASEML_DB"])
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "easeml-gui" / "easeml.sqlite"
+    return platformdirs.user_data_path("easeml-gui", appauthor=False) / "easeml.sqlite"
 
 
 def build_parser() -> argparse.ArgumentParser:

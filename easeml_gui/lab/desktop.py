@@ -4,13 +4,14 @@ icons/hicolor/scalable/apps/)."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from platformdirs.unix import Unix
 
 APP_ID = "easeml-gui"
 
@@ -22,7 +23,8 @@ class Installed:
 
 
 def data_home() -> Path:
-    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    """$XDG_DATA_HOME, else ~/.local/share: the XDG folder whatever the OS, as desktop menus read only that one."""
+    return Path(Unix().user_data_dir)
 
 
 def launch_command() -> str:
