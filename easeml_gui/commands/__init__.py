@@ -59,6 +59,25 @@ def bounded_float(what: str, high: float) -> Callable[[str], float]:
     return parse
 
 
+def fraction(what: str, *, zero: bool) -> Callable[[str], float]:
+    """argparse type for a share of a whole: from 0 (allowed when `zero`, else excluded) up to, not including, 1.
+    float() would take "nan", "inf" and non-ASCII digits; any of them would reach the split as nonsense."""
+    low = "at least 0" if zero else "more than 0"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text) if text.isascii() else math.nan
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{what} {text!r} is not a number; give one {low} and less than 1")
+        if not (0 <= value < 1 if zero else 0 < value < 1):
+            raise argparse.ArgumentTypeError(f"{what} {value:g} must be {low} and less than 1 (e.g. 0.2)")
+        return value
+
+    return parse
+
+
 MAX_COUNT = 10**9  # counts a command may take (tasks, rows, ...): far above any real lab, far below overflow
 positive_int = bounded_int(1, MAX_COUNT)  # counts: a whole number of at least 1
 seed_int = bounded_int(0, 2**32 - 1)  # numpy's seeds: a 32-bit unsigned integer

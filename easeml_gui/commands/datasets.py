@@ -10,7 +10,7 @@ from ..lab.read_model import dataset_listings
 from ..lab.stores import open_reader, open_writer
 from ..training.arms import CLASSICAL
 from ..training.catalogue import candidates
-from . import add_json_flag, print_json_rows, seed_int
+from . import UsageError, add_json_flag, fraction, print_json_rows, seed_int
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -25,8 +25,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add.add_argument("path", type=Path)
     add.add_argument("--name", required=True, help="dataset name (letters, digits, . _ -)")
     add.add_argument("--skip-bad", action="store_true", help="leave out unreadable or corrupt images instead of refusing")
-    add.add_argument("--val-fraction", type=float, default=0.2, help="validation share when no split is given")
-    add.add_argument("--test-fraction", type=float, default=0.2,
+    add.add_argument("--val-fraction", type=fraction("the validation fraction", zero=False), default=0.2,
+                     help="validation share when no split is given")
+    add.add_argument("--test-fraction", type=fraction("the test fraction", zero=True), default=0.2,
                      help="share held out as the test split when the dataset has no test/ folder; model selection "
                      "never sees it, so the accuracy reported on it is honest (0: no test split)")
     add.add_argument("--seed", type=seed_int, default=0, help="seed of the generated train/validation split")
@@ -43,6 +44,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run_dataset_add(args: argparse.Namespace) -> int:
+    if args.val_fraction + args.test_fraction >= 1:  # each is in range, but together they leave no training images
+        raise UsageError(f"--val-fraction {args.val_fraction:g} and --test-fraction {args.test_fraction:g} add up "
+                         f"to {args.val_fraction + args.test_fraction:g}; together they must stay below 1 to leave "
+                         "images to train on")
     with open_writer(args.db) as store:
         info = datasets.register(store, args.name, args.path, args.data_dir, skip_bad=args.skip_bad,
                                  val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed)

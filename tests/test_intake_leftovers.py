@@ -1,0 +1,39 @@
+"""Leftovers of issue 22 around `dataset add`: its split fractions have a range argparse checks, an empty
+archive's refusal names the archive (not the deleted temporary folder), and `run` sweeps stale staging folders."""
+
+from __future__ import annotations
+
+import pytest
+from cli_runner import run_cli  # noqa: F401 (a fixture)
+
+from easeml_gui.training.digits import export_digits
+
+
+@pytest.fixture
+def cli(run_cli, tmp_path):
+    return lambda *args: run_cli("--db", tmp_path / "lab.sqlite", *args)
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--val-fraction", "-1"), ("--val-fraction", "2"), ("--val-fraction", "nan"), ("--val-fraction", "inf"),
+    ("--val-fraction", "1"), ("--val-fraction", "0"), ("--val-fraction", "half"),
+    ("--test-fraction", "-0.1"), ("--test-fraction", "1"), ("--test-fraction", "nan"), ("--test-fraction", "٠.٢"),
+])
+def test_a_fraction_out_of_range_is_a_usage_error(cli, tmp_path, option, value):
+    result = cli("dataset", "add", tmp_path / "nowhere", "--name", "d", option, value)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert f"argument {option}" in result.stderr and "Traceback" not in result.stderr
+    assert "less than 1" in result.stderr or "not a number" in result.stderr
+
+
+def test_fractions_that_leave_nothing_to_train_on_are_a_usage_error(cli, tmp_path):
+    result = cli("dataset", "add", tmp_path / "nowhere", "--name", "d", "--val-fraction", "0.6",
+                 "--test-fraction", "0.4")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "--val-fraction 0.6 and --test-fraction 0.4" in result.stderr and "below 1" in result.stderr
+
+
+def test_fractions_in_range_register(cli, tmp_path):
+    images = export_digits(tmp_path / "digits", classes=(0, 1), per_class=20)
+    result = cli("dataset", "add", images, "--name", "digits", "--val-fraction", "0.3", "--test-fraction", "0")
+    assert result.returncode == 0, result.stderr
