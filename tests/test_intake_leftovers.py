@@ -3,6 +3,8 @@ archive's refusal names the archive (not the deleted temporary folder), and `run
 
 from __future__ import annotations
 
+import zipfile
+
 import pytest
 from cli_runner import run_cli  # noqa: F401 (a fixture)
 
@@ -37,3 +39,22 @@ def test_fractions_in_range_register(cli, tmp_path):
     images = export_digits(tmp_path / "digits", classes=(0, 1), per_class=20)
     result = cli("dataset", "add", images, "--name", "digits", "--val-fraction", "0.3", "--test-fraction", "0")
     assert result.returncode == 0, result.stderr
+
+
+def _zip(path, members: dict[str, bytes]):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize("members, says", [
+    ({}, "is empty"), ({"README.txt": b"see the wiki"}, "holds no class folders"),
+])
+def test_an_archive_without_classes_is_named_in_the_refusal(cli, tmp_path, members, says):
+    archive = _zip(tmp_path / "photos.zip", members)
+    result = cli("dataset", "add", archive, "--name", "photos")
+    assert result.returncode == 1, result.stdout
+    assert f"{archive} {says}" in result.stderr
+    assert "incoming" not in result.stderr and "extracted" not in result.stderr  # the deleted temporary folder
+    assert not any((tmp_path / "datasets").iterdir())

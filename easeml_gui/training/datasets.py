@@ -453,8 +453,13 @@ def _build(source: Path, stage: Path, dest: Path, options: dict[str, Any]) -> Da
         scanned = scan_dataset(source, **options)
     else:
         steps.report(0, 0, "extracting")
-        extract_archive(source, stage / "extracted", options["limits"])
-        scanned = scan_dataset(stage / "extracted", **options)
+        extracted = stage / "extracted"
+        extract_archive(source, extracted, options["limits"])
+        try:
+            scanned = scan_dataset(extracted, **options)
+        except DatasetError as refusal:  # the stage is gone when the user reads it: name the archive they gave
+            refusal.args = (str(refusal).replace(str(extracted), str(source)), *refusal.args[1:])
+            raise
     info = replace(scanned, root=str(dest))
     (stage / "data").mkdir()
     _copy_files(scanned, stage / "data", steps)
