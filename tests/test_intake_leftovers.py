@@ -3,12 +3,14 @@ archive's refusal names the archive (not the deleted temporary folder), and `run
 
 from __future__ import annotations
 
+import os
 import zipfile
 
 import pytest
 from cli_runner import run_cli  # noqa: F401 (a fixture)
 
 from easeml_gui.training.digits import export_digits
+from easeml_gui.training.staging import locked
 
 
 @pytest.fixture
@@ -58,3 +60,16 @@ def test_an_archive_without_classes_is_named_in_the_refusal(cli, tmp_path, membe
     assert f"{archive} {says}" in result.stderr
     assert "incoming" not in result.stderr and "extracted" not in result.stderr  # the deleted temporary folder
     assert not any((tmp_path / "datasets").iterdir())
+
+
+def test_run_sweeps_staging_a_dead_registration_left(cli, tmp_path):
+    datasets = tmp_path / "datasets"
+    dead, live = datasets / ".b.incoming-999999999-dead", datasets / f".a.incoming-{os.getpid()}-live"
+    for folder in (dead, live):
+        folder.mkdir(parents=True)
+    (dead / "half-copied.png").write_bytes(b"\x89PNG")
+    with locked(live):  # as a registration in another process holds it
+        result = cli("run")
+        assert result.returncode == 0, result.stderr
+        assert "no active jobs" in result.stdout
+        assert sorted(datasets.iterdir()) == [live]

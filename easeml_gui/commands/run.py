@@ -169,6 +169,7 @@ def run_lab(args: argparse.Namespace) -> int:
     # Stops are taken from the first moment: a Ctrl-C or SIGTERM while the run opens its devices (a window's
     # Stop right after its Start) is a clean stop too, never a kill mid-setup.
     with stop_requests() as stops, open_writer(args.db) as store, run_lock(args.db):
+        datasets.sweep_staging(args.data_dir)  # a killed `dataset add` leaves its staging: gone by the next start
         if not latest_jobs(store):
             print("no active jobs: add one with `easeml-gui job add --tenant NAME --dataset NAME`")
             return 0

@@ -4,11 +4,13 @@ folder, recorded; all or nothing), list them, read one back as the training side
 from __future__ import annotations
 
 import shutil
+from contextlib import suppress
 from pathlib import Path
 
 from ..store import DatasetRecord, JobState, LabReader, LabStore, validate_name
 from ..training.datasets import (CancelCallback, DatasetInfo, ProgressCallback, RegistrationCancelled,
                                  UnusableFiles, register_dataset, remove_unregistered, verify_dataset)
+from ..training.staging import sweep_stale
 from .errors import BadImages, Cancelled, LabError, as_lab_error
 
 
@@ -46,6 +48,12 @@ def register(store: LabStore, name: str, source: Path, data_dir: Path, *, skip_b
             raise Cancelled(str(stop)) from None
         except UnusableFiles as refusal:
             raise BadImages(str(refusal), refusal.bad) from None
+
+
+def sweep_staging(data_dir: Path) -> None:
+    """Remove the staging folders that killed registrations left in `data_dir`/datasets (live ones stay)."""
+    with suppress(OSError):  # housekeeping: a datasets folder that cannot be listed must not stop the caller
+        sweep_stale(data_dir / "datasets")
 
 
 def _taken(store: LabReader, name: str) -> bool:

@@ -2,9 +2,9 @@
 
 A staging folder `.NAME.incoming-PID-XXXX` lies beside the destination and is locked (flock on the folder)
 while its process lives; the lock goes with the process, even one killed by SIGKILL, so the next registration
-sweeps folders whose lock is free and whose process is gone. The finished dataset folder is locked too, from its
-creation in the staging folder until its record is written, so a folder renamed into place whose process died
-before recording it can be told from one still being recorded.
+and the next `easeml-gui run` sweep folders whose lock is free and whose process is gone. The finished dataset
+folder is locked too, from its creation in the staging folder until its record is written, so a folder renamed
+into place whose process died before recording it can be told from one still being recorded.
 """
 
 from __future__ import annotations
