@@ -15,8 +15,9 @@ import pytest
 from cli_runner import run_cli  # noqa: F401  (a fixture)
 from window_fixtures import open_window  # noqa: F401  (a fixture)
 
-from easeml_gui.lab import tenants
+from easeml_gui.lab import datasets, tenants
 from easeml_gui.lab.stores import open_writer
+from easeml_gui.training.digits import export_digits
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,3 +105,19 @@ def test_the_json_lists_and_the_window_show_the_same_lab(open_window, qtbot, tmp
     assert [(r.name, r.address, r.status) for r in window.hosts.rows] == [
         (h["name"], h["address"], h["status"]) for h in hosts]
     assert json.loads(run_cli("--db", db, "dataset", "list", "--json").stdout) == [] == list(window.datasets.names())
+
+
+def test_a_snapshot_delivered_after_the_window_shut_down_starts_no_work(open_window, qtbot, tmp_path: Path):
+    """A snapshot the poller queued just before it stopped reaches the window after its pool closed (seen in the
+    suite as 'the window is closing; no new work starts' from the Datasets tab's preview): it is not shown."""
+    db = tmp_path / "lab.sqlite"
+    with open_writer(db) as store:
+        tenants.add(store, "ana")
+        datasets.register(store, "digits", export_digits(tmp_path / "digits", (0, 1), per_class=12), tmp_path)
+    window = open_window(db)
+    snapshots = []
+    window.poller.poller.snapshotReady.connect(snapshots.append)
+    qtbot.waitUntil(lambda: bool(snapshots) and bool(snapshots[-1].datasets), timeout=10000)
+    window.datasets.set_rows(())  # the tab showed an older lab: the late snapshot brings it a new dataset
+    window.shutdown()
+    window.show_snapshot(snapshots[-1])  # raised RuntimeError from the Datasets tab's preview before

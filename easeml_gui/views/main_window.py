@@ -226,6 +226,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ---- the lab's data (GUI thread, from the poller's signals) ---------------------------------------------
     def show_snapshot(self, snapshot: LabSnapshot) -> None:
+        if self._closed:  # a snapshot queued before the poller stopped: its views would start work on a closed pool
+            return
         self.lab.show_snapshot(snapshot)
         self.datasets.set_rows(snapshot.datasets)
         self.hosts.set_rows(snapshot.hosts)
