@@ -74,10 +74,12 @@ class SoakReport:
 
     def summary(self) -> dict[str, Any]:
         lags = sorted(self.lags) or [0.0]
+        late = {d["step"] for d in self.disagreements}
+        agreed = [lag for step, lag in enumerate(self.lags, start=1) if step not in late] or [0.0]
         return {"steps": self.steps, "disagreements": len(self.disagreements),
                 "disagreements_per_1000_steps": 1000.0 * len(self.disagreements) / max(self.steps, 1),
                 "lag_median_s": statistics.median(lags), "lag_p99_s": lags[int(0.99 * (len(lags) - 1))],
-                "lag_max_s": lags[-1], "actions": self.actions}
+                "lag_max_s": lags[-1], "lag_max_agreeing_s": max(agreed), "actions": self.actions}
 
 
 class WindowSoak:

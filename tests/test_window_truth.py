@@ -121,3 +121,17 @@ def test_a_snapshot_delivered_after_the_window_shut_down_starts_no_work(open_win
     window.datasets.set_rows(())  # the tab showed an older lab: the late snapshot brings it a new dataset
     window.shutdown()
     window.show_snapshot(snapshots[-1])  # raised RuntimeError from the Datasets tab's preview before
+
+
+def test_archiving_the_last_tenant_leaves_no_row_behind_the_welcome(open_window, qtbot, tmp_path: Path):
+    """The soak's one disagreement: with every tenant archived the welcome shows, and the tenants table behind it
+    kept the last tenant (its actions still offered it) until a tenant was added again."""
+    db = tmp_path / "lab.sqlite"
+    with open_writer(db) as store:
+        tenants.add(store, "ana")
+    window = open_window(db)
+    qtbot.waitUntil(lambda: "ana" in shown_tenants(window), timeout=10000)
+    with open_writer(db) as store:
+        tenants.archive(store, "ana")
+    qtbot.waitUntil(lambda: window.lab.currentWidget() is window.lab.empty, timeout=10000)
+    assert shown_tenants(window) == {}

@@ -134,6 +134,8 @@ class LabView(QtWidgets.QStackedWidget):
         self.loaded = True
         self.snapshot = snapshot
         if snapshot.empty:  # a store with no tenant yet: the welcome, which counts the datasets already there
+            self.tenants.set_rows(())  # behind the welcome too: the last tenant archived leaves no row to act on
+            self.running.set_rows(snapshot.running)
             self.empty.show_message("", True, snapshot.source, len(snapshot.datasets))
             self.setCurrentWidget(self.empty)
             return
