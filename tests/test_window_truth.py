@@ -115,12 +115,11 @@ def test_a_snapshot_delivered_after_the_window_shut_down_starts_no_work(open_win
         tenants.add(store, "ana")
         datasets.register(store, "digits", export_digits(tmp_path / "digits", (0, 1), per_class=12), tmp_path)
     window = open_window(db)
-    snapshots = []
-    window.poller.poller.snapshotReady.connect(snapshots.append)
-    qtbot.waitUntil(lambda: bool(snapshots) and bool(snapshots[-1].datasets), timeout=10000)
+    qtbot.waitUntil(lambda: window.lab.snapshot is not None and bool(window.lab.snapshot.datasets), timeout=10000)
+    shown = window.lab.snapshot
     window.datasets.set_rows(())  # the tab showed an older lab: the late snapshot brings it a new dataset
     window.shutdown()
-    window.show_snapshot(snapshots[-1])  # raised RuntimeError from the Datasets tab's preview before
+    window.show_snapshot(shown)  # raised RuntimeError from the Datasets tab's preview before
 
 
 def test_archiving_the_last_tenant_leaves_no_row_behind_the_welcome(open_window, qtbot, tmp_path: Path):
