@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..engine.policies import get_policy, policy_names
+from ..training.staging import process_alive
 from .errors import LabError
 
 LOG_TAIL_BYTES = 4096
@@ -73,7 +74,7 @@ def running_pid(db: Path) -> int | None:
         text = lock_path(db).read_text().strip()
     except OSError:
         return None
-    if not text.isdigit() or not _alive(int(text)):
+    if not text.isdigit() or not process_alive(int(text)):
         return None
     # A live pid could be a stale one reused by another process after a crash: the lock tells. Probing with a
     # shared lock only ever succeeds when no run holds it, so a real run is never disturbed.
@@ -164,15 +165,6 @@ def stop(db: Path, cancel: bool = False) -> int:
         raise LabError(f"the run (process {pid}) belongs to another user; stop it from that user's terminal") from None
     return pid
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True
 
 
 def _tail(path: Path) -> str:

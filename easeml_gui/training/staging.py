@@ -62,7 +62,7 @@ def sweep_stale(parent: Path) -> None:
             continue
         pid = int(match.group(1)) if match.group(1) else None
         try:  # the pid covers the instant between a folder's creation and its lock
-            stale = abandoned(child) and (pid is None or not _alive(pid))
+            stale = abandoned(child) and (pid is None or not process_alive(pid))
         except OSError:
             continue  # a folder this process cannot open is not its to judge
         if stale:
@@ -80,7 +80,8 @@ def _lock(folder: Path) -> int | None:
     return fd
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists (signal 0 checks without sending anything)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
