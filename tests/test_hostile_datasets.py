@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from cli_runner import run_cli  # noqa: F401 (a fixture)
 from PIL import Image
+from small_disk import tmpfs
 
 from easeml_gui.lab import datasets as lab_datasets
 from easeml_gui.lab.errors import LabError
@@ -249,16 +250,8 @@ def test_a_folder_left_between_rename_and_record_does_not_block_its_name(tmp_pat
 @pytest.fixture
 def small_disk(tmp_path: Path):
     """A 4 MiB tmpfs as the managed data folder (root mounts it; elsewhere the tests are skipped)."""
-    folder = tmp_path / "small disk"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True,
-                             text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "small disk", "4m") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 @pytest.mark.parametrize("as_zip", [False, True], ids=["folder", "zip"])

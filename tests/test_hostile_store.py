@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from small_disk import tmpfs
 
 from easeml_gui.lab.errors import LabError
 from easeml_gui.lab.runs import lock_path, run_lock, running_pid
@@ -110,16 +111,8 @@ def test_a_store_with_garbage_in_its_middle_is_refused_by_a_writer_too(db: Path)
 @pytest.fixture
 def small_disk(tmp_path: Path):
     """A 1 MiB tmpfs for the store (root mounts it; elsewhere the test is skipped)."""
-    folder = tmp_path / "small disk"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True,
-                             text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "small disk", "1m") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def test_a_full_disk_under_the_store_is_said_with_the_mib_free(small_disk: Path) -> None:
