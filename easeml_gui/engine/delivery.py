@@ -21,10 +21,12 @@ from typing import Sequence
 
 @dataclass(frozen=True)
 class Run:
-    """One finished training run of a tenant's: its validation accuracy and the seconds its selection took."""
+    """One finished training run of a tenant's: its validation accuracy and the seconds its selection took; or an
+    ensemble of such runs (engine/ensemble.py), with the seconds of all its members."""
 
     quality: float
     seconds: float
+    members: int = 1  # distinct models: fewer is simpler, before fewer seconds
 
 
 def standard_error(quality: float, images: int | None) -> float:
@@ -37,12 +39,12 @@ def standard_error(quality: float, images: int | None) -> float:
 
 
 def delivered(runs: Sequence[Run], images: int | None) -> int | None:
-    """Index in `runs` of the model to deliver (None without runs): the cheapest of those within one standard error
-    of the best accuracy; on equal seconds the more accurate, then the earlier."""
+    """Index in `runs` of the model to deliver (None without runs): the simplest of those within one standard error
+    of the best accuracy (fewest members, then fewest seconds); then the more accurate, then the earlier."""
     if not runs:
         return None
     top = max(run.quality for run in runs)
     floor = top - standard_error(top, images)
     # A hair of slack so an accuracy exactly one standard error below (k/n against (k+s)/n) is not lost to rounding.
     eligible = [i for i, run in enumerate(runs) if run.quality >= floor - 1e-12]
-    return min(eligible, key=lambda i: (runs[i].seconds, -runs[i].quality, i))
+    return min(eligible, key=lambda i: (runs[i].members, runs[i].seconds, -runs[i].quality, i))
