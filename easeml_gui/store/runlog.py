@@ -8,7 +8,7 @@ from typing import Any, Collection
 
 from ..engine.types import Decision, Observation, Task, TaskLocation, TaskResult, TaskState
 from .errors import StoreError
-from .reader import LabReader
+from .ensembles import EnsembleReader, TenantDelivery
 from .records import HOST_KEY, JOB_KEY, EpochReport, TaskRecord, scores_to_json, to_json
 
 LOG_TAIL_CHARS = 4000
@@ -22,7 +22,7 @@ _NEXT: dict[TaskState | None, frozenset[TaskState]] = {
 }
 
 
-class RunLog(LabReader):
+class RunLog(EnsembleReader):
     def _task_row(self, task_id: str) -> dict[str, Any] | None:
         return self._row("SELECT * FROM tasks WHERE task_id = ?", (task_id,))
 
@@ -101,8 +101,11 @@ class RunLog(LabReader):
             self._update("tasks", ("task_id", task_id), {"host": location.host, "remote_dir": location.folder,
                                                          "worker_pid": location.pid})
 
-    def record_result(self, result: TaskResult, observation: Observation | None) -> None:
-        """Persist a task's end and, when DONE, its observation, in one transaction: both or neither.
+    def record_result(self, result: TaskResult, observation: Observation | None, *, predictions: bytes | None = None,
+                      delivery: TenantDelivery | None = None) -> None:
+        """Persist a task's end and, when DONE, its observation, in one transaction: both or neither; with them its
+        class probabilities (training/predictions.py's bytes) and what its tenant now receives (`delivery`, computed
+        with this observation: store/ensembles.py).
 
         A task yields at most one result; reporting the same non-done end again only refreshes its details
         (an executor may report a cancellation the loop already persisted).
@@ -136,6 +139,22 @@ class RunLog(LabReader):
                     "arm": observation.arm.name, "arm_index": observation.arm.index,
                     "quality": observation.quality, "cost": observation.cost, "time": observation.time,
                 })
+                if predictions is not None:
+                    self._insert("task_predictions", {"task_id": result.task_id, "data": predictions})
+                if delivery is not None:
+                    self._record_delivery(observation.tenant, delivery, now)
+            elif predictions is not None or delivery is not None:
+                raise StoreError(f"task {result.task_id}: only a done task has predictions and a delivery")
+
+    def _record_delivery(self, tenant: str, delivery: TenantDelivery, now: float) -> None:
+        """The tenant's delivery, computed with the observation just inserted (its id is known only now)."""
+        if delivery.tenant != tenant:
+            raise StoreError(f"a delivery for {delivery.tenant} recorded with a result of {tenant}")
+        latest = self._row("SELECT max(id) AS id FROM observations WHERE tenant = ?", (tenant,))
+        self._insert("deliveries", {"tenant": tenant, "observation": latest["id"] if latest else 0,
+                                    "members": delivery.members_json(), "val_accuracy": delivery.val_accuracy,
+                                    "test_accuracy": delivery.test_accuracy, "images": delivery.images,
+                                    "time": now}, replace=True)
 
     def record_decision(self, decision: Decision, task_id: str | None = None,
                         global_regret_estimate: float | None = None) -> None:

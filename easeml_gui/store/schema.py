@@ -221,9 +221,32 @@ _V6: tuple[str, ...] = (
     "CREATE INDEX tasks_job ON tasks (job, arm, state, ended, cost)",
 )
 
+# v7: ensembles (issue 25). Each done task's class probabilities (training/predictions.py's npz bytes, recorded
+# with its result), and per tenant what it receives: one model or an ensemble of several (engine/ensemble.py),
+# recomputed in the transaction that records each of its results, so status never sees one without the other.
+# `observation`: the tenant's latest observation it was computed with; a reader trusts the row only while that is
+# still the latest (older labs, and labs written by hand or by the simulator, keep the single-model rule).
+_V7: tuple[str, ...] = (
+    """
+    CREATE TABLE task_predictions (
+        task_id TEXT PRIMARY KEY REFERENCES tasks (task_id),
+        data BLOB NOT NULL
+    ) WITHOUT ROWID""",
+    """
+    CREATE TABLE deliveries (
+        tenant TEXT PRIMARY KEY REFERENCES tenants (name),
+        observation INTEGER NOT NULL REFERENCES observations (id),
+        members TEXT NOT NULL,
+        val_accuracy REAL NOT NULL CHECK (val_accuracy BETWEEN 0 AND 1),
+        test_accuracy REAL CHECK (test_accuracy BETWEEN 0 AND 1),
+        images INTEGER NOT NULL CHECK (images >= 0),
+        time REAL NOT NULL
+    )""",
+)
+
 Migration = Sequence[str]
 
-MIGRATIONS: list[Migration] = [_V1, _V2, _V3, _V4, _V5, _V6]
+MIGRATIONS: list[Migration] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]
 
 
 def schema_version() -> int:
