@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Sequence
 
+from . import log_setup
 from .cli import build_parser, default_db, run_command
 
 
@@ -31,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    log_setup.configure(args.verbose, args.quiet)
     if args.command is not None:
         return run_command(parser, args)
     from .app import run_app

@@ -8,6 +8,7 @@ pool; a lab run is a process of its own (`easeml-gui run`), which the run contro
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import signal
 import sys
@@ -33,10 +34,18 @@ DEMO_SIMULATION = dict(matrix="synthetic:rows=40,arms=20,seed=0,spread=100", ten
                        policies=("round-robin", "random", "fifo", "ease-ei-fair"))
 
 
+_log = logging.getLogger(__name__)
+_qt_log = logging.getLogger(f"{__name__}.qt")
+_QT_LEVELS = {QtCore.QtMsgType.QtDebugMsg: logging.DEBUG, QtCore.QtMsgType.QtInfoMsg: logging.INFO,
+              QtCore.QtMsgType.QtWarningMsg: logging.WARNING, QtCore.QtMsgType.QtCriticalMsg: logging.ERROR,
+              QtCore.QtMsgType.QtFatalMsg: logging.CRITICAL}
+
+
 def _quiet_offscreen(mode: QtCore.QtMsgType, context: QtCore.QMessageLogContext, message: str) -> None:
-    """Qt's messages to stderr, without the offscreen platform's harmless 'propagateSizeHints' notice."""
+    """Qt's messages to the log at their level, without the offscreen platform's harmless 'propagateSizeHints'
+    notice."""
     if "propagateSizeHints" not in message:
-        print(message, file=sys.stderr)
+        _qt_log.log(_QT_LEVELS.get(mode, logging.WARNING), message)
 
 
 def application() -> QtWidgets.QApplication:
@@ -155,8 +164,7 @@ def run_app(db_path: Path, screenshot: Path | None = None, demo: bool = False, d
     try:
         window.show()
         if not settle(window):
-            print(f"easeml-gui: the window did not settle within {SETTLE_TIMEOUT_S:g} s; saving it as it is",
-                  file=sys.stderr)
+            _log.warning("easeml-gui: the window did not settle within %g s; saving it as it is", SETTLE_TIMEOUT_S)
         if not save_screenshot(window, Path(screenshot)):
             print(f"easeml-gui: cannot write the screenshot {screenshot}; check the folder and the file name "
                   "(a .png)", file=sys.stderr)

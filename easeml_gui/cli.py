@@ -10,7 +10,7 @@ from typing import Sequence
 
 import platformdirs
 
-from . import __version__
+from . import __version__, log_setup
 from .commands import CommandError, UsageError
 from .lab.errors import LabError
 from .commands import simulate as simulate_commands
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, default=None, help="managed datasets, checkpoints, exports (default: beside the store)")
     parser.add_argument("--screenshot", type=Path, metavar="OUT.png", help="render the main window offscreen to a PNG and exit")
     parser.add_argument("--demo", action="store_true", help="with --screenshot: show a demo simulation")
+    log_setup.add_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     simulate_commands.add_parsers(sub)
     tenant_commands.add_parsers(sub)
@@ -85,4 +86,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.error("no sub-command given (the desktop app starts from `easeml-gui` itself)")
+    log_setup.configure(args.verbose, args.quiet)
     return run_command(parser, args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,8 @@ from ..store import KeySource
 from . import CommandError, UsageError, add_json_flag, bounded_float, bounded_int, print_json_rows
 from ..lab.read_model import host_json
 from ..lab.stores import open_reader, open_writer
+
+_log = logging.getLogger(__name__)
 
 _ADD_HELP = """Register an SSH host. It does not connect: run `easeml-gui host trust NAME` next (it shows the host's
 key fingerprint to compare and pins it), then `easeml-gui host probe NAME`. ADDRESS is [user@]host[:port]
@@ -136,7 +139,7 @@ def _judge(args: argparse.Namespace, check: hosts.KeyCheck) -> None:
         print(f"{check.server}: your ~/.ssh/known_hosts already trusts this key, so it counts as trusted; it is "
               f"pinned in the store too: {check.line}")
     elif check.changed is not None:
-        print(check.changed, file=sys.stderr)
+        _log.warning(check.changed)
         _confirm_replace(args)
     else:
         print(f"{check.server} presents this key:\n  {check.line}\nCompare it with what its admin reads on that "
@@ -201,10 +204,10 @@ def run_host_probe(args: argparse.Namespace) -> int:
 
 
 def _print_notes(notes: list[str]) -> None:
-    """What the probe noticed beside its report (a GPU not found, a key others may read): on stderr, as ssh
+    """What the probe noticed beside its report (a GPU not found, a key others may read): warnings, as ssh
     warns."""
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        _log.warning("note: %s", note)
 
 
 def run_host_list(args: argparse.Namespace) -> int:

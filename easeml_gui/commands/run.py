@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +23,8 @@ from ..store import EpochReport, JobRecord, LabStore
 from ..store.summary import global_regret_estimate
 from . import CommandError, UsageError, positive_int, seed_int
 from .hosts import terminal_passphrase
+
+_log = logging.getLogger(__name__)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -66,7 +68,7 @@ ON_INTERRUPT = {"finish": "finish", "cancel": "are cancelled", "detach": "go on;
 
 def open_executor(store: LabStore, spec: str, data_dir: Path) -> Executor:
     def skipped(host: str, why: str) -> None:
-        print(f"leaving {host} out of this run: {why}", file=sys.stderr, flush=True)
+        _log.warning("leaving %s out of this run: %s", host, why)
 
     try:
         return open_devices(store, spec, data_dir, ask_passphrase=terminal_passphrase(), on_skip=skipped)
@@ -192,13 +194,13 @@ def run_lab(args: argparse.Namespace) -> int:
               f"{args.policy}; Ctrl-C stops (running tasks {ON_INTERRUPT[args.on_interrupt]})")
         ended = lab.run(args.max_tasks, should_stop=lambda: bool(stops))
         if stops and args.on_interrupt == "detach" and stops[0] == signal.SIGINT:
-            print(f"\nstopping: {len(executor.running())} running task(s) go on training; the next `run` "
-                  "re-attaches to them", file=sys.stderr, flush=True)
+            _log.info("\nstopping: %d running task(s) go on training; the next `run` re-attaches to them",
+                      len(executor.running()))
             executor.detach()
         elif stops:
             cancel = args.on_interrupt == "cancel" or stops[0] == signal.SIGTERM
-            print(f"\nstopping: {'cancelling' if cancel else 'waiting for'} {len(executor.running())} running "
-                  f"task(s){'' if cancel else '; Ctrl-C again cancels them'}", file=sys.stderr, flush=True)
+            _log.info("\nstopping: %s %d running task(s)%s", "cancelling" if cancel else "waiting for",
+                      len(executor.running()), "" if cancel else "; Ctrl-C again cancels them")
             lab.stop(cancel_now=lambda: cancel or len(stops) > 1)
             ended = lab.scheduler.tasks_finished
         executor.detach()  # nothing runs any more (or it goes on by request): connections to hosts are closed
