@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    log_setup.configure(args.verbose, args.quiet)
+    log_setup.configure(args.verbose, args.quiet, args.log_file)
     if args.command is not None:
         return run_command(parser, args)
     from .app import run_app

@@ -86,5 +86,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.error("no sub-command given (the desktop app starts from `easeml-gui` itself)")
-    log_setup.configure(args.verbose, args.quiet)
+    log_setup.configure(args.verbose, args.quiet, args.log_file)
     return run_command(parser, args)

@@ -57,8 +57,9 @@ def test_the_dialogs_choices_are_the_exact_run_command(qtbot, settings, tmp_path
     assert dialog.hosts["gpu1"].text() == "gpu1: 2 GPUs (NVIDIA A100)"
     assert dialog.hosts["gpu2"].text() == "gpu2: CPU only"
     db = tmp_path / "lab.sqlite"
-    assert runs.command(db, dialog.choice(), python="py") == ["py", "-m", "easeml_gui", "--db", str(db), "run",
-                                                              "--devices", "local", "--policy", "default"]
+    assert runs.command(db, dialog.choice(), python="py") == [
+        "py", "-m", "easeml_gui", "--log-file", str(runs.log_path(db)), "--db", str(db), "run", "--devices", "local",
+        "--policy", "default"]
     dialog.local.setChecked(False)
     dialog.hosts["gpu1"].setChecked(True)
     dialog.hosts["gpu2"].setChecked(True)
@@ -67,7 +68,7 @@ def test_the_dialogs_choices_are_the_exact_run_command(qtbot, settings, tmp_path
     assert dialog.command.text() == "runs: easeml-gui run --devices gpu1,gpu2 --policy fifo --max-tasks 3"
     qtbot.mouseClick(dialog.go, Qt.MouseButton.LeftButton)
     assert run.started == [runs.RunChoice(("gpu1", "gpu2"), "fifo", 3)]
-    assert runs.command(db, run.started[0], tmp_path / "data", python="py")[5:] == [
+    assert runs.command(db, run.started[0], tmp_path / "data", python="py")[7:] == [
         "--data-dir", str(tmp_path / "data"), "run", "--devices", "gpu1,gpu2", "--policy", "fifo", "--max-tasks", "3"]
 
     dialog.all.setChecked(True)  # all: this machine and every ready host, whatever else was ticked

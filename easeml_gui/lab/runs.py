@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..engine.policies import get_policy, policy_names
+from ..log_setup import rotate
 from ..training.staging import process_alive
 from .errors import LabError
 
@@ -31,7 +32,8 @@ def lock_path(db: Path) -> Path:
 
 
 def log_path(db: Path) -> Path:
-    """Where a run started from the window writes what it prints (a terminal's run prints to the terminal)."""
+    """Where a run started from the window writes what it prints (a terminal's run prints to the terminal); the
+    earlier runs' logs are beside it as .1 (the last one), .2 ..., as many and as large as log_setup allows."""
     return db.with_name(db.name + ".run.log")
 
 
@@ -129,22 +131,28 @@ def policies() -> dict[str, str]:
 
 
 def command(db: Path, choice: RunChoice, data_dir: Path | None = None, python: str = sys.executable) -> list[str]:
-    """The `easeml-gui run` that start() spawns, with `choice`'s flags."""
+    """The `easeml-gui run` that start() spawns, with `choice`'s flags, writing to log_path(db)."""
     data = [] if data_dir is None else ["--data-dir", str(data_dir)]
-    return [python, "-m", "easeml_gui", "--db", str(db), *data, "run", *choice.flags()]
+    return [python, "-m", "easeml_gui", "--log-file", str(log_path(db)), "--db", str(db), *data, "run",
+            *choice.flags()]
 
 
 def start(db: Path, data_dir: Path | None = None, choice: RunChoice = RunChoice(),
           python: str = sys.executable) -> subprocess.Popen:
     """`easeml-gui --db DB run` with `choice`'s flags as a background process in a session of its own, so closing
-    the window (or its terminal) does not stop training. Its output goes to log_path(db), under the command line
-    as its first line (what was started is there to read). Refused while a run holds the store."""
+    the window (or its terminal) does not stop training. Its output goes to a fresh log_path(db), under the command
+    line as its first line (what was started is there to read). Refused while a run holds the store."""
     choice.check()
     if running_pid(db) is not None:
         raise LabError(f"a run is already using {db}; stop it first (one run per lab)")
     argv = command(db, choice, data_dir, python)
     db.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path(db), "w", encoding="utf-8") as log:
+    # The last run's log becomes .1 (and so on), so each run starts a file of its own and none is lost to the next
+    # Start. The child's `--log-file` then writes to this file through a rotating handler (a long run stays bounded);
+    # its stdout and stderr point here too, for what comes before its logging is set up (a usage error, a crash on
+    # import). Appending: the child opens the same file for appending, and neither overwrites the other.
+    rotate(log_path(db))
+    with open(log_path(db), "a", encoding="utf-8") as log:
         log.write(shlex.join(argv) + "\n")
         log.flush()  # before the child's own lines, which share the file
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
