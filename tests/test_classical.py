@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import subprocess
@@ -19,7 +21,7 @@ from easeml_gui.training.arms import CLASSICAL
 from easeml_gui.training.classical import (CARD_NAME, FORMAT, MODEL_NAME, ClassicalOutcome, area_matrix,
                                            export_classical, features, load_classical, save_classical,
                                            train_classical)
-from easeml_gui.training.model_loader import trusted_types
+from easeml_gui.training.model_loader import class_probabilities, trusted_types
 from easeml_gui.training.datasets import load_dataset
 from easeml_gui.training.decoded import decoded_images
 
@@ -257,7 +259,24 @@ def test_a_file_cannot_claim_a_learner_whose_types_it_does_not_match(trained: di
                                                                      digits_32: dict[str, Split],
                                                                      tmp_path: Path) -> None:
     forest = trained["random_forest"]
-    relabelled = ClassicalOutcome(forest.val_accuracy, forest.test_accuracy, forest.train_seconds, forest.model, "svc",
-                                  forest.fit_images)
+    relabelled = dataclasses.replace(forest, learner="svc")
     with pytest.raises(ValueError, match="not an easeml-gui classical model"):
         load_classical(save(tmp_path / MODEL_NAME, relabelled, digits_32))
+
+
+@pytest.mark.parametrize("learner", sorted(CLASSICAL))
+def test_every_learner_gives_probabilities_the_saved_model_reproduces(trained: dict[str, ClassicalOutcome],
+                                                                     digits_32: dict[str, Split], learner: str,
+                                                                     tmp_path: Path) -> None:
+    """What an ensemble averages: rows summing to 1 that agree with predict, and the same numbers again from the
+    saved file through the shipped loader (the SVC's through its fitted temperature)."""
+    outcome = trained[learner]
+    x_val, y_val = digits_32["val"]
+    assert outcome.val_probabilities.shape == (len(y_val), 10)
+    assert np.allclose(outcome.val_probabilities.sum(axis=1), 1.0)
+    assert np.mean(outcome.val_probabilities.argmax(1) == y_val) == pytest.approx(outcome.val_accuracy, abs=0.02)
+    loaded = load_classical(save(tmp_path / MODEL_NAME, outcome, digits_32))
+    x_test = digits_32["test"][0]
+    again = class_probabilities(loaded.model, x_test, loaded.temperature)
+    assert np.allclose(again, outcome.test_probabilities)
+    assert (loaded.temperature != 1.0) == (learner == "svc")

@@ -19,6 +19,7 @@ torch is not installed.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shutil
 import time
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 import sklearn
 import skops
+from scipy.optimize import minimize_scalar
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -66,6 +68,12 @@ class ClassicalOutcome:
     model: Pipeline  # uint8 N x C x S x S images -> class indices
     learner: str
     fit_images: int  # the images `model` was fit on: the train split, or train + validation after a refit
+    # class probabilities (model_loader.class_probabilities) of the validation images from the fit on the training
+    # split, and of the test images from `model`; `temperature` (1 for a learner with its own probabilities) is fitted
+    # on the validation split and kept in the file, so an export predicts the probabilities recorded here
+    val_probabilities: np.ndarray
+    test_probabilities: np.ndarray | None
+    temperature: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,7 @@ class ClassicalModel:
     train_seconds: float
     versions: dict[str, str]
     extra: dict[str, Any]
+    temperature: float = 1.0  # model_loader.class_probabilities's; files from before it have none: 1
 
 
 def area_matrix(size: int, out: int) -> np.ndarray:
@@ -169,11 +178,30 @@ def train_classical(learner: str, x_train: np.ndarray, y_train: np.ndarray, x_va
         model = fit(x_train, y_train)
         seconds = time.perf_counter() - started
         val = accuracy(model, x_val, y_val)
+        temperature = fitted_temperature(model, x_val, y_val)
+        val_probabilities = model_loader.class_probabilities(model, x_val, temperature)
         if refit:
             model = fit(np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val]))
         test = None if x_test is None else accuracy(model, x_test, y_test)
+        test_probabilities = None if x_test is None else model_loader.class_probabilities(model, x_test, temperature)
         fit_images = len(x_train) + (len(x_val) if refit else 0)
-        return ClassicalOutcome(val, test, seconds, model, learner, fit_images)
+        return ClassicalOutcome(val, test, seconds, model, learner, fit_images, val_probabilities, test_probabilities,
+                                temperature)
+
+
+def fitted_temperature(model: Pipeline, images: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature whose softmax of the model's decision values has the lowest log-loss on these images (one
+    number, so it cannot overfit them); 1 for a learner with probabilities of its own."""
+    if hasattr(model, "predict_proba"):
+        return 1.0
+
+    def loss(log_temperature: float) -> float:
+        picked = model_loader.class_probabilities(model, images, math.exp(log_temperature))[np.arange(len(labels)),
+                                                                                            labels]
+        return float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
+
+    # bounded: a margin scale between 1/100 and 100, wide enough for any decision values a learner here gives
+    return math.exp(minimize_scalar(loss, bounds=(math.log(0.01), math.log(100.0)), method="bounded").x)
 
 
 def accuracy(model: Pipeline, images: np.ndarray, labels: np.ndarray) -> float:
@@ -213,7 +241,8 @@ def save_classical(path: Path, outcome: ClassicalOutcome, *, classes: list[str],
     bundle = {"format": FORMAT, "model": outcome.model, "learner": outcome.learner, "classes": list(classes),
               "image_size": int(image_size), "channels": int(channels), "dataset_hash": dataset_hash,
               "val_accuracy": outcome.val_accuracy, "test_accuracy": outcome.test_accuracy,
-              "train_seconds": outcome.train_seconds, "versions": versions(), "extra": extra}
+              "train_seconds": outcome.train_seconds, "temperature": outcome.temperature, "versions": versions(),
+              "extra": extra}
     import skops.io  # slow: see the note after the imports
     write_atomically(Path(path), lambda out: out.write(skops.io.dumps(bundle, compression=zipfile.ZIP_DEFLATED)))
 
@@ -251,6 +280,7 @@ def export_classical(model_file: Path, out_dir: Path, card_extra: dict[str, Any]
             "features": f"area-averaged to {side} x {side} px, scaled to [0, 1], flattened in C, H, W order",
         },
         "usage": usage(),
+        "temperature": loaded.temperature,
         "versions": {**loaded.versions, "easeml-gui": __version__},
         **loaded.extra,
         **card_extra,

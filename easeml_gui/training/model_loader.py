@@ -10,6 +10,8 @@ every node is checked before the model is returned.
     from load_model import load_model      # or from another folder: runpy.run_path('path/to/load_model.py')
     model = load_model('model.skops')      # a scikit-learn Pipeline
     labels = model.predict(images)         # uint8 numpy array N x C x S x S -> class indices
+    bundle = runpy.run_path('load_model.py')['load_bundle'](Path('model.skops'))
+    probabilities = class_probabilities(bundle['model'], images, bundle.get('temperature', 1.0))
 """
 
 from __future__ import annotations
@@ -63,6 +65,21 @@ def load_bundle(path: Path) -> dict[str, Any]:
                          "model again")
     check_trees(path, bundle["model"][-1])
     return bundle
+
+
+def class_probabilities(model: Pipeline, images: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """N x classes probabilities, what an ensemble averages: the learner's own (predict_proba) where it has them;
+    for one without (the SVC) a softmax of its one-vs-rest decision values over `temperature`, which easeml-gui fits
+    on the validation split (Guo et al., "On calibration of modern neural networks", 2017) and keeps in the file."""
+    if hasattr(model, "predict_proba"):  # an SVC trained without probability=True hides it (available_if)
+        return np.asarray(model.predict_proba(images), dtype=float)
+    scores = np.asarray(model.decision_function(images), dtype=float)
+    if scores.ndim == 1:  # two classes: one signed margin, positive for the second class
+        scores = np.stack([-scores, scores], axis=1) / 2
+    scores = scores / temperature
+    scores -= scores.max(axis=1, keepdims=True)
+    exponentials = np.exp(scores)
+    return exponentials / exponentials.sum(axis=1, keepdims=True)
 
 
 def readable(path: Path, read: Callable[[], T]) -> T:
