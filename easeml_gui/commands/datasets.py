@@ -11,6 +11,7 @@ from ..lab.stores import open_reader, open_writer
 from ..training.arms import CLASSICAL
 from ..training.catalogue import candidates
 from . import UsageError, add_json_flag, fraction, print_json_rows, seed_int
+from .progress import stage_bars
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -48,9 +49,11 @@ def run_dataset_add(args: argparse.Namespace) -> int:
         raise UsageError(f"--val-fraction {args.val_fraction:g} and --test-fraction {args.test_fraction:g} add up "
                          f"to {args.val_fraction + args.test_fraction:g}; together they must stay below 1 to leave "
                          "images to train on")
-    with open_writer(args.db) as store:
+    stages = {"extracting": f"extracting {args.path.name}", "checking": "checking images", "copying": "copying"}
+    with open_writer(args.db) as store, stage_bars(stages) as progress:
         info = datasets.register(store, args.name, args.path, args.data_dir, skip_bad=args.skip_bad,
-                                 val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed)
+                                 val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed,
+                                 progress=progress)
     print(f"registered dataset {args.name}: {info.summary()}")
     for path, reason in info.skipped:
         print(f"  skipped {path}: {reason}")

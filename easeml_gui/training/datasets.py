@@ -355,6 +355,7 @@ def _inspect(found: list[_Found], limits: Limits, skip_bad: bool, steps: _Steps
             continue
         entries.append(entry)
         facts.append(fact)
+    steps.report(len(found), len(found), "checking")  # every file checked, whatever is refused next
     if bad and not skip_bad:
         listed = "; ".join(f"{path}: {reason}" for path, reason in bad[:_LISTED])
         more = f"; and {len(bad) - _LISTED} more" if len(bad) > _LISTED else ""
