@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from easeml_gui.engine.ensemble import (
-    Candidate, accuracy, combine, cross_fitted_accuracy, deliver, greedy_counts, log_loss, select_ensemble,
-    shared_images)
+    MAX_SELECTION_IMAGES, Candidate, accuracy, combine, cross_fitted_accuracy, deliver, greedy_counts, log_loss,
+    select_ensemble, shared_images)
 
 CLASSES = 4
 
@@ -106,3 +106,11 @@ def test_runs_that_held_out_different_images_are_compared_on_the_ones_they_share
     assert rows.tolist() == list(range(4, 10))
     assert shared_labels.tolist() == labels[4:].tolist()
     assert np.allclose(probabilities[0], probabilities[1])
+
+
+def test_selection_on_a_large_validation_set_uses_a_bounded_sample():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, CLASSES, MAX_SELECTION_IMAGES + 500)
+    models = [noisy_model(labels, 0.7, rng) for _ in range(3)]
+    delivery = deliver(candidates(models, labels, [1.0, 2.0, 3.0]), images=len(labels))
+    assert delivery.ensemble.images == MAX_SELECTION_IMAGES
