@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from easeml_gui.engine.matrix import load_matrices
+from easeml_gui.engine.simulate import simulate
 from easeml_gui.training.digits import export_digits
+
+MATRIX = "synthetic:rows=12,arms=6,seed=0"
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +27,12 @@ def digits(tmp_path_factory) -> Path:
 
 
 def dataset_add(db: Path, source: Path, terminal: bool) -> tuple[int, str, str]:
-    """`easeml-gui dataset add` with stderr on a 100-column pseudo-terminal, or on a pipe: exit status, stdout,
-    stderr."""
-    command = [sys.executable, "-m", "easeml_gui", "--db", str(db), "dataset", "add", str(source), "--name", "d"]
+    return easeml(["--db", str(db), "dataset", "add", str(source), "--name", "d"], terminal)
+
+
+def easeml(args: list[str], terminal: bool) -> tuple[int, str, str]:
+    """`easeml-gui ARGS` with stderr on a 100-column pseudo-terminal, or on a pipe: exit status, stdout, stderr."""
+    command = [sys.executable, "-m", "easeml_gui", *args]
     if not terminal:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         return done.returncode, done.stdout, done.stderr
@@ -82,3 +89,22 @@ def test_a_refusal_on_a_terminal_still_says_why_after_the_bar(tmp_path, digits):
     frames = last_frames(drawn)
     assert frames[0].startswith("checking images: 100%") and "61/61" in frames[0], frames
     assert "files in class folders are not usable images" in frames[-1] and "broken.png" in frames[-1]
+
+
+def test_simulate_shows_its_replays_on_a_terminal_only(tmp_path):
+    args = ["simulate", "--matrix", MATRIX, "--tenants", "4", "--seeds", "3", "--policies", "round-robin,random"]
+    status, shown, drawn = easeml(args, terminal=True)
+    assert status == 0, drawn
+    [frame] = last_frames(drawn)
+    assert frame.startswith("replaying policies x seeds: 100%") and "6/6" in frame, frame
+    status, printed, said = easeml(args, terminal=False)
+    assert status == 0 and said == "" and printed == shown.replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_engine_counts_each_replay_in_or_out_of_process(workers):
+    quality, _ = load_matrices(MATRIX, None)
+    told: list[tuple[int, int]] = []
+    simulate(quality, None, ["round-robin"], tenants=4, seeds=3, workers=workers,
+             progress=lambda done, total: told.append((done, total)))
+    assert told == [(0, 3), (1, 3), (2, 3), (3, 3)]

@@ -1,13 +1,13 @@
 """Progress bars for the command line's long steps, drawn by tqdm on stderr when stderr is a terminal; nothing at all
 otherwise (a pipe, a file, a cron job's log), so what scripts read stays exactly as it was. The layers below take a
-plain callback (training.datasets.ProgressCallback) and never import tqdm."""
+plain callback (training.datasets.ProgressCallback, engine.simulate's progress) and never import tqdm."""
 
 from __future__ import annotations
 
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from tqdm import tqdm
 
@@ -17,14 +17,14 @@ TICK_S = 0.5  # how often a step that counts nothing (an archive's extraction) s
 
 
 @contextmanager
-def stage_bars(labels: dict[str, str]) -> Iterator[ProgressCallback | None]:
+def stage_bars(labels: dict[str, str], unit: str = "file") -> Iterator[ProgressCallback | None]:
     """A `progress(done, total, stage)` callback drawing one bar per stage (named by `labels`, else by the stage
-    itself), or None where stderr is not a terminal. A stage ends when the next one starts: its bar is filled; the
-    bar of a step that fails stays where it stopped."""
+    itself) that counts `unit`, or None where stderr is not a terminal. A stage ends when the next one starts: its
+    bar is filled; the bar of a step that fails stays where it stopped."""
     if not sys.stderr.isatty():
         yield None
         return
-    bars = _StageBars(labels)
+    bars = _StageBars(labels, unit)
     try:
         yield bars
         bars.finish()
@@ -32,9 +32,18 @@ def stage_bars(labels: dict[str, str]) -> Iterator[ProgressCallback | None]:
         bars.close()
 
 
+@contextmanager
+def counted_bar(label: str, unit: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A `progress(done, total)` callback drawing one bar named `label` that counts `unit`, or None where stderr is
+    not a terminal."""
+    with stage_bars({"": label}, unit) as bars:
+        yield None if bars is None else lambda done, total: bars(done, total, "")
+
+
 class _StageBars:
-    def __init__(self, labels: dict[str, str]) -> None:
+    def __init__(self, labels: dict[str, str], unit: str) -> None:
         self._labels = labels
+        self._unit = unit
         self._stage: str | None = None
         self._bar: tqdm | None = None
         self._ticker: tuple[threading.Event, threading.Thread] | None = None
@@ -45,7 +54,7 @@ class _StageBars:
             self.close()
             self._stage = stage
             # A step that counts nothing shows its elapsed time alone (a count that stays 0 would look stuck).
-            self._bar = tqdm(total=total or None, desc=self._labels.get(stage, stage), unit=" files",
+            self._bar = tqdm(total=total or None, desc=self._labels.get(stage, stage), unit=self._unit,
                              file=sys.stderr, dynamic_ncols=True, bar_format=None if total else "{desc}: {elapsed}")
             if not total:
                 self._tick(self._bar)

@@ -14,6 +14,7 @@ from ..engine.policies import BASELINES, get_policy, policy_names
 from ..engine.simulate import SimulationReport, simulate
 from ..engine.prior import PRIOR_KINDS
 from . import CommandError, UsageError, bounded_float, bounded_int, seed_int
+from .progress import counted_bar
 
 
 def _float_list(text: str) -> tuple[float, ...]:
@@ -101,9 +102,9 @@ def run_simulate(args: argparse.Namespace) -> int:
             raise UsageError(str(error.args[0])) from None
     try:
         quality, cost = load_matrices(args.matrix, args.cost)
-        report = simulate(
-            quality, cost, policies, args.tenants, args.devices, args.seeds, args.targets, args.prior, args.workers
-        )
+        with counted_bar("replaying policies x seeds", "replay") as progress:
+            report = simulate(quality, cost, policies, args.tenants, args.devices, args.seeds, args.targets,
+                              args.prior, args.workers, progress)
     except (MatrixError, ValueError) as error:
         raise CommandError(str(error)) from None
     print(format_report(report, policies, cost is not None))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -215,6 +215,17 @@ def _simulate_job(args: tuple) -> RunTrace:
     return simulate_once(*args)
 
 
+def _counted(traces: Iterable[RunTrace], total: int, progress: Callable[[int, int], None] | None) -> list[RunTrace]:
+    done: list[RunTrace] = []
+    if progress is not None:
+        progress(0, total)
+    for trace in traces:
+        done.append(trace)
+        if progress is not None:
+            progress(len(done), total)
+    return done
+
+
 def simulate(
     quality: Matrix,
     cost: Matrix | None = None,
@@ -225,8 +236,10 @@ def simulate(
     targets: tuple[float, ...] = TARGETS,
     prior_kind: str = "auto",
     workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SimulationReport:
-    """Replay every policy on `seeds` seeded splits; `workers` > 1 spreads the runs over processes."""
+    """Replay every policy on `seeds` seeded splits; `workers` > 1 spreads the runs over processes.
+    `progress(done, total)` is told after each replay (one policy on one seed)."""
     policies = policies or [*BASELINES]
     for name in policies:
         get_policy(name)  # fail before any work on an unknown name
@@ -244,9 +257,10 @@ def simulate(
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(workers) as pool:
-            runs = list(pool.map(_simulate_job, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
+            runs = _counted(pool.map(_simulate_job, jobs, chunksize=max(1, len(jobs) // (4 * workers))), len(jobs),
+                            progress)
     else:
-        runs = [_simulate_job(job) for job in jobs]
+        runs = _counted(map(_simulate_job, jobs), len(jobs), progress)
     traces: dict[str, list[RunTrace]] = {p: [] for p in policies}
     for run in runs:
         traces[run.policy].append(run)
