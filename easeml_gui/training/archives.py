@@ -11,15 +11,18 @@ members then also pass tarfile's "data" filter where Python has it (3.11.4+).
 
 from __future__ import annotations
 
+import os
 import re
 import stat
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from .errors import DISK_FULL_ERRNOS, DatasetError
 from .limits import Limits
+from .safe_files import RefusedFile, open_regular
 
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 _CHUNK = 1 << 20
@@ -42,26 +45,41 @@ def extract_archive(archive: Path, target: Path, limits: Limits) -> None:
     if suffix is None:
         raise DatasetError(f"{archive.name}: unsupported format; give a folder of class sub-folders, "
                            f"or a {', '.join(ARCHIVE_SUFFIXES)} archive of one")
-    target.mkdir(parents=True)
-    guard = _Guard(archive, target, limits)
+    with _open_archive(archive) as source:
+        target.mkdir(parents=True)
+        guard = _Guard(archive, os.fstat(source.fileno()).st_size, target, limits)
+        try:
+            if suffix == ".zip":
+                _extract_zip(source, guard)
+            else:
+                _extract_tar(source, guard)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
+            if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+                raise  # not a broken archive: the caller says the disk is full (errors.saying_disk_full)
+            raise DatasetError(f"{archive.name} is not a valid {suffix} archive or is truncated ({error}); "
+                               "re-create the archive and try again") from None
+
+
+def _open_archive(archive: Path) -> BinaryIO:
+    """The archive file, opened once and checked on its descriptor: a FIFO (which would wait for a writer forever)
+    or a device such as /dev/zero (which never ends) named like an archive is refused, a link the user gave is
+    followed to a regular file. Its size is checked by expansion (_Guard), not here."""
     try:
-        if suffix == ".zip":
-            _extract_zip(archive, guard)
-        else:
-            _extract_tar(archive, guard)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
-        if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
-            raise  # not a broken archive: the caller says the disk is full (errors.saying_disk_full)
-        raise DatasetError(f"{archive.name} is not a valid {suffix} archive or is truncated ({error}); "
-                           "re-create the archive and try again") from None
+        return open_regular(archive, sys.maxsize, follow_links=True)
+    except RefusedFile as why:
+        raise DatasetError(f"{archive} is {why}; give a folder of class sub-folders or an archive file of one") \
+            from None
+    except OSError as error:
+        raise DatasetError(f"{archive} cannot be read ({error.strerror or error}); check that it exists and "
+                           "that you may read it") from None
 
 
 class _Guard:
     """Checks every member's path and counts members and bytes against the limits."""
 
-    def __init__(self, archive: Path, target: Path, limits: Limits) -> None:
+    def __init__(self, archive: Path, archive_bytes: int, target: Path, limits: Limits) -> None:
         self.archive = archive.name
-        self.archive_bytes = archive.stat().st_size
+        self.archive_bytes = archive_bytes
         self.target = target.resolve()
         self.limits = limits
         self.members = 0
@@ -119,7 +137,7 @@ class _Guard:
                 out.write(chunk)
 
 
-def _extract_zip(archive: Path, guard: _Guard) -> None:
+def _extract_zip(archive: BinaryIO, guard: _Guard) -> None:
     with zipfile.ZipFile(archive) as zf:
         _check_declared(zf.infolist(), guard)
         for info in zf.infolist():
@@ -140,8 +158,8 @@ def _extract_zip(archive: Path, guard: _Guard) -> None:
                 raise guard.refuse(info.filename, f"uses an unsupported compression method ({error})") from None
 
 
-def _extract_tar(archive: Path, guard: _Guard) -> None:
-    with tarfile.open(archive, "r:*") as tf:
+def _extract_tar(archive: BinaryIO, guard: _Guard) -> None:
+    with tarfile.open(fileobj=archive, mode="r:*") as tf:
         for member in tf:  # streaming: a bomb is stopped at the limit, not after reading the whole archive
             path = guard.member_path(member.name)
             if member.issym() or member.islnk():

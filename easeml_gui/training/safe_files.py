@@ -22,11 +22,12 @@ class RefusedFile(Exception):
     """A path that is not a regular file of an acceptable size; str(error) says what it is, without its name."""
 
 
-def open_regular(path: Path, max_bytes: int) -> BinaryIO:
+def open_regular(path: Path, max_bytes: int, *, follow_links: bool = False) -> BinaryIO:
     """`path` opened for reading when it is a regular file of at most `max_bytes`; RefusedFile otherwise.
+    follow_links: a path the user named (an archive) may be a link; what it leads to is checked the same way.
     Other OSErrors (missing, permission denied) are raised as they are."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_links else os.O_NOFOLLOW))
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise RefusedFile("a symbolic link (links are not followed)") from None
