@@ -81,3 +81,13 @@ def test_a_host_left_out_of_a_run_is_a_logged_warning_beside_the_runs_output(tmp
     verbose = run_cli("--db", db, "-v", "run", "--devices", "all", "--max-tasks", "1")
     assert verbose.returncode == 0, verbose.stderr
     assert " WARNING easeml_gui.commands.run: leaving box out of this run: " in verbose.stderr
+
+
+def test_verbose_says_what_a_command_does_and_the_default_does_not(tmp_path, run_cli):
+    source = export_digits(tmp_path / "digits", (0, 1), per_class=10)
+    plain = run_cli("--db", tmp_path / "lab.sqlite", "dataset", "add", source, "--name", "a")
+    assert plain.returncode == 0 and plain.stderr == ""
+    verbose = run_cli("--db", tmp_path / "lab.sqlite", "-v", "dataset", "add", source, "--name", "b")
+    assert verbose.returncode == 0
+    assert f" DEBUG easeml_gui.lab.datasets: registering dataset b from {source} into " in verbose.stderr
+    assert verbose.stdout.replace(" b:", " a:") == plain.stdout  # the output itself is the same

@@ -3,6 +3,7 @@ folder, recorded; all or nothing), list them, read one back as the training side
 
 from __future__ import annotations
 
+import logging
 import shutil
 from contextlib import suppress
 from pathlib import Path
@@ -12,6 +13,8 @@ from ..training.datasets import (CancelCallback, DatasetInfo, ProgressCallback, 
                                  UnusableFiles, register_dataset, remove_unregistered, verify_dataset)
 from ..training.staging import sweep_stale
 from .errors import BadImages, Cancelled, LabError, as_lab_error
+
+_log = logging.getLogger(__name__)
 
 
 def register(store: LabStore, name: str, source: Path, data_dir: Path, *, skip_bad: bool = False,
@@ -38,6 +41,7 @@ def register(store: LabStore, name: str, source: Path, data_dir: Path, *, skip_b
         store.add_dataset(name, str(dest), info.content_hash, manifest=fields["manifest"], stats=fields["stats"],
                           split=fields["split"])
 
+    _log.debug("registering dataset %s from %s into %s", name, source, dest)
     with as_lab_error():
         remove_unregistered(dest, registered=lambda: _taken(store, name))
         try:

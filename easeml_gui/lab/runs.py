@@ -5,6 +5,7 @@ as a background process of its own, stopped the way Ctrl-C stops it (running tas
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shlex
 import signal
@@ -21,6 +22,7 @@ from ..training.staging import process_alive
 from .errors import LabError
 
 LOG_TAIL_BYTES = 4096
+_log = logging.getLogger(__name__)
 
 
 def lock_path(db: Path) -> Path:
@@ -155,8 +157,10 @@ def start(db: Path, data_dir: Path | None = None, choice: RunChoice = RunChoice(
     with open(log_path(db), "a", encoding="utf-8") as log:
         log.write(shlex.join(argv) + "\n")
         log.flush()  # before the child's own lines, which share the file
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    _log.debug("started a run (process %d): %s", child.pid, shlex.join(argv))
+    return child
 
 
 def stop(db: Path, cancel: bool = False) -> int:
