@@ -155,14 +155,15 @@ class Member:
 
 @dataclass(frozen=True)
 class ArchiveSpec:
-    suffix: str
-    wrapper: str  # "" (classes at the archive's root) or the folder(s) wrapping them
-    classes: tuple[tuple[str, int], ...]  # (class name, PNGs in it)
-    extras: tuple[str, ...]  # odd and hostile members: HOSTILE and BENIGN
-    damage: str  # none, truncate, flip (bytes anywhere), flip_tail (a zip's central directory, a gzip trailer)
-    damage_at: float  # where, as a fraction of the archive's length
-    path_kind: str  # what `dataset add` is given: file, link (to the archive), fifo, dev_zero (a link to it)
-    big_mib: int  # the size of a bomb's member of zeros
+    """An archive to build; the defaults make a valid zip of two classes of 10 PNGs."""
+    suffix: str = ".zip"
+    wrapper: str = ""  # "" (classes at the archive's root) or the folder(s) wrapping them
+    classes: tuple[tuple[str, int], ...] = (("cat", 10), ("dog", 10))  # (class name, PNGs in it)
+    extras: tuple[str, ...] = ()  # odd and hostile members: HOSTILE and BENIGN
+    damage: str = "none"  # truncate, flip (bytes anywhere), flip_tail (a zip's central directory, a gzip trailer)
+    damage_at: float = 0.0  # where, as a fraction of the archive's length
+    path_kind: str = "file"  # what `dataset add` is given: file, link (to the archive), fifo, dev_zero (a link)
+    big_mib: int = 20  # the size of a bomb's member of zeros
 
 
 # Refused wherever they stand: a link, a path out of the folder, a device or FIFO (a tar's: a zip has none, its

@@ -4,12 +4,14 @@ words naming what is wrong, never a traceback, a hang or a temporary folder's na
 from __future__ import annotations
 
 import io
+import lzma
 import os
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
-from dataset_fuzz_inputs import png, time_limit
+from dataset_fuzz_inputs import ArchiveSpec, build_archive, png, time_limit
 
 from easeml_gui.training.archives import extract_archive
 from easeml_gui.training.errors import DatasetError
@@ -49,3 +51,40 @@ def test_a_link_to_an_archive_is_followed(tmp_path: Path) -> None:
     (tmp_path / "given.zip").symlink_to(two_classes(tmp_path / "data.zip"))
     extract_archive(tmp_path / "given.zip", tmp_path / "out", Limits())
     assert len(list((tmp_path / "out").rglob("*.png"))) == 20
+
+
+def damaged_in_a_member(archive: Path) -> Path:
+    """A class and one member whose deflate stream is damaged at its start (its block's code tables)."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(10):
+            zf.writestr(f"cat/{i}.png", png(i))
+        zf.writestr("dog/big.png", bytes(range(256)) * 400)
+    raw = bytearray(archive.read_bytes())
+    start = raw.index(b"dog/big.png") + len("dog/big.png") + 1
+    raw[start:start + 200] = bytes(b ^ 0x55 for b in raw[start:start + 200])
+    archive.write_bytes(bytes(raw))
+    return archive
+
+
+def test_a_zip_member_with_damaged_compressed_data_is_a_broken_archive(tmp_path: Path) -> None:
+    archive = damaged_in_a_member(tmp_path / "data.zip")
+    assert "data.zip is not a valid .zip archive or is truncated" in refusal(archive, tmp_path / "out")
+
+
+def test_damaged_xz_data_in_a_tar_is_a_broken_archive(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tf:
+        for i, data in enumerate([png(1), os.urandom(100_000)]):
+            info = tarfile.TarInfo(f"cat/{i}.png")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    raw = bytearray(lzma.compress(buffer.getvalue()))
+    middle = len(raw) // 2
+    raw[middle:middle + 100] = bytes(b ^ 0x55 for b in raw[middle:middle + 100])
+    (tmp_path / "data.tgz").write_bytes(bytes(raw))  # tarfile reads xz whatever the suffix says
+    assert "data.tgz is not a valid .tgz archive or is truncated" in refusal(tmp_path / "data.tgz", tmp_path / "out")
+
+
+def test_a_zip_name_flagged_utf8_that_is_not_is_refused(tmp_path: Path) -> None:
+    archive, _ = build_archive(ArchiveSpec(extras=("utf8_flag_bad_name",)), tmp_path)
+    assert "a member's name is marked as UTF-8 but is not valid UTF-8" in refusal(archive, tmp_path / "out")

@@ -11,12 +11,14 @@ members then also pass tarfile's "data" filter where Python has it (3.11.4+).
 
 from __future__ import annotations
 
+import lzma
 import os
 import re
 import stat
 import sys
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -53,7 +55,8 @@ def extract_archive(archive: Path, target: Path, limits: Limits) -> None:
                 _extract_zip(source, guard)
             else:
                 _extract_tar(source, guard)
-        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as error:
+            # zlib and lzma raise their own errors on damaged data, inside a member as well as in the headers
             if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
                 raise  # not a broken archive: the caller says the disk is full (errors.saying_disk_full)
             raise DatasetError(f"{archive.name} is not a valid {suffix} archive or is truncated ({error}); "
@@ -138,7 +141,12 @@ class _Guard:
 
 
 def _extract_zip(archive: BinaryIO, guard: _Guard) -> None:
-    with zipfile.ZipFile(archive) as zf:
+    try:
+        opened = zipfile.ZipFile(archive)
+    except UnicodeDecodeError:  # zipfile decodes the names of members flagged UTF-8 as it opens the archive
+        raise DatasetError(f"{guard.archive}: a member's name is marked as UTF-8 but is not valid UTF-8 (a damaged "
+                           "archive or a broken zip tool); re-create the archive and try again") from None
+    with opened as zf:
         _check_declared(zf.infolist(), guard)
         for info in zf.infolist():
             path = guard.member_path(info.filename)
