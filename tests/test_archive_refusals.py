@@ -88,3 +88,22 @@ def test_damaged_xz_data_in_a_tar_is_a_broken_archive(tmp_path: Path) -> None:
 def test_a_zip_name_flagged_utf8_that_is_not_is_refused(tmp_path: Path) -> None:
     archive, _ = build_archive(ArchiveSpec(extras=("utf8_flag_bad_name",)), tmp_path)
     assert "a member's name is marked as UTF-8 but is not valid UTF-8" in refusal(archive, tmp_path / "out")
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz"])
+@pytest.mark.parametrize("extra, said", [
+    ("duplicate", "member 'dup/x.png' appears twice in the archive"),
+    ("file_and_folder", "member 'clash/x.png' clashes with another member: the archive holds a file and a folder"),
+    ("long_name", "has a name too long for this file system"),
+    ("long_path", "has a name too long for this file system"),
+])
+def test_members_the_file_system_cannot_place_are_named(tmp_path: Path, suffix: str, extra: str, said: str) -> None:
+    archive, _ = build_archive(ArchiveSpec(suffix=suffix, extras=(extra,)), tmp_path)
+    assert said in refusal(archive, tmp_path / "out")
+
+
+def test_a_folder_member_where_a_file_was_is_a_clash(tmp_path: Path) -> None:
+    archive = two_classes(tmp_path / "data.zip")
+    with zipfile.ZipFile(archive, "a") as zf:
+        zf.writestr("cat/0.png/", b"")
+    assert "member 'cat/0.png/' clashes with another member" in refusal(archive, tmp_path / "out")

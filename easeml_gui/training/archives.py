@@ -1,7 +1,8 @@
 """Safe extraction of a dataset archive (.zip, .tar, .tar.gz / .tgz) into a fresh folder.
 
 Refused: members that would land outside the target (absolute paths, drive letters, `..`), symbolic and hard
-links, device files and fifos, encrypted zip members, more than `Limits.max_members` members, a member over
+links, device files and fifos, encrypted zip members, a file given twice (never silently replaced) or at the path
+of a folder, a name too long for the file system, more than `Limits.max_members` members, a member over
 `Limits.max_file_bytes`, more than `Limits.max_total_bytes` uncompressed bytes, and an archive or zip member that
 expands more than `Limits.max_ratio` times. A zip's declared sizes are checked before anything is extracted, and
 every archive's bytes are counted again while writing, so a lying header does not help a bomb.
@@ -11,6 +12,7 @@ members then also pass tarfile's "data" filter where Python has it (3.11.4+).
 
 from __future__ import annotations
 
+import errno
 import lzma
 import os
 import re
@@ -19,8 +21,9 @@ import sys
 import tarfile
 import zipfile
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Iterator
 
 from .errors import DISK_FULL_ERRNOS, DatasetError
 from .limits import Limits
@@ -29,6 +32,7 @@ from .safe_files import RefusedFile, open_regular
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 _CHUNK = 1 << 20
 _MIB = 1024**2
+_CLASH = "clashes with another member: the archive holds a file and a folder at the same path"
 
 
 def ignored_part(part: str) -> bool:
@@ -89,7 +93,8 @@ class _Guard:
         self.total_bytes = 0
 
     def refuse(self, name: str, why: str) -> DatasetError:
-        return DatasetError(f"{self.archive}: member {name!r} {why}; refusing to extract it. "
+        shown = name if len(name) <= 200 else f"{name[:120]}...{name[-60:]}"  # a hostile name may be kilobytes
+        return DatasetError(f"{self.archive}: member {shown!r} {why}; refusing to extract it. "
                             "Re-create the archive from a plain folder of class sub-folders")
 
     def member_path(self, name: str) -> Path | None:
@@ -111,6 +116,26 @@ class _Guard:
             raise self.refuse(name, "resolves outside the dataset folder")
         return path
 
+    @contextmanager
+    def _placing(self, path: Path, name: str, file: bool) -> Iterator[None]:
+        """Making a member's place: a clash with an earlier member, or a name the file system cannot hold, is the
+        archive's, said as such (not as a broken archive naming the temporary folder)."""
+        try:
+            yield
+        except FileExistsError:
+            if file and path.is_file():
+                raise self.refuse(name, "appears twice in the archive (or beside a name differing only in letter "
+                                  "case, which this file system takes for the same): which copy is meant is "
+                                  "unclear") from None
+            raise self.refuse(name, _CLASH) from None
+        except (IsADirectoryError, NotADirectoryError):
+            raise self.refuse(name, _CLASH) from None
+        except OSError as error:
+            if error.errno != errno.ENAMETOOLONG:
+                raise
+            raise self.refuse(name, "has a name too long for this file system (a file or folder name over 255 "
+                              "bytes, or too long a path in all); shorten it") from None
+
     def check_size(self, name: str, size: int) -> None:
         """A member's size, declared or counted: one file over the cap is refused before it fills memory or disk."""
         if size > self.limits.max_file_bytes:
@@ -128,10 +153,16 @@ class _Guard:
             raise DatasetError(f"{what} expands more than {self.limits.max_ratio} times ({expanded / _MIB:,.1f} MiB "
                                f"from {compressed / 1024:,.1f} KiB: a decompression bomb?); refusing to extract it")
 
+    def folder(self, path: Path, name: str) -> None:
+        with self._placing(path, name, file=False):
+            path.mkdir(parents=True, exist_ok=True)
+
     def write(self, source: IO[bytes], path: Path, name: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._placing(path, name, file=True):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            out = open(path, "xb")  # never over an earlier member: a duplicate is refused, not silently replaced
         written = 0
-        with open(path, "wb") as out:
+        with out:
             while chunk := source.read(_CHUNK):
                 written += len(chunk)
                 self.total_bytes += len(chunk)
@@ -157,7 +188,7 @@ def _extract_zip(archive: BinaryIO, guard: _Guard) -> None:
             if path is None:
                 continue
             if info.is_dir():
-                path.mkdir(parents=True, exist_ok=True)
+                guard.folder(path, info.filename)
                 continue
             try:
                 with zf.open(info) as source:
@@ -178,7 +209,7 @@ def _extract_tar(archive: BinaryIO, guard: _Guard) -> None:
                 continue
             _data_filter(member, guard)
             if member.isdir():
-                path.mkdir(parents=True, exist_ok=True)
+                guard.folder(path, member.name)
                 continue
             guard.check_size(member.name, member.size)
             source = tf.extractfile(member)
