@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import lzma
 import os
+import struct
 import tarfile
 import zipfile
 from pathlib import Path
@@ -107,3 +108,12 @@ def test_a_folder_member_where_a_file_was_is_a_clash(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive, "a") as zf:
         zf.writestr("cat/0.png/", b"")
     assert "member 'cat/0.png/' clashes with another member" in refusal(archive, tmp_path / "out")
+
+
+def test_a_zip_whose_directory_asks_for_an_unknown_version_is_refused(tmp_path: Path) -> None:
+    archive = two_classes(tmp_path / "data.zip")
+    raw = bytearray(archive.read_bytes())
+    struct.pack_into("<H", raw, raw.index(b"PK\x01\x02") + 6, 78)  # "version needed to extract": 7.8
+    archive.write_bytes(bytes(raw))
+    assert "data.zip needs a zip feature this program does not have (zip file version 7.8) or is damaged" in \
+        refusal(archive, tmp_path / "out")

@@ -172,12 +172,7 @@ class _Guard:
 
 
 def _extract_zip(archive: BinaryIO, guard: _Guard) -> None:
-    try:
-        opened = zipfile.ZipFile(archive)
-    except UnicodeDecodeError:  # zipfile decodes the names of members flagged UTF-8 as it opens the archive
-        raise DatasetError(f"{guard.archive}: a member's name is marked as UTF-8 but is not valid UTF-8 (a damaged "
-                           "archive or a broken zip tool); re-create the archive and try again") from None
-    with opened as zf:
+    with _open_zip(archive, guard) as zf:
         _check_declared(zf.infolist(), guard)
         for info in zf.infolist():
             path = guard.member_path(info.filename)
@@ -195,6 +190,19 @@ def _extract_zip(archive: BinaryIO, guard: _Guard) -> None:
                     guard.write(source, path, info.filename)
             except NotImplementedError as error:
                 raise guard.refuse(info.filename, f"uses an unsupported compression method ({error})") from None
+
+
+def _open_zip(archive: BinaryIO, guard: _Guard) -> zipfile.ZipFile:
+    """The zip with its central directory read, or what is wrong with that directory."""
+    try:
+        return zipfile.ZipFile(archive)
+    except UnicodeDecodeError:  # zipfile decodes the names of members flagged UTF-8 as it opens the archive
+        raise DatasetError(f"{guard.archive}: a member's name is marked as UTF-8 but is not valid UTF-8 (a damaged "
+                           "archive or a broken zip tool); re-create the archive and try again") from None
+    except NotImplementedError as error:  # a zip version or feature zipfile lacks, or a damaged header saying so
+        raise DatasetError(f"{guard.archive} needs a zip feature this program does not have ({error}) or is "
+                           "damaged; re-create it with a plain zip tool (deflate compression, no encryption)") \
+            from None
 
 
 def _extract_tar(archive: BinaryIO, guard: _Guard) -> None:
