@@ -117,3 +117,9 @@ def test_a_zip_whose_directory_asks_for_an_unknown_version_is_refused(tmp_path: 
     archive.write_bytes(bytes(raw))
     assert "data.zip needs a zip feature this program does not have (zip file version 7.8) or is damaged" in \
         refusal(archive, tmp_path / "out")
+
+
+def test_a_bomb_in_a_skipped_folder_of_a_tgz_is_stopped(tmp_path: Path) -> None:
+    """__MACOSX is never extracted, but a compressed tar is decompressed through it: its bytes count."""
+    archive, _ = build_archive(ArchiveSpec(suffix=".tgz", extras=("hidden_bomb",), big_mib=20), tmp_path)
+    assert "data.tgz expands more than 200 times" in refusal(archive, tmp_path / "out")

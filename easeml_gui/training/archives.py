@@ -6,8 +6,9 @@ of a folder, a name too long for the file system, more than `Limits.max_members`
 `Limits.max_file_bytes`, more than `Limits.max_total_bytes` uncompressed bytes, and an archive or zip member that
 expands more than `Limits.max_ratio` times. A zip's declared sizes are checked before anything is extracted, and
 every archive's bytes are counted again while writing, so a lying header does not help a bomb.
-Hidden members ("." prefix) and macOS "__MACOSX" folders are skipped: they are never part of a dataset. A tar's
-members then also pass tarfile's "data" filter where Python has it (3.11.4+).
+Hidden members ("." prefix) and macOS "__MACOSX" folders are skipped: they are never part of a dataset (their
+bytes still count against the limits: a compressed tar is decompressed through them, and a zip declares them).
+A tar's members then also pass tarfile's "data" filter where Python has it (3.11.4+).
 """
 
 from __future__ import annotations
@@ -165,10 +166,14 @@ class _Guard:
         with out:
             while chunk := source.read(_CHUNK):
                 written += len(chunk)
-                self.total_bytes += len(chunk)
                 self.check_size(name, written)
-                self.check_expansion(self.total_bytes, self.archive_bytes, self.archive)
+                self.count(len(chunk))
                 out.write(chunk)
+
+    def count(self, size: int) -> None:
+        """Bytes expanded from the archive, written or not: all of them count against the bomb checks."""
+        self.total_bytes += size
+        self.check_expansion(self.total_bytes, self.archive_bytes, self.archive)
 
 
 def _extract_zip(archive: BinaryIO, guard: _Guard) -> None:
@@ -214,6 +219,7 @@ def _extract_tar(archive: BinaryIO, guard: _Guard) -> None:
             if not (member.isdir() or member.isfile()):
                 raise guard.refuse(member.name, "is a device file or fifo, not a regular file")
             if path is None:
+                guard.count(member.size)  # skipped, yet read through: a compressed stream decompresses it
                 continue
             _data_filter(member, guard)
             if member.isdir():
