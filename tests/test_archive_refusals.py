@@ -123,3 +123,20 @@ def test_a_bomb_in_a_skipped_folder_of_a_tgz_is_stopped(tmp_path: Path) -> None:
     """__MACOSX is never extracted, but a compressed tar is decompressed through it: its bytes count."""
     archive, _ = build_archive(ArchiveSpec(suffix=".tgz", extras=("hidden_bomb",), big_mib=20), tmp_path)
     assert "data.tgz expands more than 200 times" in refusal(archive, tmp_path / "out")
+
+
+def test_a_tgz_damaged_inside_a_member_is_refused_by_its_crc(tmp_path: Path) -> None:
+    """Stored (level 0) gzip blocks decompress whatever their bytes: only the CRC at the stream's end tells."""
+    archive = tmp_path / "data.tgz"
+    with tarfile.open(archive, "w:gz", compresslevel=0) as tf:
+        for name in ("cat", "dog"):
+            for i in range(10):
+                data = png(i)
+                info = tarfile.TarInfo(f"{name}/{i}.png")
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    raw = bytearray(archive.read_bytes())
+    raw[raw.index(b"IDAT") + 6] ^= 0xFF  # a pixel byte of the first PNG
+    archive.write_bytes(bytes(raw))
+    assert "data.tgz is not a valid .tgz archive or is truncated (CRC check failed" in \
+        refusal(archive, tmp_path / "out")

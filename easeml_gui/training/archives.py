@@ -230,6 +230,16 @@ def _extract_tar(archive: BinaryIO, guard: _Guard) -> None:
             assert source is not None  # a regular file always has content
             with source:
                 guard.write(source, path, member.name)
+        if tf.fileobj is not archive:
+            _read_to_the_end(tf.fileobj, guard)
+
+
+def _read_to_the_end(stream: IO[bytes], guard: _Guard) -> None:
+    """A compressed tar's stream read past the end-of-archive marker to its own end, where gzip, bzip2 and xz check
+    their CRC (tarfile stops at the marker): damage inside a member's bytes is then refused as a broken archive,
+    not registered as other pixels. What follows the marker counts as expanded bytes, as members do."""
+    while chunk := stream.read(_CHUNK):
+        guard.count(len(chunk))
 
 
 def _data_filter(member: tarfile.TarInfo, guard: _Guard) -> None:
