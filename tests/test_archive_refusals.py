@@ -140,3 +140,13 @@ def test_a_tgz_damaged_inside_a_member_is_refused_by_its_crc(tmp_path: Path) -> 
     archive.write_bytes(bytes(raw))
     assert "data.tgz is not a valid .tgz archive or is truncated (CRC check failed" in \
         refusal(archive, tmp_path / "out")
+
+
+def test_a_zip_member_header_whose_name_is_flagged_utf8_and_is_not_is_refused(tmp_path: Path) -> None:
+    archive = two_classes(tmp_path / "data.zip")
+    raw = bytearray(archive.read_bytes())
+    local = raw.index(b"PK\x03\x04")  # the first member's: cat/0.png
+    raw[local + 30:local + 39] = b"cat/\xff.png"
+    raw[local + 7] |= 0x08  # its header's flag bit 11: the name is UTF-8
+    archive.write_bytes(bytes(raw))
+    assert "data.zip: a member's name is marked as UTF-8 but is not valid UTF-8" in refusal(archive, tmp_path / "out")

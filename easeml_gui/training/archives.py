@@ -66,6 +66,9 @@ def extract_archive(archive: Path, target: Path, limits: Limits) -> None:
                 raise  # not a broken archive: the caller says the disk is full (errors.saying_disk_full)
             raise DatasetError(f"{archive.name} is not a valid {suffix} archive or is truncated ({error}); "
                                "re-create the archive and try again") from None
+        except UnicodeDecodeError:  # zipfile decodes a name flagged UTF-8, in the directory or a member's header
+            raise DatasetError(f"{archive.name}: a member's name is marked as UTF-8 but is not valid UTF-8 (a damaged "
+                               "archive or a broken zip tool); re-create the archive and try again") from None
 
 
 def _open_archive(archive: Path) -> BinaryIO:
@@ -201,9 +204,6 @@ def _open_zip(archive: BinaryIO, guard: _Guard) -> zipfile.ZipFile:
     """The zip with its central directory read, or what is wrong with that directory."""
     try:
         return zipfile.ZipFile(archive)
-    except UnicodeDecodeError:  # zipfile decodes the names of members flagged UTF-8 as it opens the archive
-        raise DatasetError(f"{guard.archive}: a member's name is marked as UTF-8 but is not valid UTF-8 (a damaged "
-                           "archive or a broken zip tool); re-create the archive and try again") from None
     except NotImplementedError as error:  # a zip version or feature zipfile lacks, or a damaged header saying so
         raise DatasetError(f"{guard.archive} needs a zip feature this program does not have ({error}) or is "
                            "damaged; re-create it with a plain zip tool (deflate compression, no encryption)") \
