@@ -150,3 +150,39 @@ def test_a_zip_member_header_whose_name_is_flagged_utf8_and_is_not_is_refused(tm
     raw[local + 7] |= 0x08  # its header's flag bit 11: the name is UTF-8
     archive.write_bytes(bytes(raw))
     assert "data.zip: a member's name is marked as UTF-8 but is not valid UTF-8" in refusal(archive, tmp_path / "out")
+
+
+def plain_tar(path: Path) -> Path:
+    with tarfile.open(path, "w") as tf:
+        for name in ("cat", "dog"):
+            for i in range(10):
+                data = png(i)
+                info = tarfile.TarInfo(f"{name}/{i}.png")
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_tar_cut_between_two_members_is_refused(tmp_path: Path) -> None:
+    archive = plain_tar(tmp_path / "data.tar")
+    raw = archive.read_bytes()
+    archive.write_bytes(raw[:raw.index(b"dog/0.png")])  # the cut falls on the header of dog/0.png: a block boundary
+    assert "data.tar stops after member 'cat/9.png' without the end-of-archive marker a tar ends with" in \
+        refusal(archive, tmp_path / "out")
+
+
+def test_a_tar_with_a_damaged_header_past_the_first_member_is_refused(tmp_path: Path) -> None:
+    archive = plain_tar(tmp_path / "data.tar")
+    raw = bytearray(archive.read_bytes())
+    raw[raw.index(b"dog/0.png") + 120] ^= 0x01  # in the header's mode field: its checksum no longer matches
+    archive.write_bytes(bytes(raw))
+    assert "data.tar stops after member 'cat/9.png' without the end-of-archive marker" in \
+        refusal(archive, tmp_path / "out")
+
+
+def test_a_tar_whose_end_padding_is_cut_is_whole(tmp_path: Path) -> None:
+    archive = plain_tar(tmp_path / "data.tar")
+    raw = archive.read_bytes()
+    archive.write_bytes(raw[:-2048])  # the record's zero padding, not the marker's first block
+    extract_archive(archive, tmp_path / "out", Limits())
+    assert len(list((tmp_path / "out").rglob("*.png"))) == 20

@@ -8,7 +8,9 @@ expands more than `Limits.max_ratio` times. A zip's declared sizes are checked b
 every archive's bytes are counted again while writing, so a lying header does not help a bomb.
 Hidden members ("." prefix) and macOS "__MACOSX" folders are skipped: they are never part of a dataset (their
 bytes still count against the limits: a compressed tar is decompressed through them, and a zip declares them).
-A tar's members then also pass tarfile's "data" filter where Python has it (3.11.4+).
+A tar's members then also pass tarfile's "data" filter where Python has it (3.11.4+). A damaged or truncated
+archive is refused, never registered as part of itself: a tar must reach its end-of-archive marker, and a
+compressed one is read to its end, where its CRC is checked.
 """
 
 from __future__ import annotations
@@ -211,7 +213,8 @@ def _open_zip(archive: BinaryIO, guard: _Guard) -> zipfile.ZipFile:
 
 
 def _extract_tar(archive: BinaryIO, guard: _Guard) -> None:
-    with tarfile.open(fileobj=archive, mode="r:*") as tf:
+    with tarfile.open(fileobj=archive, mode="r:*", tarinfo=_EndNoting) as tf:
+        member = None
         for member in tf:  # streaming: a bomb is stopped at the limit, not after reading the whole archive
             path = guard.member_path(member.name)
             if member.issym() or member.islnk():
@@ -230,8 +233,29 @@ def _extract_tar(archive: BinaryIO, guard: _Guard) -> None:
             assert source is not None  # a regular file always has content
             with source:
                 guard.write(source, path, member.name)
+        if not getattr(tf, _END_SEEN, False):
+            after = f" after member {member.name!r}" if member is not None else ""
+            raise DatasetError(f"{guard.archive} stops{after} without the end-of-archive marker a tar ends with: it is "
+                               "truncated or damaged there; re-create the archive and try again")
         if tf.fileobj is not archive:
             _read_to_the_end(tf.fileobj, guard)
+
+
+_END_SEEN = "_easeml_end_seen"
+
+
+class _EndNoting(tarfile.TarInfo):
+    """Notes on its TarFile when the members end at the end-of-archive marker (a block of zeros). tarfile stops
+    quietly there, and just as quietly at a header cut short or damaged past the first member, so an archive
+    truncated between members, or with a damaged header, would pass as the members before it."""
+
+    @classmethod
+    def fromtarfile(cls, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        try:
+            return super().fromtarfile(tar)
+        except tarfile.EOFHeaderError:  # tarfile's name for the zero block, not for the end of the file
+            setattr(tar, _END_SEEN, True)
+            raise
 
 
 def _read_to_the_end(stream: IO[bytes], guard: _Guard) -> None:
