@@ -27,6 +27,17 @@ def two_classes(path: Path) -> Path:
     return path
 
 
+def two_classes_tar(path: Path, mode: str = "w", **options: int) -> Path:
+    with tarfile.open(path, mode, **options) as tf:
+        for name in ("cat", "dog"):
+            for i in range(10):
+                data = png(i)
+                info = tarfile.TarInfo(f"{name}/{i}.png")
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return path
+
+
 def refusal(archive: Path, target: Path) -> str:
     """The message of extract_archive's refusal, within 10 s (a FIFO or a device must not be waited on)."""
     with time_limit(10), pytest.raises(DatasetError) as refused:
@@ -127,14 +138,7 @@ def test_a_bomb_in_a_skipped_folder_of_a_tgz_is_stopped(tmp_path: Path) -> None:
 
 def test_a_tgz_damaged_inside_a_member_is_refused_by_its_crc(tmp_path: Path) -> None:
     """Stored (level 0) gzip blocks decompress whatever their bytes: only the CRC at the stream's end tells."""
-    archive = tmp_path / "data.tgz"
-    with tarfile.open(archive, "w:gz", compresslevel=0) as tf:
-        for name in ("cat", "dog"):
-            for i in range(10):
-                data = png(i)
-                info = tarfile.TarInfo(f"{name}/{i}.png")
-                info.size = len(data)
-                tf.addfile(info, io.BytesIO(data))
+    archive = two_classes_tar(tmp_path / "data.tgz", "w:gz", compresslevel=0)
     raw = bytearray(archive.read_bytes())
     raw[raw.index(b"IDAT") + 6] ^= 0xFF  # a pixel byte of the first PNG
     archive.write_bytes(bytes(raw))
@@ -152,19 +156,8 @@ def test_a_zip_member_header_whose_name_is_flagged_utf8_and_is_not_is_refused(tm
     assert "data.zip: a member's name is marked as UTF-8 but is not valid UTF-8" in refusal(archive, tmp_path / "out")
 
 
-def plain_tar(path: Path) -> Path:
-    with tarfile.open(path, "w") as tf:
-        for name in ("cat", "dog"):
-            for i in range(10):
-                data = png(i)
-                info = tarfile.TarInfo(f"{name}/{i}.png")
-                info.size = len(data)
-                tf.addfile(info, io.BytesIO(data))
-    return path
-
-
 def test_a_tar_cut_between_two_members_is_refused(tmp_path: Path) -> None:
-    archive = plain_tar(tmp_path / "data.tar")
+    archive = two_classes_tar(tmp_path / "data.tar")
     raw = archive.read_bytes()
     archive.write_bytes(raw[:raw.index(b"dog/0.png")])  # the cut falls on the header of dog/0.png: a block boundary
     assert "data.tar stops after member 'cat/9.png' without the end-of-archive marker a tar ends with" in \
@@ -172,7 +165,7 @@ def test_a_tar_cut_between_two_members_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_tar_with_a_damaged_header_past_the_first_member_is_refused(tmp_path: Path) -> None:
-    archive = plain_tar(tmp_path / "data.tar")
+    archive = two_classes_tar(tmp_path / "data.tar")
     raw = bytearray(archive.read_bytes())
     raw[raw.index(b"dog/0.png") + 120] ^= 0x01  # in the header's mode field: its checksum no longer matches
     archive.write_bytes(bytes(raw))
@@ -181,7 +174,7 @@ def test_a_tar_with_a_damaged_header_past_the_first_member_is_refused(tmp_path: 
 
 
 def test_a_tar_whose_end_padding_is_cut_is_whole(tmp_path: Path) -> None:
-    archive = plain_tar(tmp_path / "data.tar")
+    archive = two_classes_tar(tmp_path / "data.tar")
     raw = archive.read_bytes()
     archive.write_bytes(raw[:-2048])  # the record's zero padding, not the marker's first block
     extract_archive(archive, tmp_path / "out", Limits())
