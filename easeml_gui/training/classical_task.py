@@ -18,17 +18,17 @@ from .classical import MODEL_NAME, save_classical, train_classical
 from .datasets import DatasetInfo
 from .decoded import decoded_images, split_rows
 from .folds import Fold, cross_validated, extra_folds
-from .wire import TaskRequest, emit
+from .wire import Epoch, Fold, Start, TaskRequest, emit
 
 
 def train_classical_arm(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_size: int) -> dict[str, Any]:
-    """Fit, write model.skops into the task folder, return the result fields (training/worker.py lists them)."""
+    """Fit, write model.skops into the task folder, return the result fields (wire.TaskOutcome's)."""
     image_size = min(image_size, CLASSICAL_MAX_SIZE)  # what the learner sees: decoding larger only costs memory
     images = decoded_images(info, image_size)
     train_set, val_set = split_rows(info, images, info.train), split_rows(info, images, info.val)
     test_set = split_rows(info, images, info.test) if info.test else (None, None)
-    emit("start", arm=arm.name, device="cpu", image_size=image_size, train_images=len(info.train),
-         val_images=len(info.val))
+    emit(Start(arm=arm.name, device="cpu", image_size=image_size, train_images=len(info.train),
+               val_images=len(info.val)))
     outcome = train_classical(arm.model, *train_set, *val_set, *test_set, seed=request.seed, threads=request.threads,
                               refit=True)
     folds = extra_folds(train_set[1], len(info.val), request.seed)
@@ -37,7 +37,7 @@ def train_classical_arm(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, i
     def score(number: int, fold: Fold) -> float:
         accuracy = train_classical(arm.model, x_all[fold.fit], y_all[fold.fit], x_all[fold.held_out],
                                    y_all[fold.held_out], seed=request.seed, threads=request.threads).val_accuracy
-        emit("fold", fold=number, folds=len(folds) + 1, val_accuracy=accuracy)
+        emit(Fold(fold=number, folds=len(folds) + 1, val_accuracy=accuracy))
         return accuracy
 
     outcome = replace(outcome, val_accuracy=cross_validated(outcome.val_accuracy, len(info.val), folds, score))
@@ -47,8 +47,8 @@ def train_classical_arm(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, i
                           "folds": len(folds) + 1})
     images_per_second = len(info.train) / max(outcome.train_seconds, 1e-9)
     # one "epoch" line, so progress displays show the fit's outcome like a network's
-    emit("epoch", epoch=1, epochs=1, loss=None, val_accuracy=outcome.val_accuracy,
-         images_per_second=images_per_second, seconds=outcome.train_seconds)
+    emit(Epoch(epoch=1, epochs=1, val_accuracy=outcome.val_accuracy, images_per_second=images_per_second,
+               seconds=outcome.train_seconds))
     return {"accuracy": outcome.val_accuracy, "test_accuracy": outcome.test_accuracy, "folds": len(folds) + 1,
             "final_accuracy": outcome.val_accuracy, "best_epoch": 1, "epochs_run": 1, "stopped_by_time": False,
             "train_seconds": outcome.train_seconds, "images_per_second": images_per_second,

@@ -31,7 +31,7 @@ from .models import build_model, library_versions
 from .trainer import Budget, EpochReport, Retrace, TensorData, TrainOutcome, evaluate, train
 from .weights import load_pretrained_state
 from .weights_registry import weights_for
-from .wire import TaskRequest, emit
+from .wire import Epoch, Fold, FoldEpoch, OomRetry, Refit, Start, TaskRequest, emit
 
 CHECKPOINT_NAME = "best.pt"
 MAX_OOM_RETRIES = 3  # halve the batch at most this often before giving up
@@ -41,7 +41,7 @@ T = TypeVar("T")
 
 def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_size: int,
                   started: float) -> dict[str, Any]:
-    """Train, write best.pt into the task folder, return the result fields (training/worker.py lists them).
+    """Train, write best.pt into the task folder, return the result fields (wire.TaskOutcome's).
     `started`: the task's perf_counter start, for the seconds its selection took (should_refit)."""
     device = torch.device(request.device)
     _configure_torch(device, request.threads)
@@ -62,17 +62,17 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
         return build_model(CATALOGUE[arm.model], schema, pretrained_state=state, probe=arm.probe)
 
     def attempt(batch_size: int) -> tuple[TrainOutcome, nn.Module]:
-        emit("start", arm=arm.name, device=str(device), batch_size=batch_size, pretrained=arm.pretrained,
-             image_size=image_size, train_images=len(info.train), val_images=len(info.val))
+        emit(Start(arm=arm.name, device=str(device), batch_size=batch_size, pretrained=arm.pretrained,
+                   image_size=image_size, train_images=len(info.train), val_images=len(info.val)))
         model = fresh_model()
         return train(model, data, recipe, Budget(epochs, request.max_seconds), batch_size=batch_size,
                      device=device, seed=request.seed, pretrained=arm.pretrained, augment=augment,
-                     on_epoch=lambda report: emit("epoch", **vars(report), **on_fold)), model
+                     on_epoch=lambda report: emit(Epoch(**vars(report), **on_fold))), model
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     (outcome, model), _, retries = with_smaller_batches(attempt, batch,
-                                                        on_retry=lambda size: emit("oom", batch_size=size))
+                                                        on_retry=lambda size: emit(OomRetry(batch_size=size)))
 
     def score(number: int, fold: Fold) -> float:
         """A fresh model along the selected run's course on one more fold, scored on that fold's held-out part."""
@@ -82,13 +82,13 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
               device=device, seed=request.seed, pretrained=arm.pretrained, augment=augment,
               retrace=Retrace.of(outcome), on_epoch=lambda report: _emit_fold_epoch(report, number, len(folds) + 1))
         fold_accuracy = evaluate(fold_model, fold_data, outcome.batch_size * 2, None)
-        emit("fold", fold=number, folds=len(folds) + 1, val_accuracy=fold_accuracy)
+        emit(Fold(fold=number, folds=len(folds) + 1, val_accuracy=fold_accuracy))
         return fold_accuracy
 
     accuracy = cross_validated(outcome.best_accuracy, len(info.val), folds, score)
     kept, refit_seconds = outcome, None
     if should_refit(request, accuracy, len(info.val) * (len(folds) + 1), time.perf_counter() - started):
-        emit("refit", epochs=outcome.best_epoch, fit_images=len(info.train) + len(info.val))
+        emit(Refit(epochs=outcome.best_epoch, fit_images=len(info.train) + len(info.val)))
         model = fresh_model()
         kept = train(model, with_validation_in_training(data), recipe, Budget(outcome.planned_epochs),
                      batch_size=outcome.batch_size, device=device, seed=request.seed, pretrained=arm.pretrained,
@@ -225,8 +225,8 @@ def _save_checkpoint(folder: Path, arm: ArmSpec, info: DatasetInfo, image_size: 
 
 def _emit_fold_epoch(report: EpochReport, fold: int, folds: int) -> None:
     """An epoch of a further fold: not validated (its model is scored once, at the fold's end)."""
-    emit("fold_epoch", fold=fold, folds=folds, epoch=report.epoch, epochs=report.epochs, loss=report.loss,
-         images_per_second=report.images_per_second, seconds=report.seconds)
+    emit(FoldEpoch(fold=fold, folds=folds, epoch=report.epoch, epochs=report.epochs, loss=report.loss,
+                   images_per_second=report.images_per_second, seconds=report.seconds))
 
 
 def _cuda_facts(device: torch.device) -> dict[str, Any]:

@@ -1,14 +1,8 @@
 """`python -m easeml_gui.training.worker TASK.json`: train and evaluate one arm on one device, report, exit.
 
 The files and events are the wire contract (training/wire.py): TASK.json in, progress lines on stdout, result.json
-out, written atomically. result.json of a finished task holds "state" ("done" | "failed" | "cancelled"), "error"
-(null unless failed/cancelled), "seconds" (wall time of the whole task), task_id, arm, device, seed, python, and
-when done: "accuracy" (best validation accuracy, pooled over "folds" folds: what selection sees), "test_accuracy" (the kept model on the
-held-out test split, null when the dataset has none), test_images, final_accuracy, best_epoch, epochs_run,
-train_seconds, images_per_second, device_name, peak_memory_bytes, batch_size, oom_retries, pretrained, probe,
-image_size, channels, num_classes, dataset_hash, train_images, val_images, checkpoint, fit_images (the images the
-kept model was fit on: train + validation after a refit); networks add weights_sha256, weights_source, torch,
-torchvision, refit_seconds (null unless the kept model was refit).
+out, written atomically; its fields are wire.TaskOutcome's (state "done" | "failed" | "cancelled", the error of a
+failed or cancelled task, the seconds of the whole task, and when done the accuracy and how it was reached).
 The checkpoint: best.pt for a network (training/network_task.py), model.skops for a classical arm
 (training/classical_task.py).
 Exit codes: 0 done; 1 failed (result.json says why); 2 TASK.json unusable (stderr says why, no result.json);
@@ -34,8 +28,8 @@ from .arms import ArmSpec, arm_spec
 from .catalogue import AUGMENTATIONS, CATALOGUE
 from .datasets import DatasetInfo, load_dataset
 from .errors import DatasetError, TrainingError
-from .wire import (CANCELLED, DONE, EXIT_BAD_TASK, EXIT_DONE, EXIT_FAILED, EXIT_TERMINATED, FAILED, BadTask,
-                   TaskRequest, emit, write_result)
+from .wire import (CANCELLED, DONE, EXIT_BAD_TASK, EXIT_DONE, EXIT_FAILED, EXIT_TERMINATED, FAILED, BadTask, End,
+                   TaskOutcome, TaskRequest, emit, write_result)
 
 
 class Terminated(BaseException):
@@ -61,16 +55,16 @@ def main(argv: list[str]) -> int:
             "python": platform.python_version()}
     folder = Path(request.output_dir)
     try:
-        fields = run(request, arm, started)
+        outcome = TaskOutcome(state=DONE, **{**base, **run(request, arm, started)})
         _block_termination()  # from here on the task is done: a late SIGTERM must not turn it into "cancelled"
-        write_result(folder, {"state": DONE, "error": None, **base, **fields})
-        emit("end", state=DONE, accuracy=fields["accuracy"])
+        write_result(folder, outcome)
+        emit(End(state=DONE, accuracy=outcome.accuracy))
         return EXIT_DONE
     except Terminated:
         _block_termination()
-        write_result(folder, {"state": CANCELLED, "error": "stopped by a termination signal",
-                              "seconds": time.perf_counter() - started, **base})
-        emit("end", state=CANCELLED)
+        write_result(folder, TaskOutcome(state=CANCELLED, error="stopped by a termination signal",
+                                         seconds=time.perf_counter() - started, **base))
+        emit(End(state=CANCELLED))
         return EXIT_TERMINATED
     except Exception as error:  # every failure ends as a result the executor can report, with its reason
         _block_termination()
@@ -78,8 +72,8 @@ def main(argv: list[str]) -> int:
         reason = str(error) if known else f"{type(error).__name__}: {error}"
         if not known:
             traceback.print_exc()  # to stderr: the executor's log tail
-        write_result(folder, {"state": FAILED, "error": reason, "seconds": time.perf_counter() - started, **base})
-        emit("end", state=FAILED, error=reason)
+        write_result(folder, TaskOutcome(state=FAILED, error=reason, seconds=time.perf_counter() - started, **base))
+        emit(End(state=FAILED, error=reason))
         return EXIT_FAILED
 
 
@@ -97,7 +91,7 @@ def _checked_arm(request: TaskRequest) -> ArmSpec:
 
 
 def run(request: TaskRequest, arm: ArmSpec, started: float) -> dict[str, Any]:
-    """Train the arm and write its model into the task folder; returns the result fields."""
+    """Train the arm and write its model into the task folder; returns the result fields (wire.TaskOutcome's)."""
     info = load_dataset(Path(request.dataset))
     schema = info.schema(request.image_size)
     if not arm.fits(schema):
