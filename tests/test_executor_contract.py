@@ -33,6 +33,7 @@ from easeml_gui.remote.placement import Placement
 from easeml_gui.remote.session import HostLink
 from easeml_gui.remote.trust import HostTrust, TrustedKey
 from easeml_gui.store import KeySource
+from easeml_gui.training import wire
 
 Fixture = Callable[[str], Any]
 CPU_ONLY = Placement({"gpus": [], "devices": ["cpu"], "ready": True})
@@ -260,13 +261,13 @@ def test_a_task_that_is_gone_is_not_adopted_and_its_device_stays_free(case: Case
 def test_progress_events_are_read_from_an_offset_each_once(case: Case) -> None:
     needs_real_time(case)
     case.executor.submit(task(case, "events-1", case.bounded))
-    seen: list[dict[str, Any]] = []
+    seen: list[wire.Event] = []
     offset = 0
     while case.executor.running():
         events, offset = case.executor.events("events-1", offset)
         seen += events
         case.executor.wait(timeout=0.3)
-    kinds = [e["event"] for e in seen]
+    kinds = [e.KIND for e in seen]
     assert kinds[0] == "start" and "epoch" in kinds and kinds.count("start") == 1
-    epochs = [e["epoch"] for e in seen if e["event"] == "epoch"]
+    epochs = [e.epoch for e in seen if isinstance(e, wire.Epoch)]
     assert epochs == sorted(set(epochs))  # none read twice

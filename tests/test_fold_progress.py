@@ -21,13 +21,13 @@ class Replay:
     """The executor as Progress.tick reads it, handing out a finished worker's events one per tick (as a live run
     reads them while the worker trains)."""
 
-    def __init__(self, task: Task, events: list[dict]) -> None:
+    def __init__(self, task: Task, events: list[wire.Event]) -> None:
         self.task, self._events = task, events
 
     def running(self) -> list[Task]:
         return [self.task]
 
-    def events(self, task_id: str, offset: int) -> tuple[list[dict], int]:
+    def events(self, task_id: str, offset: int) -> tuple[list[wire.Event], int]:
         return self._events[offset:offset + 1], min(offset + 1, len(self._events))
 
 

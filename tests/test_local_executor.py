@@ -37,7 +37,7 @@ def test_a_seconds_budget_ends_a_long_task_done_with_progress_on_the_way(small_d
         with pytest.raises(ValueError, match="unknown device 'cuda:7'"):
             executor.submit(Task("t3", "tenant", task.arm, "cuda:7", config=task.config))
         deadline = time.monotonic() + 60
-        while not any(e["event"] == "start" for e in executor.events("t/1")[0]):
+        while not any(isinstance(e, wire.Start) for e in executor.events("t/1")[0]):
             assert time.monotonic() < deadline
             time.sleep(0.2)
         [result] = executor.wait(timeout=120)

@@ -21,6 +21,7 @@ from ..lab.stores import open_writer
 from ..live_lab import LabEvents, LiveLab, latest_jobs
 from ..store import EpochReport, JobRecord, LabStore
 from ..store.summary import global_regret_estimate
+from ..training import wire
 from . import CommandError, UsageError, positive_int, seed_int
 from .hosts import terminal_passphrase
 
@@ -116,17 +117,17 @@ class Progress:
             events, self._offsets[task.task_id] = self.executor.events(task.task_id,
                                                                       self._offsets.get(task.task_id, 0))
             for event in events:
-                kind = event.get("event")
-                if kind == "epoch":
-                    self._epoch(task, EpochReport.from_event(event), _fold(event))
-                elif kind == "fold_epoch":
-                    self._line(task, f"{_fold(event)}epoch {event['epoch']}/{event['epochs']}  loss "
-                                     f"{event['loss']:.3f}  {event['images_per_second']:,.0f} img/s")
-                elif kind == "fold":
-                    self._line(task, f"{_fold(event)}val {event['val_accuracy']:.4f}  (a small validation split: "
+                if isinstance(event, wire.Epoch):
+                    self._epoch(task, EpochReport(event.epoch, event.epochs, event.val_accuracy, event.loss,
+                                                  event.images_per_second), _fold(event))
+                elif isinstance(event, wire.FoldEpoch):
+                    self._line(task, f"{_fold(event)}epoch {event.epoch}/{event.epochs}  loss {event.loss:.3f}  "
+                                     f"{event.images_per_second:,.0f} img/s")
+                elif isinstance(event, wire.Fold):
+                    self._line(task, f"{_fold(event)}val {event.val_accuracy:.4f}  (a small validation split: "
                                      "cross-validating)")
-                elif kind == "refit":
-                    self._line(task, f"refit on train + validation ({event['fit_images']} images, {event['epochs']} "
+                elif isinstance(event, wire.Refit):
+                    self._line(task, f"refit on train + validation ({event.fit_images} images, {event.epochs} "
                                      "epochs): the model the tenant gets")
 
     def _epoch(self, task: Task, report: EpochReport, fold: str) -> None:
@@ -158,9 +159,9 @@ class Progress:
         print(f"{self._stamp()} job {job.id} of {job.tenant} is done: every model was tried", flush=True)
 
 
-def _fold(event: dict) -> str:
+def _fold(event: wire.Epoch | wire.FoldEpoch | wire.Fold) -> str:
     """"fold 2/4  " for an event of a cross-validating task (views/task_progress.py reads it), else ""."""
-    return f"fold {event['fold']}/{event['folds']}  " if "fold" in event else ""
+    return f"fold {event.fold}/{event.folds}  " if event.fold is not None else ""
 
 
 def run_lab(args: argparse.Namespace) -> int:

@@ -61,9 +61,9 @@ class Executor(Clock, Protocol):
         """
         ...
 
-    def events(self, task_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    def events(self, task_id: str, offset: int = 0) -> tuple[list[Any], int]:
         """A running task's progress events after `offset` (0: from its start) and the offset to read from next
-        time, so a display reads each event once (training/wire.py lists the events)."""
+        time, so a display reads each event once (training/wire.py's Event records: the engine never reads them)."""
         ...
 
     def detach(self) -> None:

@@ -89,7 +89,7 @@ class CompositeExecutor:
         if member is not None:
             member.cancel(task_id)
 
-    def events(self, task_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    def events(self, task_id: str, offset: int = 0) -> tuple[list[Any], int]:
         member = self._member_of(task_id)
         return ([], offset) if member is None else member.events(task_id, offset)
 

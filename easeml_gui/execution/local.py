@@ -104,7 +104,7 @@ class LocalExecutor:
             for folder, (task, where) in wanted.items():
                 pid = where.pid or wire.read_pid(folder)
                 alive = pid is not None and runs_worker(pid, folder)
-                ended_unseen = not alive and bool(wire.read_result(folder).get("state"))
+                ended_unseen = not alive and wire.read_result(folder) is not None
                 if pid is None or not (alive or ended_unseen) or task.task_id in self._runs:
                     continue  # gone: the caller re-queues it
                 if task.device not in self._devices or self._busy(task.device):
@@ -157,7 +157,7 @@ class LocalExecutor:
                 run.killer.daemon = True
                 run.killer.start()
 
-    def events(self, task_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    def events(self, task_id: str, offset: int = 0) -> tuple[list[wire.Event], int]:
         with self._lock:
             run = self._runs.get(task_id)
         if run is None:
@@ -228,8 +228,8 @@ class LocalExecutor:
         wire.remove_pid(run.folder)
         result = wire.read_result(run.folder)
         seconds = time.monotonic() - run.started  # device time includes the worker's start-up
-        if run.process is None:  # adopted: it started before this executor saw it
-            seconds = max(seconds, float(result.get("seconds") or 0.0))
+        if run.process is None and result is not None:  # adopted: it started before this executor saw it
+            seconds = max(seconds, result.seconds or 0.0)
         return task_result(run.task, result, cost=seconds, cancelled=run.cancelled,
                            exit_code=None if run.process is None else run.process.returncode,
                            log_tail=lambda: tail(run.folder / wire.LOG_FILE), details={"folder": str(run.folder)})

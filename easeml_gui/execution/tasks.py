@@ -25,20 +25,22 @@ def task_request(task: Task, folder: str, **overrides: Any) -> wire.TaskRequest:
                                           "device": task.device, "seed": task.seed, "output_dir": folder})
 
 
-def task_result(task: Task, result: Mapping[str, Any], *, cost: float, cancelled: bool, exit_code: int | None,
+def task_result(task: Task, result: wire.TaskOutcome | None, *, cost: float, cancelled: bool, exit_code: int | None,
                 log_tail: Callable[[], str], details: Mapping[str, Any]) -> TaskResult:
-    """The report of an ended worker. `result`: its result.json ({} when it wrote none); `exit_code`: None when
+    """The report of an ended worker. `result`: its result.json (None when it wrote none); `exit_code`: None when
     the worker was not this process's child (adopted, or on another host); `details`: the executor's additions
     (at least "folder", where the checkpoint lies). The log is read only for a failure."""
     common = dict(task_id=task.task_id, tenant=task.tenant, arm=task.arm, device=task.device, cost=cost)
-    details = {**result, "exit_code": exit_code, **details}
+    # every field of the result, known to this version or not, is kept with the task (the store's details)
+    details = {**(result.to_mapping() if result is not None else {}), "exit_code": exit_code, **details}
     if cancelled:
         return TaskResult(state=TaskState.CANCELLED, error="cancelled", details=details, **common)
-    if exit_code in (0, None) and result.get("state") == wire.DONE:
-        return TaskResult(state=TaskState.DONE, quality=float(result["accuracy"]), details=details, **common)
+    if exit_code in (0, None) and result is not None and result.state == wire.DONE:
+        return TaskResult(state=TaskState.DONE, quality=result.accuracy, details=details, **common)
     tail = log_tail()
-    if result or exit_code == wire.EXIT_BAD_TASK:
-        reason = result.get("error") or f"the worker exited with code {exit_code}: {tail or 'no output'}"
+    if result is not None or exit_code == wire.EXIT_BAD_TASK:
+        reason = ((result.error if result is not None else None)
+                  or f"the worker exited with code {exit_code}: {tail or 'no output'}")
         return TaskResult(state=TaskState.FAILED, error=reason, details={**details, "log_tail": tail}, **common)
     # No result.json, and not a task file it refused: the worker writes one for every error it can catch, so something outside killed it (the
     # OOM killer, a reboot, a colleague's kill): the model is not at fault and is tried again.

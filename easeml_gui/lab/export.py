@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..store import LabReader
+from ..training import wire
 from .errors import LabError, as_lab_error
 
 
@@ -55,13 +56,17 @@ def export_best(store: LabReader, tenant: str, out: Path, *, replace: bool = Fal
         best = store.task(delivered.task_id) if delivered else None
     if best is None:
         raise LabError(f"tenant {tenant} has no trained model yet; run the lab first (`easeml-gui run`)")
-    checkpoint = Path(best.details.get("folder", "")) / best.details.get("checkpoint", "best.pt")
+    try:
+        outcome = wire.TaskOutcome.from_mapping(best.details)  # its result.json, with the executor's additions
+    except wire.BadRecord as error:
+        raise LabError(f"task {best.task_id} holds no worker's result to export ({error}); re-run that model") from None
+    checkpoint = Path(best.details.get("folder", "")) / (outcome.checkpoint or "best.pt")
     if not checkpoint.is_file():
         raise LabError(f"the checkpoint of task {best.task_id} ({checkpoint}) is gone; "
                        "re-run that model or restore the task folder")
     _check_out(out, replace)
     extra = {"tenant": tenant, "task_id": best.task_id, "device": best.device, "host": best.host or "local",
-             "validation_images": best.details.get("val_images"), "trained_seconds": best.cost}
+             "validation_images": outcome.val_images, "trained_seconds": best.cost}
     done_run = subprocess.run(
         [sys.executable, "-m", "easeml_gui.training.export", str(checkpoint), str(out), "--card-extra",
          json.dumps(extra)],
@@ -70,5 +75,4 @@ def export_best(store: LabReader, tenant: str, out: Path, *, replace: bool = Fal
     if done_run.returncode != 0:
         raise LabError(done_run.stderr.strip() or f"the export failed (exit {done_run.returncode})")
     written = json.loads(done_run.stdout.strip().splitlines()[-1])
-    return Exported(tenant, best.arm.name, best.details["accuracy"], best.details.get("test_accuracy"),
-                    written["model"], written["card"])
+    return Exported(tenant, best.arm.name, outcome.accuracy, outcome.test_accuracy, written["model"], written["card"])

@@ -17,7 +17,6 @@ twice. The same sweep stops an earlier run's leftovers at adoption.
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
@@ -192,7 +191,7 @@ class SSHExecutor:
                 self._send_stop(run)
         # A task still starting is stopped by its starter, right after its worker started (or instead).
 
-    def events(self, task_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    def events(self, task_id: str, offset: int = 0) -> tuple[list[wire.Event], int]:
         """Progress events read from byte `offset` of the task's progress.jsonl on the host."""
         with self._lock:
             run = self._runs.get(task_id)
@@ -282,7 +281,7 @@ class SSHExecutor:
             self._weights(run.task.arm.name)
             request = task_request(run.task, run.folder, dataset=dataset)
             if run.cancelled:
-                self._report(run, {})
+                self._report(run, None)
                 return
             root, _ = self._session()
             pid = self._call("start", {"folder": run.folder, "task": request.to_json(),
@@ -294,15 +293,16 @@ class SSHExecutor:
                     self._send_stop(run)
             self._start_watching()
         except (DatasetError, wire.BadTask) as error:  # the task's own fault: its model is not tried again
-            self._report(run, {"state": wire.FAILED, "error": f"could not start the task on {self.host}: {error}"})
+            self._report(run, wire.TaskOutcome(state=wire.FAILED,
+                                               error=f"could not start the task on {self.host}: {error}"))
         except (RemoteError, OSError) as error:  # the host's fault, a lost connection too: retried, counted
             # A start that lost its connection rests the host like any failed start: re-queued at once and not
             # counted, a host that drops every start would be handed the task again and again, for ever.
             rest = self._rest()
-            self._report(run, {"state": wire.FAILED, RETRYABLE: True,
-                               "error": f"could not start the task on {self.host} (its model is tried again, "
-                                        f"{MAX_RETRIES} times at most; {self.host} takes no new task for "
-                                        f"{rest:.0f} s): {self._start_failure(error)}"})
+            self._report(run, wire.TaskOutcome(
+                state=wire.FAILED, error=f"could not start the task on {self.host} (its model is tried again, "
+                                         f"{MAX_RETRIES} times at most; {self.host} takes no new task for {rest:.0f} "
+                                         f"s): {self._start_failure(error)}"), retryable=True)
 
     def _rest(self) -> float:
         """Take the host out of rotation after a failed start; returns for how many seconds."""
@@ -410,27 +410,28 @@ class SSHExecutor:
         with self._lock:
             runs = [run for run in self._runs.values() if not run.ended]
         for run in runs:
-            self._report(run, {}, cancelled_because=(
+            self._report(run, None, cancelled_because=(
                 f"{self.host} unreachable for {away:.0f} s ({error}): the task was re-queued; its worker there is "
                 "stopped when the host is back, and never counted"))
 
     def _collect(self, run: _Run) -> None:
-        """Fetch an ended task's result (and, when done, its checkpoint) into its local folder, then report it."""
+        """Fetch an ended task's result (and, when done, the files it names: its checkpoint) into its local folder,
+        then report it."""
         local = self._local_dir / PurePosixPath(run.folder).name
         local.mkdir(parents=True, exist_ok=True)
 
-        def fetch(files: FileTransfer) -> dict[str, Any]:
+        def fetch(files: FileTransfer) -> wire.TaskOutcome | None:
             try:
-                result = json.loads(files.read(f"{run.folder}/{wire.RESULT_FILE}"))
-            except (FileNotFoundError, ValueError):
-                return {}  # died before writing one
-            checkpoint = result.get("checkpoint")
-            if result.get("state") == wire.DONE and isinstance(checkpoint, str) and Path(checkpoint).name == checkpoint:
-                files.download(f"{run.folder}/{checkpoint}", local / checkpoint)
-            return result if isinstance(result, dict) else {}
+                result = wire.TaskOutcome.from_json(files.read(f"{run.folder}/{wire.RESULT_FILE}"))
+            except FileNotFoundError:
+                return None  # died before writing one
+            if result is not None and result.state == wire.DONE:
+                for name in result.files():
+                    files.download(f"{run.folder}/{name}", local / name)
+            return result
 
         result = self._link.files(fetch)
-        if result:
+        if result is not None:
             wire.write_result(local, result)
         self._report(run, result)
 
@@ -441,16 +442,18 @@ class SSHExecutor:
         except (RemoteError, FileNotFoundError):
             return "(the log could not be read from the host)"
 
-    def _report(self, run: _Run, result: Mapping[str, Any], cancelled_because: str | None = None) -> None:
+    def _report(self, run: _Run, result: wire.TaskOutcome | None, cancelled_because: str | None = None,
+                retryable: bool = False) -> None:
+        """`retryable`: a failure of the host, not of the task's model (engine/types.py RETRYABLE)."""
         with self._lock:
             if run.ended:
                 return
             run.ended = True
         cost = time.monotonic() - run.started
-        if run.adopted:
-            cost = max(cost, float(result.get("seconds") or 0.0))
+        if run.adopted and result is not None:
+            cost = max(cost, result.seconds or 0.0)
         details = {"folder": str(self._local_dir / PurePosixPath(run.folder).name), "host": self.host,
-                   "remote_folder": run.folder}
+                   "remote_folder": run.folder, **({RETRYABLE: True} if retryable else {})}
         if cancelled_because is not None:
             report = TaskResult(task_id=run.task.task_id, tenant=run.task.tenant, arm=run.task.arm,
                                 device=run.task.device, state=TaskState.CANCELLED, cost=cost,

@@ -38,7 +38,7 @@ def start(request: Mapping[str, Any]) -> dict[str, Any]:
 
 def _state(folder: Path, pid: int | None) -> dict[str, Any]:
     return {"pid": pid, "alive": pid is not None and runs_worker(pid, folder),
-            "result": bool(wire.read_result(folder).get("state"))}
+            "result": wire.read_result(folder) is not None}
 
 
 def poll(request: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any, Collection
 
 from ..engine.delivery import Run, delivered, standard_error
 from ..engine.types import MAX_RETRIES, RETRYABLE, Arm, Decision, Observation, TaskState, Tenant
+from ..training.wire import result_key
 from .base import StoreBase
 from .errors import StoreError
 from .records import (
@@ -45,6 +46,12 @@ _JOB_SUMMARIES = f"""
     WHERE :tenant IS NULL OR j.tenant = :tenant
     ORDER BY j.id
 """
+
+
+def _result(table: str, name: str) -> str:
+    """A result.json field of a task's stored details, as column `name`. Read in SQL, not by parsing each task's
+    details into a wire.TaskOutcome: the window polls these queries, which then read only the fields they need."""
+    return f"json_extract({table}.details, '$.{result_key(name)}') AS {name}"
 
 
 class LabReader(StoreBase):
@@ -239,10 +246,10 @@ class LabReader(StoreBase):
         A decision's task is the one it names when that task trained the decided tenant and model, and no later
         decision names the same task (a run killed before its task's first row leaves the id to the restart's
         next decision, whose task it then is)."""
-        sql = """
+        sql = f"""
             SELECT d.time, d.device, d.tenant, d.arm, d.explanation, t.task_id, t.state, t.cost, t.error,
-                   coalesce(t.host, 'local') AS host, o.quality, json_extract(t.details, '$.accuracy') AS accuracy,
-                   json_extract(t.details, '$.test_accuracy') AS test_accuracy
+                   coalesce(t.host, 'local') AS host, o.quality, {_result("t", "accuracy")},
+                   {_result("t", "test_accuracy")}
             FROM decisions d
             LEFT JOIN tasks t ON t.task_id = d.task_id AND t.tenant = d.tenant AND t.arm = d.arm
                 AND NOT EXISTS (SELECT 1 FROM decisions later WHERE later.task_id = d.task_id AND later.id > d.id)
@@ -302,12 +309,9 @@ class LabReader(StoreBase):
         """Per tenant with a finished model, the one the lab delivers (status, export and the window show it)."""
         # The window polls this: per tenant one seek for its best run, then one range scan of observations(tenant,
         # quality) for the runs within one standard error of it, never the lab's whole history.
-        run = """SELECT o.tenant, o.task_id, o.arm, o.quality, o.cost,
-                        json_extract(k.details, '$.refit_seconds') AS refit_seconds,
-                        json_extract(k.details, '$.test_accuracy') AS test_accuracy,
-                        json_extract(k.details, '$.val_images') AS val_images,
-                        json_extract(k.details, '$.folds') AS folds
-                 FROM observations o LEFT JOIN tasks k ON k.task_id = o.task_id"""
+        run = f"""SELECT o.tenant, o.task_id, o.arm, o.quality, o.cost, {_result("k", "refit_seconds")},
+                         {_result("k", "test_accuracy")}, {_result("k", "val_images")}, {_result("k", "folds")}
+                  FROM observations o LEFT JOIN tasks k ON k.task_id = o.task_id"""
         delivered_to = {}
         with self._read():
             tops = self._rows(

@@ -264,19 +264,13 @@ class TaskRecord:
 
 @dataclass(frozen=True)
 class EpochReport:
-    """One epoch a running task's worker reported: its "epoch" progress event (training/wire.py)."""
+    """One epoch a running task's worker reported: its epoch progress event (training/wire.py's Epoch)."""
 
     epoch: int
     epochs: int
     val_accuracy: float
     loss: float | None = None  # none for a classical fit
     images_per_second: float | None = None
-
-    @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> "EpochReport":
-        loss, speed = event.get("loss"), event.get("images_per_second")
-        return cls(int(event["epoch"]), int(event["epochs"]), float(event["val_accuracy"]),
-                   None if loss is None else float(loss), None if speed is None else float(speed))
 
 
 @dataclass(frozen=True)

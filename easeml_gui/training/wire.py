@@ -274,13 +274,12 @@ def write_result(folder: Path, outcome: TaskOutcome) -> None:
     write_atomically(Path(folder) / RESULT_FILE, lambda out: out.write(outcome.to_json().encode()))
 
 
-def read_result(folder: Path) -> dict[str, Any]:
-    """result.json as a dict; {} while there is none (the worker still runs, or died before writing one)."""
+def read_result(folder: Path) -> TaskOutcome | None:
+    """result.json; None while there is none (the worker still runs, or died before writing one) or it is not one."""
     try:
-        data = json.loads((Path(folder) / RESULT_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return TaskOutcome.from_json((Path(folder) / RESULT_FILE).read_bytes())
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -383,7 +382,7 @@ def emit(event: Event) -> None:
     print(event.line(), flush=True)
 
 
-def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def read_events(path: Path, offset: int = 0) -> tuple[list[Event], int]:
     """The complete events after byte `offset` and the offset to read from next time: a line still being
     written (no newline yet) is left for the next read, so nothing is read twice or lost."""
     try:
@@ -395,17 +394,17 @@ def read_events(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]
     return parse_events(data, offset)
 
 
-def parse_events(data: bytes, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def parse_events(data: bytes, offset: int = 0) -> tuple[list[Event], int]:
     """read_events for bytes already read from byte `offset` of a progress file (an SSH executor's read)."""
     complete = data[:data.rfind(b"\n") + 1]
     events = []
     for line in complete.splitlines():
         try:
-            event = json.loads(line)
-        except ValueError:
-            continue  # not ours: a library printed to stdout
-        if isinstance(event, dict) and "event" in event:
-            events.append(event)
+            raw = json.loads(line)
+            kind = EVENTS[raw.pop("event")]
+            events.append(kind.from_mapping(raw))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue  # not ours (a library printed to stdout), or an event this version does not know
     return events, offset + len(complete)
 
 
