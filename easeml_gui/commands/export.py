@@ -1,5 +1,6 @@
-"""`easeml-gui export TENANT --out DIR`: the tenant's best model (TorchScript, or skops for a classical learner) plus
-a model card (lab.export does the work)."""
+"""`easeml-gui export TENANT --out DIR`: what the tenant receives: its best model (TorchScript, or skops for a
+classical learner) plus a model card, or its ensemble: the members so exported, predict.py and the ensemble's card
+(lab.export and lab.ensemble_export do the work)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from ..lab.stores import open_reader
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a tenant's best model (TorchScript + model card JSON)")
+    p = sub.add_parser("export", help="export what a tenant receives: its best model (TorchScript or skops + model "
+                                      "card JSON), or its ensemble (the members, predict.py and the ensemble's card)")
     p.add_argument("tenant")
     p.add_argument("--out", type=folder, required=True,
-                   help="folder to write the model and model_card.json into: new or empty, unless --force")
+                   help="folder to write the model (or ensemble) and model_card.json into: new or empty, unless "
+                        "--force")
     p.add_argument("--force", action="store_true",
-                   help="replace the export in a folder that holds files (its model, card and loader; others stay)")
+                   help="replace the export in a folder that holds files (its model, card and loader, or an "
+                        "ensemble's members, predict.py and images.py; others stay)")
     p.set_defaults(handler=run_export)
 
 

@@ -47,13 +47,17 @@ def _check_out(out: Path, replace: bool) -> None:
 
 
 def export_best(store: LabReader, tenant: str, out: Path, *, replace: bool = False) -> Exported:
-    """Write `tenant`'s best model and its model_card.json into the folder `out`; `replace`: even where `out`
-    holds files (those of a previous export are replaced)."""
+    """Write `tenant`'s best model and its model_card.json into the folder `out`, or its ensemble where it receives
+    one; `replace`: even where `out` holds files (those of a previous export are replaced)."""
     with as_lab_error():
         store.tenant(tenant)
         # The model `status` calls the tenant's best (engine/delivery.py), so the two never disagree.
         delivered = store.delivered_models().get(tenant)
         best = store.task(delivered.task_id) if delivered else None
+    from .ensemble_export import delivered_ensemble, export_ensemble  # here: that module builds on this one
+    ensemble = delivered_ensemble(store, tenant)
+    if ensemble is not None:
+        return export_ensemble(store, ensemble, out, replace=replace)
     if best is None:
         raise LabError(f"tenant {tenant} has no trained model yet; run the lab first (`easeml-gui run`)")
     try:

@@ -18,7 +18,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -29,11 +29,15 @@ from .catalogue import CATALOGUE, Schema
 from .classical import LOADER_NAME
 from .classical import MODEL_NAME as CLASSICAL_MODEL_NAME
 from .classical import export_classical
+from .ensemble_predict import IMAGES_NAME, PREDICT_NAME
+from .ensemble_predict import KIND as ENSEMBLE_KIND
 from .models import build_model, library_versions
 
 MODEL_NAME, CARD_NAME = "model.pt", "model_card.json"
 CLASSICAL_SUFFIX = Path(CLASSICAL_MODEL_NAME).suffix  # a classical arm's checkpoint is its skops model file
 EXPORT_FILES = (MODEL_NAME, CLASSICAL_MODEL_NAME, CARD_NAME, LOADER_NAME)  # what an export of either kind writes
+# what an ensemble export adds (training/ensemble_export.py): the members' folders, predict.py and images.py
+MEMBERS_DIR, ENSEMBLE_FILES = "members", (PREDICT_NAME, IMAGES_NAME)
 
 
 class Classifier(nn.Module):
@@ -97,15 +101,23 @@ def export(checkpoint_path: Path, out_dir: Path, extra: dict[str, Any]) -> dict[
 
 
 def export_replacing(checkpoint_path: Path, out_dir: Path, extra: dict[str, Any]) -> dict[str, Any]:
-    """Export into a staging folder inside out_dir, then put it in place of the previous export's files: a failed
-    export leaves out_dir as it was (and no out_dir it had to create), and no file of an earlier export (a model.pt
-    beside a new model.skops) stays."""
+    exporter = export_classical if checkpoint_path.suffix == CLASSICAL_SUFFIX else export
+    return replacing(out_dir, lambda staging: exporter(checkpoint_path, staging, extra))
+
+
+def replacing(out_dir: Path, write: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """write() an export into a staging folder inside out_dir, then put it in place of the previous export's files:
+    a failed export leaves out_dir as it was (and no out_dir it had to create), and no file of an earlier export (a
+    model.pt beside a new model.skops, an ensemble's members beside a single model) stays. Returns write()'s card."""
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
     try:
-        exporter = export_classical if checkpoint_path.suffix == CLASSICAL_SUFFIX else export
-        card = exporter(checkpoint_path, staging, extra)
+        card = write(staging)
+        if _card_kind(out_dir) == ENSEMBLE_KIND:  # only then are members/, predict.py and images.py an export's
+            shutil.rmtree(out_dir / MEMBERS_DIR, ignore_errors=True)
+            for name in ENSEMBLE_FILES:
+                (out_dir / name).unlink(missing_ok=True)
         for name in EXPORT_FILES:
             (out_dir / name).unlink(missing_ok=True)
         for staged in staging.iterdir():
@@ -115,6 +127,14 @@ def export_replacing(checkpoint_path: Path, out_dir: Path, extra: dict[str, Any]
         shutil.rmtree(staging, ignore_errors=True)
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()
+
+
+def _card_kind(out_dir: Path) -> Any:
+    try:
+        card = json.loads((out_dir / CARD_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return card.get("kind") if isinstance(card, dict) else None
 
 
 def main(argv: list[str] | None = None) -> int:
