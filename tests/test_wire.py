@@ -93,12 +93,12 @@ def test_a_bad_task_request_says_what_is_wrong(change: dict, message: str) -> No
 def test_results_and_pids_are_whole_or_absent(tmp_path: Path) -> None:
     assert wire.read_result(tmp_path) is None and wire.read_pid(tmp_path) is None
     outcome = wire.TaskOutcome(state=wire.DONE, accuracy=0.5, test_accuracy=None, checkpoint="best.pt",
-                               extra={"predictions": "predictions.npz"})  # a newer worker's field
+                               extra={"curve": "curve.npz"})  # a newer worker's field
     wire.write_result(tmp_path, outcome)
     wire.write_pid(tmp_path, 1234)
     assert wire.read_result(tmp_path) == outcome and wire.read_pid(tmp_path) == 1234
     assert json.loads((tmp_path / wire.RESULT_FILE).read_text()) == {
-        "predictions": "predictions.npz", "state": "done", "accuracy": 0.5, "checkpoint": "best.pt"}
+        "curve": "curve.npz", "state": "done", "accuracy": 0.5, "checkpoint": "best.pt"}
     assert sorted(p.name for p in tmp_path.iterdir()) == [wire.RESULT_FILE, wire.PID_FILE]
     wire.remove_pid(tmp_path)
     assert wire.read_pid(tmp_path) is None

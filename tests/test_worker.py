@@ -24,6 +24,7 @@ from easeml_gui.training.datasets import load_dataset
 from easeml_gui.training.decoded import cache_path, decoded_images
 from easeml_gui.training.errors import DatasetError, OutOfMemory
 from easeml_gui.training.network_task import with_smaller_batches
+from easeml_gui.training.predictions import PREDICTIONS_FILE, Predictions
 from easeml_gui.training.wire import EXIT_BAD_TASK, EXIT_FAILED, EXIT_TERMINATED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,6 +142,23 @@ def test_a_small_validation_split_is_cross_validated(small_digits: Path, tmp_pat
     assert len({registered, *(e["val_accuracy"] for e in folds)}) > 1  # the folds really are other images
     checkpoint = torch.load(tmp_path / "out" / "best.pt", weights_only=True)
     assert (checkpoint["accuracy"], checkpoint["folds"]) == (result["accuracy"], 4)
+    check_predictions(tmp_path / "out", result, info)
+
+
+def check_predictions(folder: Path, result: dict[str, Any], info: Any) -> None:
+    """predictions.npz (issue 25): every image of train + validation once (each fold's held-out part), true labels,
+    probabilities whose argmax gives the accuracies the result reports."""
+    assert result["predictions"] == PREDICTIONS_FILE
+    predictions = Predictions.load(folder / PREDICTIONS_FILE)
+    every = len(info.train) + len(info.val)
+    assert sorted(predictions.val_rows.tolist()) == list(range(every))  # cross-validated: all of them
+    labels = np.asarray(info.labels(info.train + info.val))
+    assert np.array_equal(predictions.val_labels, labels[predictions.val_rows])
+    assert np.mean(predictions.val_probabilities.argmax(1) == predictions.val_labels) == pytest.approx(
+        result["accuracy"])
+    assert np.array_equal(predictions.test_labels, np.asarray(info.labels(info.test)))
+    assert np.mean(predictions.test_probabilities.argmax(1) == predictions.test_labels) == pytest.approx(
+        result["test_accuracy"])
 
 
 def test_sigterm_stops_promptly_and_leaves_no_half_result(small_digits: Path, tmp_path: Path) -> None:
@@ -186,6 +204,7 @@ def test_a_classical_task_never_imports_torch_and_keeps_a_model_refit_on_train_a
     assert result["accuracy"] > 0.5 and result["test_accuracy"] is not None and "torch" not in result
     folds = [json.loads(line) for line in done.stdout.splitlines() if '"fold"' in line]
     assert [e["fold"] for e in folds] == [2, 3, 4] and result["folds"] == 4  # 60 validation images: cross-validated
+    check_predictions(folder, result, info)
 
 
 def test_an_unusable_task_file_exits_2_without_a_result(tmp_path: Path) -> None:

@@ -18,7 +18,9 @@ from .classical import MODEL_NAME, save_classical, train_classical
 from .datasets import DatasetInfo
 from .decoded import decoded_images, split_rows
 from .folds import Fold, cross_validated, extra_folds
-from .wire import Epoch, Fold, Start, TaskRequest, emit
+from .predictions import ValidatedRows
+from .wire import Epoch, Start, TaskRequest, emit
+from .wire import Fold as FoldScored  # the event; folds.Fold is the split
 
 
 def train_classical_arm(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_size: int) -> dict[str, Any]:
@@ -34,13 +36,17 @@ def train_classical_arm(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, i
     folds = extra_folds(train_set[1], len(info.val), request.seed)
     x_all, y_all = np.concatenate([train_set[0], val_set[0]]), np.concatenate([train_set[1], val_set[1]])
 
+    validated = ValidatedRows.registered(len(info.train), val_set[1], outcome.val_probabilities)
+
     def score(number: int, fold: Fold) -> float:
-        accuracy = train_classical(arm.model, x_all[fold.fit], y_all[fold.fit], x_all[fold.held_out],
-                                   y_all[fold.held_out], seed=request.seed, threads=request.threads).val_accuracy
-        emit(Fold(fold=number, folds=len(folds) + 1, val_accuracy=accuracy))
-        return accuracy
+        fold_outcome = train_classical(arm.model, x_all[fold.fit], y_all[fold.fit], x_all[fold.held_out],
+                                       y_all[fold.held_out], seed=request.seed, threads=request.threads)
+        validated.add(fold.held_out, y_all[fold.held_out], fold_outcome.val_probabilities)
+        emit(FoldScored(fold=number, folds=len(folds) + 1, val_accuracy=fold_outcome.val_accuracy))
+        return fold_outcome.val_accuracy
 
     outcome = replace(outcome, val_accuracy=cross_validated(outcome.val_accuracy, len(info.val), folds, score))
+    predictions = validated.with_test(test_set[1], outcome.test_probabilities).save(Path(request.output_dir))
     save_classical(Path(request.output_dir) / MODEL_NAME, outcome, classes=list(info.classes), image_size=image_size,
                    channels=info.stats.channels, dataset_hash=info.content_hash,
                    extra={"test_images": len(info.test), "seed": request.seed, "fit_images": outcome.fit_images,
@@ -53,4 +59,5 @@ def train_classical_arm(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, i
             "final_accuracy": outcome.val_accuracy, "best_epoch": 1, "epochs_run": 1, "stopped_by_time": False,
             "train_seconds": outcome.train_seconds, "images_per_second": images_per_second,
             "batch_size": len(info.train), "oom_retries": 0, "pretrained": False, "probe": False,
-            "image_size": image_size, "fit_images": outcome.fit_images, "checkpoint": MODEL_NAME}
+            "image_size": image_size, "fit_images": outcome.fit_images, "checkpoint": MODEL_NAME,
+            "predictions": predictions}

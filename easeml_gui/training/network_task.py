@@ -27,11 +27,13 @@ from .datasets import DatasetInfo
 from .decoded import decoded_images, split_rows
 from .errors import OutOfMemory
 from .folds import Fold, cross_validated, extra_folds
+from .predictions import ValidatedRows
 from .models import build_model, library_versions
-from .trainer import Budget, EpochReport, Retrace, TensorData, TrainOutcome, evaluate, train
+from .trainer import Budget, EpochReport, Retrace, TensorData, TrainOutcome, class_probabilities, train
 from .weights import load_pretrained_state
 from .weights_registry import weights_for
-from .wire import Epoch, Fold, FoldEpoch, OomRetry, Refit, Start, TaskRequest, emit
+from .wire import Epoch, FoldEpoch, OomRetry, Refit, Start, TaskRequest, emit
+from .wire import Fold as FoldScored  # the event; folds.Fold is the split
 
 CHECKPOINT_NAME = "best.pt"
 MAX_OOM_RETRIES = 3  # halve the batch at most this often before giving up
@@ -73,6 +75,9 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
         torch.cuda.reset_peak_memory_stats(device)
     (outcome, model), _, retries = with_smaller_batches(attempt, batch,
                                                         on_retry=lambda size: emit(OomRetry(batch_size=size)))
+    model.load_state_dict(outcome.best_state)  # the selected epoch's probabilities, as its accuracy was measured
+    validated = ValidatedRows.registered(len(info.train), data.y_val.cpu().numpy(),
+                                         class_probabilities(model, data, outcome.batch_size * 2).numpy())
 
     def score(number: int, fold: Fold) -> float:
         """A fresh model along the selected run's course on one more fold, scored on that fold's held-out part."""
@@ -81,8 +86,11 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
         train(fold_model, fold_data, recipe, Budget(outcome.planned_epochs), batch_size=outcome.batch_size,
               device=device, seed=request.seed, pretrained=arm.pretrained, augment=augment,
               retrace=Retrace.of(outcome), on_epoch=lambda report: _emit_fold_epoch(report, number, len(folds) + 1))
-        fold_accuracy = evaluate(fold_model, fold_data, outcome.batch_size * 2, None)
-        emit(Fold(fold=number, folds=len(folds) + 1, val_accuracy=fold_accuracy))
+        probabilities = class_probabilities(fold_model, fold_data, outcome.batch_size * 2).numpy()
+        labels = fold_data.y_val.cpu().numpy()
+        validated.add(fold.held_out, labels, probabilities)
+        fold_accuracy = float(np.mean(probabilities.argmax(1) == labels))
+        emit(FoldScored(fold=number, folds=len(folds) + 1, val_accuracy=fold_accuracy))
         return fold_accuracy
 
     accuracy = cross_validated(outcome.best_accuracy, len(info.val), folds, score)
@@ -95,8 +103,10 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
                      augment=augment, retrace=Retrace.of(outcome))
         refit_seconds = kept.train_seconds
     fit_images = len(info.train) + (len(info.val) if refit_seconds is not None else 0)
-    test_accuracy = _test_accuracy(model, kept.best_state, data, _test_tensors(info, image_size, device),
-                                   outcome.batch_size)
+    test_labels, test_probabilities = _test_predictions(model, kept.best_state, data,
+                                                        _test_tensors(info, image_size, device), outcome.batch_size)
+    test_accuracy = None if test_labels is None else float(np.mean(test_probabilities.argmax(1) == test_labels))
+    predictions = validated.with_test(test_labels, test_probabilities).save(Path(request.output_dir))
     _save_checkpoint(Path(request.output_dir), arm, info, image_size, data, kept.best_state,
                      {"accuracy": accuracy, "folds": len(folds) + 1, "epoch": outcome.best_epoch,
                       "test_accuracy": test_accuracy, "fit_images": fit_images})
@@ -109,7 +119,7 @@ def train_network(request: TaskRequest, arm: ArmSpec, info: DatasetInfo, image_s
             "batch_size": outcome.batch_size, "oom_retries": retries, "pretrained": arm.pretrained,
             "probe": arm.probe, "weights_sha256": weights.sha256 if weights else None,
             "weights_source": weights.source if weights else None, "checkpoint": CHECKPOINT_NAME,
-            **library_versions()}
+            "predictions": predictions, **library_versions()}
 
 
 def should_refit(request: TaskRequest, accuracy: float, images: int, seconds: float) -> bool:
@@ -151,13 +161,16 @@ def _configure_torch(device: torch.device, threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _test_accuracy(model: nn.Module, state: dict[str, torch.Tensor], data: TensorData,
-                   test: tuple[torch.Tensor, torch.Tensor] | None, batch_size: int) -> float | None:
-    """The kept weights (the selected epoch's, or its refit's) on the test split, which selection never saw."""
+def _test_predictions(model: nn.Module, state: dict[str, torch.Tensor], data: TensorData,
+                      test: tuple[torch.Tensor, torch.Tensor] | None, batch_size: int
+                      ) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """The kept weights (the selected epoch's, or its refit's) on the test split, which selection never saw: its
+    labels and the class probabilities; (None, None) without a test split."""
     if test is None:
-        return None
+        return None, None
     model.load_state_dict(state)
-    return evaluate(model, replace(data, x_val=test[0], y_val=test[1]), batch_size * 2, None)
+    probabilities = class_probabilities(model, replace(data, x_val=test[0], y_val=test[1]), batch_size * 2)
+    return test[1].cpu().numpy(), probabilities.numpy()
 
 
 def with_smaller_batches(attempt: Callable[[int], T], batch_size: int, on_retry: Callable[[int], None],

@@ -112,6 +112,28 @@ class Predictions:
         return cls.from_bytes(data)
 
 
+class ValidatedRows:
+    """A task's validation probabilities as they come: the registered split's, then each further fold's held-out
+    part (training/folds.py), each row named by its index in train + validation."""
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    @classmethod
+    def registered(cls, train_images: int, labels: np.ndarray, probabilities: np.ndarray) -> "ValidatedRows":
+        """Starting with the registered validation split, which follows the training split in that order."""
+        validated = cls()
+        validated.add(train_images + np.arange(len(labels)), labels, probabilities)
+        return validated
+
+    def add(self, rows: np.ndarray, labels: np.ndarray, probabilities: np.ndarray) -> None:
+        self._parts.append((np.asarray(rows), np.asarray(labels), np.asarray(probabilities)))
+
+    def with_test(self, labels: np.ndarray | None, probabilities: np.ndarray | None) -> Predictions:
+        rows, row_labels, row_probabilities = (np.concatenate(part) for part in zip(*self._parts))
+        return Predictions.of(rows, row_labels, row_probabilities, labels, probabilities)
+
+
 def _normalised(probabilities: np.ndarray) -> np.ndarray:
     values = np.asarray(probabilities, dtype=np.float32)
     if values.ndim != 2:

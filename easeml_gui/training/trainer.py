@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -174,15 +174,28 @@ def train_mode(model: nn.Module, frozen: list[nn.Module]) -> None:
 
 
 def evaluate(model: nn.Module, data: TensorData, batch_size: int, amp_dtype: torch.dtype | None) -> float:
+    """Accuracy on data.x_val, counted on the device (one number comes back)."""
+    correct = torch.zeros((), dtype=torch.int64, device=data.x_val.device)
+    for logits, labels in _validation_logits(model, data, batch_size, amp_dtype):
+        correct += (logits.argmax(1) == labels).sum()
+    return correct.item() / len(data.x_val)
+
+
+def class_probabilities(model: nn.Module, data: TensorData, batch_size: int) -> torch.Tensor:
+    """The model's softmax on data.x_val, (images, classes) float32 on the CPU: what ensembles combine."""
+    return torch.cat([torch.softmax(logits.float(), dim=1).cpu()
+                      for logits, _ in _validation_logits(model, data, batch_size, None)])
+
+
+def _validation_logits(model: nn.Module, data: TensorData, batch_size: int, amp_dtype: torch.dtype | None
+                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     model.eval()
     cuda = data.x_val.device.type == "cuda"
-    correct = torch.zeros((), dtype=torch.int64, device=data.x_val.device)
     with torch.inference_mode(), torch.autocast(data.x_val.device.type, dtype=amp_dtype,
                                                 enabled=amp_dtype is not None):
         for start in range(0, len(data.x_val), batch_size):
             inputs = _normalise(data.x_val[start:start + batch_size], data, cuda)
-            correct += (model(inputs).argmax(1) == data.y_val[start:start + batch_size]).sum()
-    return correct.item() / len(data.x_val)
+            yield model(inputs), data.y_val[start:start + batch_size]
 
 
 def recalibrate_batch_norm(model: nn.Module, data: TensorData, batch_size: int, amp_dtype: torch.dtype | None) -> None:

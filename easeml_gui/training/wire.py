@@ -239,6 +239,8 @@ class TaskOutcome(_Record):
     torch: str | None = None  # a network's library versions
     torchvision: str | None = None
     checkpoint: str | None = field(default=None, metadata=FILE)  # the kept model: best.pt or model.skops
+    # class probabilities of every validated and test image (training/predictions.py): what ensembles combine
+    predictions: str | None = field(default=None, metadata=FILE)
 
     def __post_init__(self) -> None:
         super().__post_init__()
