@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import easeml_gui
 from easeml_gui.engine.types import Task, TaskLocation, TaskResult
