@@ -106,9 +106,11 @@ NAMES = ["cat", "dog", "b i r d", "héllo", ".hidden", "__MACOSX", "x" * 120, "-
 EXTRAS = ["corrupt", "fifo", "link_to_dev_zero", "link_inside", "link_to_folder", "empty_folder", "sub_folder",
           "text"]
 
-trees = st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from([0, 3, 10, 12]),
-                           st.lists(st.sampled_from(EXTRAS), max_size=3)),
-                 min_size=1, max_size=3, unique_by=lambda c: c[0])
+trees = st.one_of(  # a valid pair of classes with odd extras in one, else anything
+    st.lists(st.sampled_from(EXTRAS), max_size=3).map(lambda extras: [("cat", 12, extras), ("dog", 10, [])]),
+    st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from([0, 3, 10, 12]),
+                       st.lists(st.sampled_from(EXTRAS), max_size=3)),
+             min_size=1, max_size=3, unique_by=lambda c: c[0]))
 
 
 def build_tree(root: Path, classes: list[tuple[str, int, list[str]]]) -> None:
