@@ -38,6 +38,10 @@ from test_dataset_fuzz import check_tree  # noqa: E402
 BIG_MIB = (20, 70, 1024)
 
 
+class BudgetSpent(BaseException):
+    """The minutes are spent: no more examples."""
+
+
 @dataclass
 class Tally:
     runs: int = 0
@@ -78,13 +82,15 @@ def run(name: str, strategies: dict[str, st.SearchStrategy[Any]], check: Callabl
     @given(**strategies)
     def prop(**drawn: Any) -> None:
         if time.monotonic() > stop:
-            return  # the budget is spent: the examples left pass untried (and are not counted)
+            raise BudgetSpent  # a BaseException: hypothesis stops at once, as for Ctrl-C, without shrinking
         with tempfile.TemporaryDirectory() as tmp:
             outcome = check(**drawn, tmp=Path(tmp))
         tally.add(outcome, repr(drawn)[:300])
 
     try:
         prop()
+    except BudgetSpent:
+        pass
     except Exception as violation:  # noqa: BLE001 (any failure of the property is reported, then exit 1)
         print(f"\n{name}: PROPERTY VIOLATED\n" + "".join(traceback.format_exception(violation)), flush=True)
         return False
