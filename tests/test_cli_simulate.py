@@ -40,7 +40,8 @@ def test_simulate_prints_a_table_and_writes_json_and_plot(matrices, tmp_path):
     assert {r["policy"] for r in data["results"]} == {"round-robin", "random", "fifo", "default"}
     assert len(data["results"]) == 4 * 5
     for r in data["results"]:
-        assert set(r) == {"policy", "target", "median_time", "reached"}
+        assert set(r) == {"policy", "target", "median_time", "reached", "device_seconds"}
+        assert r["device_seconds"] == r["median_time"]  # one device, always busy
         assert 0 <= r["reached"] <= 3
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

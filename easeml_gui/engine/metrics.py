@@ -18,6 +18,7 @@ class RegretTrace:
     best: dict[str, float] = field(default_factory=dict)
     times: list[float] = field(default_factory=lambda: [0.0])
     values: list[float] = field(default_factory=list)
+    usage: list[float] = field(default_factory=lambda: [0.0])  # device seconds spent by each of `times`
 
     def __post_init__(self) -> None:
         self._total_weight = sum(self.weights[t] for t in self.optimum)
@@ -27,11 +28,14 @@ class RegretTrace:
     def _global(self) -> float:
         return sum(self.weights[t] * (self.optimum[t] - self.best[t]) for t in self.optimum) / self._total_weight
 
-    def observe(self, tenant: str, quality: float, time: float) -> None:
+    def observe(self, tenant: str, quality: float, time: float, usage: float | None = None) -> None:
+        """Tenant `tenant` holds a model of `quality` from `time`, when the devices had worked `usage` seconds in
+        all (None: as many as `time`, one device always busy)."""
         if quality <= self.best[tenant]:
             return
         self.best[tenant] = quality
         self.times.append(time)
+        self.usage.append(time if usage is None else usage)
         self.values.append(max(self._global(), 0.0))
 
     @property
@@ -40,7 +44,14 @@ class RegretTrace:
 
     def time_to(self, target: float) -> float | None:
         """First time with global_regret <= target; None if never reached."""
-        for time, value in zip(self.times, self.values):
+        return self._first(self.times, target)
+
+    def usage_to(self, target: float) -> float | None:
+        """Device seconds spent by the first time global_regret <= target; None if never reached."""
+        return self._first(self.usage, target)
+
+    def _first(self, clock: list[float], target: float) -> float | None:
+        for time, value in zip(clock, self.values):
             if value <= target + 1e-12:
                 return time
         return None

@@ -13,6 +13,9 @@ from typing import Callable
 import numpy as np
 
 from .acquisition import QUALITY_CEILING, beta_t, cost_scaled_ucb, log_expected_improvement, ucb
+from .asha import Asha
+from .early_stopping import EarlyStopping
+from .fidelity import FidelityState
 from .selection import Snapshot
 
 _MASKED = -np.inf
@@ -170,18 +173,62 @@ register(
 )
 
 DEFAULT_POLICY = "ease-ei-fair"
+# Names that stand for another policy: replayed once, reported under each name asked for. "default" is the live
+# lab's policy; "default-full-budget" stays today's full-budget default when "default" gains early stopping.
+ALIASES = {"default": DEFAULT_POLICY, "default-full-budget": DEFAULT_POLICY}
 
 
 def get_policy(name: str) -> Policy:
-    if name == "default":
-        base = _POLICIES[DEFAULT_POLICY]
-        return Policy("default", f"the live lab's policy ({DEFAULT_POLICY}): {base.description}", base.arm_rule, base.tenant_rule)
+    """A full-budget policy: what the live lab (and the simulator's matrices) run."""
+    if name in ALIASES:
+        base = _POLICIES[ALIASES[name]]
+        role = "the live lab's policy" if name == "default" else "today's full-budget default"
+        return Policy(name, f"{role} ({base.name}): {base.description}", base.arm_rule, base.tenant_rule)
     try:
         return _POLICIES[name]
     except KeyError:
         known = ", ".join(policy_names())
+        if name in _FIDELITY:
+            raise KeyError(f"policy {name!r} pauses and resumes tasks, which only the simulator can do so far; "
+                           f"a lab runs one of: {known}") from None
         raise KeyError(f"unknown policy {name!r}; known policies: {known}") from None
 
 
 def policy_names() -> list[str]:
-    return [*_POLICIES, "default"]
+    """The policies a lab can run."""
+    return [*_POLICIES, *ALIASES]
+
+
+# ---- multi-fidelity policies: tasks trained in budget steps, paused and resumed (the simulator only so far) ----
+@dataclass(frozen=True)
+class FidelityPolicy:
+    name: str
+    description: str
+    make: Callable[[FidelityState], "EarlyStopping | Asha"]
+
+
+_FIDELITY: dict[str, FidelityPolicy] = {policy.name: policy for policy in (
+    FidelityPolicy("early-stopping", "at every epoch boundary and free device, across tenants: start, continue, "
+                   "pause or resume by expected improvement per expected device-second, partial curves read by a "
+                   "learning-curve model", lambda state: EarlyStopping(state, "early-stopping")),
+    FidelityPolicy("asha-round-robin", "successive halving (ASHA, eta 3) per tenant, tenants served in turn",
+                   lambda state: Asha(state, "asha-round-robin", pooled=False)),
+    FidelityPolicy("asha-pooled", "one ASHA (eta 3) over all tenants' runs, new arms started for tenants in turn",
+                   lambda state: Asha(state, "asha-pooled", pooled=True)),
+)}
+
+
+def get_fidelity_policy(name: str) -> FidelityPolicy | None:
+    """The multi-fidelity policy of that name; None for a full-budget one."""
+    return _FIDELITY.get(name)
+
+
+def simulator_policy_names() -> list[str]:
+    """Every policy the simulator replays: the lab's and the multi-fidelity ones."""
+    return [*policy_names(), *_FIDELITY]
+
+
+def check_simulator_policy(name: str) -> None:
+    """KeyError (naming the known ones) unless the simulator knows `name`."""
+    if name not in simulator_policy_names():
+        raise KeyError(f"unknown policy {name!r}; known policies: {', '.join(simulator_policy_names())}")

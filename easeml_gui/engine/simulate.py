@@ -8,9 +8,11 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from .curve_replay import replay_curves
+from .curves import Curves, one_step_curves
 from .matrix import Matrix
 from .metrics import TARGETS, RegretTrace, median_time, speedup
-from .policies import BASELINES, DEFAULT_POLICY, get_policy
+from .policies import ALIASES, BASELINES, check_simulator_policy, get_fidelity_policy, get_policy
 from .prior import CostModel, fit_prior
 from .scheduler import Scheduler, SchedulerHooks
 from .selection import ModelSelection
@@ -29,9 +31,15 @@ class SimulatedExecutor:
         self._running: dict[str, Task] = {}
         self._cancelled: list[Task] = []
         self._sequence = 0  # ties in time resolve in submission order: deterministic
+        self._began: dict[str, float] = {}  # running task -> when it started
+        self._spent = 0.0  # device seconds of ended tasks
 
     def now(self) -> float:
         return self._clock
+
+    def device_seconds(self) -> float:
+        """Device seconds spent by now, running tasks' included."""
+        return self._spent + sum(self._clock - began for began in self._began.values())
 
     def devices(self) -> tuple[str, ...]:
         return self._devices
@@ -53,6 +61,7 @@ class SimulatedExecutor:
         heapq.heappush(self._events, (self._clock + duration, self._sequence, task))
         self._sequence += 1
         self._running[task.task_id] = task
+        self._began[task.task_id] = self._clock
 
     def location(self, task_id: str) -> TaskLocation | None:
         return None  # simulated tasks live in this object only
@@ -69,6 +78,7 @@ class SimulatedExecutor:
     def cancel(self, task_id: str) -> None:
         task = self._running.pop(task_id, None)
         if task is not None:
+            self._spent += self._clock - self._began.pop(task_id)
             self._cancelled.append(task)
 
     def wait(self, timeout: float | None = None) -> list[TaskResult]:
@@ -81,6 +91,7 @@ class SimulatedExecutor:
                 continue  # cancelled earlier
             del self._running[task.task_id]
             self._clock = end
+            self._spent += self._clock - self._began.pop(task.task_id)
             quality = float(self._quality[task.tenant][task.arm.index])
             cost = 1.0 if self._cost is None else float(self._cost[task.tenant][task.arm.index])
             if np.isnan(quality):
@@ -95,7 +106,7 @@ class RunTrace:
     policy: str
     seed: int
     regret: RegretTrace
-    decisions: list = field(default_factory=list)  # (time, device, tenant, arm name)
+    decisions: list = field(default_factory=list)  # (time, device, tenant, arm name); StepDecision on curves
 
 
 def split_rows(n_rows: int, tenants: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -165,11 +176,25 @@ def simulate_once(
 
     def on_result(result: TaskResult, observation) -> None:
         if observation is not None:
-            trace.regret.observe(observation.tenant, observation.quality, observation.time)
+            trace.regret.observe(observation.tenant, observation.quality, observation.time,
+                                 replay.executor.device_seconds())
 
     scheduler = Scheduler(replay.selection, replay.executor, SchedulerHooks(on_decision=on_decision, on_result=on_result))
     scheduler.run(stop=lambda: trace.regret.current <= 0.0)
     return trace
+
+
+def simulate_curves_once(curves: Curves, policy_name: str, tenants: int, devices: int, seed: int,
+                         prior_kind: str = "auto", record_decisions: bool = False) -> RunTrace:
+    """One seeded replay of a multi-fidelity policy on learning curves; the same split of the rows into tenants and
+    history as simulate_once, and the curve model learns from the history rows' curves only."""
+    policy = get_fidelity_policy(policy_name)
+    if policy is None:
+        raise ValueError(f"{policy_name!r} is not a multi-fidelity policy")
+    tenant_rows, history_rows = split_rows(len(curves.datasets), tenants, np.random.default_rng([seed, 0]))
+    regret, decisions = replay_curves(curves, policy.make, tenant_rows, history_rows, devices, prior_kind,
+                                      record_decisions)
+    return RunTrace(policy_name, seed, regret, decisions)
 
 
 @dataclass(frozen=True)
@@ -178,6 +203,7 @@ class PolicyResult:
     target: float
     median_time: float | None
     reached: int
+    device_seconds: float | None = None  # median over seeds of the device seconds spent until the target
 
 
 @dataclass
@@ -204,7 +230,8 @@ class SimulationReport:
             "devices": self.devices,
             "seeds": self.seeds,
             "results": [
-                {"policy": r.policy, "target": r.target, "median_time": r.median_time, "reached": r.reached}
+                {"policy": r.policy, "target": r.target, "median_time": r.median_time, "reached": r.reached,
+                 "device_seconds": r.device_seconds}
                 for r in self.results
             ],
             "cumulative_regret": self.cumulative_regret,
@@ -212,7 +239,13 @@ class SimulationReport:
 
 
 def _simulate_job(args: tuple) -> RunTrace:
-    return simulate_once(*args)
+    source, cost, policy, tenants, devices, seed, prior_kind = args
+    if get_fidelity_policy(policy) is not None:
+        curves = source if isinstance(source, Curves) else one_step_curves(source, cost)
+        return simulate_curves_once(curves, policy, tenants, devices, seed, prior_kind)
+    if isinstance(source, Curves):
+        source, cost = source.matrices()  # a full-budget policy replays the curves' final results
+    return simulate_once(source, cost, policy, tenants, devices, seed, prior_kind)
 
 
 def _counted(traces: Iterable[RunTrace], total: int, progress: Callable[[int, int], None] | None) -> list[RunTrace]:
@@ -227,7 +260,7 @@ def _counted(traces: Iterable[RunTrace], total: int, progress: Callable[[int, in
 
 
 def simulate(
-    quality: Matrix,
+    quality: Matrix | Curves,
     cost: Matrix | None = None,
     policies: list[str] | None = None,
     tenants: int = 10,
@@ -239,19 +272,22 @@ def simulate(
     progress: Callable[[int, int], None] | None = None,
 ) -> SimulationReport:
     """Replay every policy on `seeds` seeded splits; `workers` > 1 spreads the runs over processes.
+    `quality`: a quality matrix (with `cost`, or 1 per task), or learning curves (which bring their costs).
     `progress(done, total)` is told after each replay (one policy on one seed)."""
     policies = policies or [*BASELINES]
     for name in policies:
-        get_policy(name)  # fail before any work on an unknown name
-    if not 1 <= tenants < len(quality.rows):
+        check_simulator_policy(name)  # fail before any work on an unknown name
+    rows = len(quality.datasets) if isinstance(quality, Curves) else len(quality.rows)
+    if not 1 <= tenants < rows:
         raise ValueError(
-            f"--tenants {tenants}: the matrix has {len(quality.rows)} datasets; tenants must be between 1 and "
-            f"{len(quality.rows) - 1} so at least one row is left as history"
+            f"--tenants {tenants}: the matrix has {rows} datasets; tenants must be between 1 and "
+            f"{rows - 1} so at least one row is left as history"
         )
     if devices < 1:
         raise ValueError(f"--devices {devices}: need at least one device")
-    # "default" is an alias: when its policy is also asked for, replay it once and report it under both names.
-    runnable = list(dict.fromkeys(DEFAULT_POLICY if p == "default" and DEFAULT_POLICY in policies else p for p in policies))
+    # An alias ("default") is replayed once as the policy it stands for, and reported under every name asked for.
+    canonical = {p: ALIASES.get(p, p) for p in policies}
+    runnable = list(dict.fromkeys(canonical.values()))
     jobs = [(quality, cost, p, tenants, devices, s, prior_kind) for p in runnable for s in range(seeds)]
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -261,15 +297,16 @@ def simulate(
                             progress)
     else:
         runs = _counted(map(_simulate_job, jobs), len(jobs), progress)
-    traces: dict[str, list[RunTrace]] = {p: [] for p in policies}
+    replayed: dict[str, list[RunTrace]] = {p: [] for p in runnable}
     for run in runs:
-        traces[run.policy].append(run)
-    if "default" in traces and not traces["default"]:
-        traces["default"] = traces[DEFAULT_POLICY]
+        replayed[run.policy].append(run)
+    traces = {p: replayed[canonical[p]] for p in policies}
     results = []
     for p in policies:
         for target in targets:
             times = [t.regret.time_to(target) for t in traces[p]]
-            results.append(PolicyResult(p, target, median_time(times), sum(t is not None for t in times)))
+            usage = [t.regret.usage_to(target) for t in traces[p]]
+            results.append(PolicyResult(p, target, median_time(times), sum(t is not None for t in times),
+                                        median_time(usage)))
     cumulative = {p: float(np.median([t.regret.cumulative() for t in traces[p]])) for p in policies}
     return SimulationReport(quality.name, tenants, devices, seeds, tuple(targets), results, cumulative, traces)
