@@ -2,14 +2,15 @@
 
 Every transition is persisted before it happens (decision, then running, then the result and its observation
 in one transaction), so a crash at any line leaves a state the next start resumes from: finished observations
-are replayed into the GPs, tasks a crash interrupted run again first, and numbering continues.
+are replayed into the GPs (replay_tasks, the one rule by which a restart and `status` read the store), tasks a
+crash interrupted run again first, and numbering continues.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -19,8 +20,9 @@ from .engine.prior import CostModel, JobWork, Prior, WorkCostModel
 from .engine.reference_prior import combined_prior
 from .engine.scheduler import Scheduler, SchedulerHooks
 from .engine.selection import ModelSelection
-from .engine.types import REFIT_SECONDS, RETRYABLE, Arm, Decision, Job, Observation, Task, TaskResult, TaskState
+from .engine.types import Arm, Decision, Job, Observation, Task, TaskResult, TaskState
 from .store import DatasetRecord, JobRecord, JobState, LabReader, LabStore, TaskRecord
+from .store.records import ReplayedTask
 from .training.arms import (UnknownArm, all_arm_names, arm_regimes, arm_spec, speed_groups, training_gflop,
                            training_memory_mib)
 from .training.catalogue import Schema
@@ -108,7 +110,7 @@ class JobWorks:
         return self._work[job.id]
 
 
-def task_work(record: TaskRecord, job: JobRecord | None,
+def task_work(record: TaskRecord | ReplayedTask, job: JobRecord | None,
               work_of: Callable[[JobRecord], JobWork | None]) -> tuple[float, float] | None:
     """(samples, GFLOP) a finished task trained, what its seconds teach the cost model; None when it teaches
     nothing (not done, of no known job, or of a job without work figures)."""
@@ -133,34 +135,76 @@ def learned_work_costs(store: LabReader) -> WorkCostModel:
     return costs
 
 
+@dataclass(frozen=True)
+class Replayed:
+    """What replay_tasks leaves to its caller: the tasks that have not ended, in decision order."""
+
+    unfinished: list[ReplayedTask]  # of the jobs replayed: pending in the selection (running, or to run again)
+    orphaned: list[ReplayedTask]  # of jobs the selection does not hold (ended, replaced): nothing will run them
+
+
+def replay_tasks(selection: ModelSelection, tasks: Iterable[ReplayedTask],
+                 observations: Iterable[Observation], jobs: Mapping[str, JobRecord], column: Mapping[str, int],
+                 learn_cost: Callable[[ReplayedTask], None] = lambda task: None) -> Replayed:
+    """Tell `selection` what the store's tasks did, in decision order, as an unbroken run told it: the one rule by
+    which a restarted run (LiveLab) and the regret estimate of `status` and the window (lab_upper_bounds) read the
+    store, so the two never disagree. `jobs`: the job the selection holds for each tenant; `observations`: those
+    jobs' observations; `column`: each arm's prior column.
+
+    A task of a job the selection does not hold (ended, replaced) made its tenants wait all the same (the aging
+    policies count that), and its seconds teach the cost model (`learn_cost`). A task of a job it holds:
+      queued, running  pending: its result comes later (from a worker still running, or from its next attempt)
+      done             its model's observation; a model done twice (re-run by hand) counts once, as its first result
+      failed           retires its model, unless its worker was killed from outside (retryable) and the model has
+                       retries left: then it may be handed out again
+      cancelled        served, then handed back: its model may be decided again
+    """
+    first: dict[tuple[str, str], Observation] = {}
+    for obs in observations:
+        first.setdefault((obs.tenant, obs.arm.name), obs)
+    unfinished, orphaned = [], []
+    for task in sorted(tasks, key=lambda t: _task_number(t.task_id)):
+        job = jobs.get(task.tenant)
+        if job is None or task.job != job.id:
+            selection.replay_elsewhere()
+            learn_cost(task)
+            if not task.state.finished:
+                orphaned.append(task)
+            continue
+        arm = Arm(task.arm.name, column[task.arm.name])
+        if not task.state.finished:
+            selection.restore_pending(task.tenant, arm)
+            unfinished.append(task)
+        elif task.state is TaskState.DONE:
+            obs = first.pop((task.tenant, task.arm.name), None)
+            if obs is not None:  # its device and refit seconds teach the cost model as they did when it ended
+                selection.replay(task.tenant, arm, obs.quality, obs.cost, obs.time, task.device,
+                                 task.refit_seconds)
+        elif task.state is TaskState.FAILED:
+            selection.replay_failure(task.tenant, arm, task.cost, task.retryable)
+        else:
+            selection.replay_cancelled(task.tenant)
+    return Replayed(unfinished, orphaned)
+
+
 def lab_upper_bounds(store: LabReader) -> dict[str, float]:
     """Per tenant, the highest quality its newest job may still reach: the GP's upper confidence bound on an
-    untried model where that lies above the best observed (`status`'s regret estimate, ALGORITHM.md). A finished
-    job has tried every model: its bound is its best."""
+    untried model where that lies above the best observed (`status`'s regret estimate, ALGORITHM.md), the store
+    replayed as a restarted run replays it. A finished job has tried every model: its bound is its best."""
     jobs = latest_jobs(store, (JobState.ACTIVE, JobState.DONE))
-    bounds = {}
-    active = []
-    for job in jobs:
-        observations = store.observations(job=job.id)
-        if job.state is JobState.DONE:
-            bounds[job.tenant] = max((o.quality for o in observations), default=0.0)
-        else:
-            active.append((job, observations))
+    bounds = {job.tenant: max((o.quality for o in store.observations(job=job.id)), default=0.0)
+              for job in jobs if job.state is JobState.DONE}
+    active = [job for job in jobs if job.state is JobState.ACTIVE]
     if not active:
         return bounds
-    prior, costs, column = lab_prior(store, [job for job, _ in active])
+    prior, costs, column = lab_prior(store, active)
     selection = ModelSelection(prior, get_policy("default"), np.random.default_rng(0), costs)
-    for job, observations in active:
+    for job in active:
         selection.add_job(store.tenant(job.tenant), engine_job(job, column))
-        seen = set()
-        for obs in observations:
-            if obs.arm.name not in seen:  # a model trained twice (re-run by hand) counts once, as its first result
-                seen.add(obs.arm.name)
-                selection.replay(job.tenant, Arm(obs.arm.name, column[obs.arm.name]), obs.quality, obs.cost, obs.time)
-        for task in store.tasks(TaskState.FAILED, tenant=job.tenant):
-            if task.job == job.id:
-                selection.replay_failure(job.tenant, Arm(task.arm.name, column[task.arm.name]), task.cost,
-                                         bool(task.details.get(RETRYABLE)))
+    replay_tasks(selection, [task for job in active for task in store.tasks_to_replay(job=job.id)],
+                 [obs for job in active for obs in store.observations(job=job.id)], {job.tenant: job for job in active},
+                 column)
+    for job in active:
         bounds[job.tenant] = selection.record(job.tenant).best + selection.optimistic_regret(job.tenant)
     return bounds
 
@@ -188,7 +232,7 @@ class LiveLab:
         adopted = self._adopt()
         backlog = self.store.recover(adopted)  # tasks a crash interrupted and nobody runs: queued, to run first
         self._resumed = {record.task_id for record in backlog}  # announced again when they start
-        self._resume(backlog, adopted)
+        self._resume(backlog)
         for tenant in list(self._jobs):
             self._finish_if_complete(tenant)  # a crash came between a job's last result and marking it done
         self._last_refresh = self.clock()
@@ -205,7 +249,7 @@ class LiveLab:
         self._jobs[job.tenant] = job
         return True
 
-    def _learn_cost(self, record: TaskRecord, jobs: dict[int, JobRecord]) -> None:
+    def _learn_cost(self, record: ReplayedTask, jobs: dict[int, JobRecord]) -> None:
         """A finished task of a job no longer run (done, replaced): its seconds teach the cost model at every start,
         as they did when it ended, so a restarted run prices tasks as the unbroken one."""
         taught = task_work(record, jobs.get(record.job), self._job_work)
@@ -226,39 +270,23 @@ class LiveLab:
                 self.events.on_adopt(task)
         return adopted
 
-    def _resume(self, backlog: list[TaskRecord], adopted: set[str]) -> None:
-        """Replay, in decision order, what earlier runs decided: outcomes into the GPs, interrupted tasks into
-        the backlog, adopted ones as pending. The selection then stands where an uninterrupted run would, so the
-        seed implies the same decisions from here on."""
-        interrupted = {record.task_id for record in backlog}
-        tasks = sorted(self.store.tasks(), key=lambda t: _task_number(t.task_id))
+    def _resume(self, backlog: list[TaskRecord]) -> None:
+        """Replay what earlier runs decided (replay_tasks): outcomes into the GPs, adopted tasks as pending (their
+        results come through wait() as usual), interrupted ones (`backlog`: queued by recover) as pending and into
+        the backlog. The selection then stands where an uninterrupted run would, so the seed implies the same
+        decisions from here on."""
+        tasks = self.store.tasks_to_replay()
         self.scheduler.next_task_number = max((_task_number(t.task_id) for t in tasks), default=0) + 1
         jobs = {job.id: job for job in self.store.jobs()}
-        observed = {}
-        for job in self._jobs.values():
-            observed.update({(o.tenant, o.arm.name): o for o in self.store.observations(job=job.id)})
-        for record in tasks:
-            job = self._jobs.get(record.tenant)
-            if job is None or record.job != job.id:
-                if record.task_id in interrupted:  # its job ended or was replaced meanwhile: nothing will run it
-                    self.store.task_state(record.to_task(), TaskState.CANCELLED)
-                self.selection.replay_elsewhere()
-                self._learn_cost(record, jobs)
-                continue
-            arm = Arm(record.arm.name, self._column[record.arm.name])
-            if record.task_id in adopted:
-                self.selection.restore_pending(record.tenant, arm)  # its result comes through wait() as usual
-            elif record.task_id in interrupted:
-                self.selection.restore_pending(record.tenant, arm)
-                self.scheduler.backlog.append(replace(record.to_task(), arm=arm))
-            elif record.state is TaskState.DONE:
-                obs = observed[(record.tenant, record.arm.name)]
-                self.selection.replay(record.tenant, arm, obs.quality, obs.cost, obs.time, record.device,
-                                      float(record.details.get(REFIT_SECONDS) or 0.0))
-            elif record.state is TaskState.FAILED:
-                self.selection.replay_failure(record.tenant, arm, record.cost, bool(record.details.get(RETRYABLE)))
-            elif record.state is TaskState.CANCELLED:
-                self.selection.replay_cancelled(record.tenant)
+        observations = [obs for job in self._jobs.values() for obs in self.store.observations(job=job.id)]
+        replayed = replay_tasks(self.selection, tasks, observations, self._jobs, self._column,
+                                lambda task: self._learn_cost(task, jobs))
+        interrupted = {record.task_id: record for record in backlog}
+        for task in replayed.orphaned:  # its job ended or was replaced meanwhile
+            self.store.task_state(interrupted[task.task_id].to_task(), TaskState.CANCELLED)
+        self.scheduler.backlog.extend(replace(interrupted[task.task_id].to_task(),
+                                              arm=Arm(task.arm.name, self._column[task.arm.name]))
+                                      for task in replayed.unfinished if task.task_id in interrupted)
 
     def refresh(self) -> None:
         """Pick up tenants' new weights, quotas and pauses, and jobs added or cancelled while the lab runs."""

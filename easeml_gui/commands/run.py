@@ -181,8 +181,8 @@ def run_lab(args: argparse.Namespace) -> int:
 
         def lab_state() -> str:
             records = lab.selection.records
-            bounds = {r.tenant.name: r.best + lab.selection.optimistic_regret(r.tenant.name) for r in records}
-            regret = global_regret_estimate(((r.tenant.name, r.tenant.weight, r.best) for r in records), bounds)
+            regret = global_regret_estimate(((r.tenant.name, r.tenant.weight, r.best) for r in records),
+                                            lab.upper_bounds())
             best = [f"{r.tenant.name} {r.best:.3f}" for r in records if r.best_arm is not None]
             return (f"{lab.scheduler.tasks_finished} ended, regret estimate {regret:.3f}, best: "
                     + (", ".join(best) if best else "-"))

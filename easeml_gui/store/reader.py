@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any, Collection
 
 from ..engine.delivery import Run, delivered, standard_error
-from ..engine.types import MAX_RETRIES, RETRYABLE, Arm, Decision, Observation, TaskState, Tenant
+from ..engine.types import MAX_RETRIES, REFIT_SECONDS, RETRYABLE, Arm, Decision, Observation, TaskState, Tenant
 from ..training.wire import result_key
 from .base import StoreBase
 from .errors import StoreError
 from .records import (
     DatasetRecord, DecisionLogEntry, DeliveredModel, EpochReport, HistoryMatrix, HostRecord, JobRecord, JobState,
-    JobSummary, PinnedKey, TaskRecord, chosen_prediction, scores_from_json, tenant_from_row,
+    JobSummary, PinnedKey, ReplayedTask, TaskRecord, chosen_prediction, scores_from_json, tenant_from_row,
 )
 from .summary import UpperBounds, global_regret_estimate, history_matrix
 
@@ -161,6 +161,16 @@ class LabReader(StoreBase):
         sql = "SELECT * FROM tasks" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created, rowid"
         with self._read():
             return [TaskRecord.from_row(r) for r in self._rows(sql, params)]
+
+    def tasks_to_replay(self, job: int | None = None) -> list[ReplayedTask]:
+        """Every task (of `job` only, if given) in creation order, as the engine's replay reads it: the regret
+        estimate the window polls replays thousands, so no JSON column is parsed, only the two fields read from
+        the details in SQL."""
+        sql = f"""SELECT task_id, job, tenant, arm, arm_index, state, device, cost, {_result("t", REFIT_SECONDS)},
+                         json_extract(t.details, '$.{RETRYABLE}') AS retryable
+                  FROM tasks t {"" if job is None else "WHERE job = ?"} ORDER BY created, rowid"""
+        with self._read():
+            return [ReplayedTask.from_row(r) for r in self._rows(sql, [] if job is None else [job])]
 
     def task_times(self) -> list[tuple[str, str, str, float, float | None, str]]:
         """(task id, tenant, device, started, ended, state) of every task that started, in start order: without

@@ -262,6 +262,31 @@ class TaskRecord:
                     attempt=self.attempt, seed=self.seed, config=self.config)
 
 
+_TASK_STATES = {state.value: state for state in TaskState}  # a tenth of what TaskState(value) costs, per row
+
+
+@dataclass(frozen=True)
+class ReplayedTask:
+    """A task as the engine's replay of the store reads it (live_lab.replay_tasks): what became of it, where, at
+    what cost."""
+
+    task_id: str
+    job: int | None
+    tenant: str
+    arm: Arm
+    state: TaskState
+    device: str
+    cost: float
+    refit_seconds: float  # what of `cost` a refit of its model took (TaskResult.selection_seconds)
+    retryable: bool  # a failure of its worker's surroundings, not of its model (TaskResult.retryable)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "ReplayedTask":
+        return cls(task_id=row["task_id"], job=row["job"], tenant=row["tenant"], arm=Arm(row["arm"], row["arm_index"]),
+                   state=_TASK_STATES[row["state"]], device=row["device"], cost=row["cost"],
+                   refit_seconds=float(row["refit_seconds"] or 0.0), retryable=bool(row["retryable"]))
+
+
 @dataclass(frozen=True)
 class EpochReport:
     """One epoch a running task's worker reported: its epoch progress event (training/wire.py's Epoch)."""
