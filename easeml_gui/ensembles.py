@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .engine.ensemble import Candidate, combine, deliver
-from .store.ensembles import EnsembleReader, Member, PredictedRun, TenantDelivery
+from .store.ensembles import EnsembleReader, PredictedRun
+from .store.records import Member, TenantDelivery
 from .training.predictions import PREDICTIONS_FILE, BadPredictions, Predictions
 
 _log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ crash interrupted run again first, and numbering continues.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping
@@ -21,12 +22,14 @@ from .engine.reference_prior import combined_prior
 from .engine.scheduler import Scheduler, SchedulerHooks
 from .engine.selection import ModelSelection
 from .engine.types import Arm, Decision, Job, Observation, Task, TaskResult, TaskState
+from .ensembles import NewRun, load_predictions, tenant_delivery
 from .store import DatasetRecord, JobRecord, JobState, LabReader, LabStore, TaskRecord
-from .store.records import ReplayedTask
+from .store.records import ReplayedTask, TenantDelivery
 from .training.arms import (UnknownArm, all_arm_names, arm_regimes, arm_spec, speed_groups, training_gflop,
                            training_memory_mib)
 from .training.catalogue import Schema
 
+_log = logging.getLogger(__name__)
 REFRESH_SECONDS = 1.0  # how often tenants and jobs added or changed while running are picked up
 
 
@@ -342,9 +345,28 @@ class LiveLab:
         self.store.task_location(task.task_id, self.executor.location(task.task_id))
 
     def _ended(self, result: TaskResult, observation: Observation | None) -> None:
-        self.store.record_result(result, observation)
+        predictions, delivery = self._delivery_with(result, observation)
+        self.store.record_result(result, observation, predictions=predictions, delivery=delivery)
         self.events.on_result(result, observation)
         self._finish_if_complete(result.tenant)
+
+    def _delivery_with(self, result: TaskResult, observation: Observation | None
+                       ) -> tuple[bytes | None, TenantDelivery | None]:
+        """A done task's class probabilities and what its tenant receives once they are recorded (ensembles.py);
+        (None, None) for a task without them. Choosing cannot lose the result: a failure only costs the ensemble."""
+        if observation is None:
+            return None, None
+        predictions = load_predictions(result.details.get("folder"), result.details.get("predictions"))
+        record = self.store.task(result.task_id)  # its own job's dataset: the rows its probabilities index
+        if predictions is None or record.job is None:
+            return None, None
+        dataset = self.store.dataset(self.store.job(record.job).dataset)
+        new = NewRun(result.task_id, result.arm.name, observation.quality, result.selection_seconds, predictions)
+        try:
+            return predictions.to_bytes(), tenant_delivery(self.store, result.tenant, dataset.content_hash, new)
+        except ValueError as error:  # e.g. runs that scored no image in common: the single-model rule stays
+            _log.warning("no ensemble for %s after task %s: %s", result.tenant, result.task_id, error)
+            return predictions.to_bytes(), None
 
     def _finish_if_complete(self, tenant: str) -> None:
         """Every model of the tenant's job has a result: the job is done (and teaches later jobs' priors)."""

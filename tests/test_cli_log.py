@@ -119,7 +119,8 @@ def test_text_has_a_readable_line_per_decision(db: Path, run_cli) -> None:
     result = run_cli("--db", db, "log")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 5
+    assert len(lines) == 5 + 2  # then a blank line and what each tenant with a trained model receives
+    assert lines[5:] == ["", "alice receives resnet18 (task t000001): validation 0.934, test 0.921"]
     assert lines[0].endswith("t000001  alice/resnet18            predicted 0.900 +/- 0.030 in ~42 s -> done: val "
                              "0.934, test 0.921, 40 s")
     assert lines[1].endswith("bob/vgg11_bn              predicted 0.910 +/- 0.030 in ~43 s -> failed: RuntimeError: "

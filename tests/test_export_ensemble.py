@@ -23,7 +23,7 @@ from easeml_gui.engine.ensemble import combine
 from easeml_gui.engine.types import Observation, Task, TaskResult, TaskState
 from easeml_gui.execution.local import LocalExecutor
 from easeml_gui.store import LabStore
-from easeml_gui.store.ensembles import Member, TenantDelivery
+from easeml_gui.store.records import Member, TenantDelivery
 from easeml_gui.training.arms import arm_spec
 from easeml_gui.training.catalogue import CATALOGUE, Schema
 from easeml_gui.training.classical import load_classical

@@ -566,11 +566,11 @@ def test_status_has_exactly_the_cli_shape(store: LabStore, db_path: Path) -> Non
     assert status["tasks"] == {"queued": 1, "running": 1, "done": 3, "failed": 1}
     assert status["tenants"] == [
         {"name": "alice", "weight": 1.0, "tasks_done": 2, "best_accuracy": 0.8, "best_model": "mobilenet_v3_small",
-         "best_test_accuracy": None},
+         "best_test_accuracy": None, "best_members": [{"model": "mobilenet_v3_small", "task_id": "a1", "weight": 1.0}]},
         {"name": "bob", "weight": 1.0, "tasks_done": 1, "best_accuracy": 0.5, "best_model": "vgg11",
-         "best_test_accuracy": None},
+         "best_test_accuracy": None, "best_members": [{"model": "vgg11", "task_id": "b2", "weight": 1.0}]},
         {"name": "carol", "weight": 2.0, "tasks_done": 0, "best_accuracy": None, "best_model": None,
-         "best_test_accuracy": None},
+         "best_test_accuracy": None, "best_members": []},
     ]
     # Without bounds U_i = 1: (1*(1-.8) + 1*(1-.5) + 2*(1-0)) / 4
     assert status["global_regret_estimate"] == pytest.approx((0.2 + 0.5 + 2.0) / 4)

@@ -7,7 +7,7 @@ import pytest
 
 from easeml_gui.engine.types import Observation, TaskResult, TaskState
 from easeml_gui.store import LabStore, StoreError
-from easeml_gui.store.ensembles import Member, TenantDelivery
+from easeml_gui.store.records import Member, TenantDelivery
 from test_store import ARMS, Clock, lab, task_for
 
 
@@ -60,3 +60,19 @@ def test_a_refused_result_records_neither_predictions_nor_delivery(store):
                             delivery=ensemble_of("bob", "t1"))
     assert store.task("t1").state is TaskState.RUNNING
     assert store.predicted_runs("alice", "h-digits") == [] and store.deliveries() == {}
+
+
+def test_status_names_an_ensemble_and_its_members_while_it_is_current(store, tmp_path):
+    job, _ = lab(store)
+    done(store, job, ARMS[0], "t1", 0.7, predictions=b"one")
+    done(store, job, ARMS[1], "t2", 0.8, predictions=b"two", delivery=ensemble_of("alice", "t1", "t2"))
+    with LabStore.open_readonly(tmp_path / "lab.sqlite") as reader:  # every reader sees it, read-only ones too
+        [alice] = [t for t in reader.status()["tenants"] if t["name"] == "alice"]
+    assert alice["best_model"] == "ensemble: mobilenet_v3_small x2 + resnet18 x1"
+    assert (alice["best_accuracy"], alice["best_test_accuracy"]) == (0.9, 0.85)
+    assert alice["best_members"] == [{"model": "resnet18", "task_id": "t1", "weight": pytest.approx(1 / 3)},
+                                     {"model": "mobilenet_v3_small", "task_id": "t2", "weight": pytest.approx(2 / 3)}]
+    assert store.delivered_models()["alice"].top_quality == 0.8  # regret still counts the best single run
+    done(store, job, ARMS[2], "t3", 0.75)  # a result without a delivery: the single-model rule again
+    [alice] = [t for t in store.status()["tenants"] if t["name"] == "alice"]
+    assert alice["best_model"] == "mobilenet_v3_small" and len(alice["best_members"]) == 1

@@ -7,7 +7,7 @@ import argparse
 import json
 import time
 
-from ..store.records import DecisionLogEntry
+from ..store.records import DecisionLogEntry, DeliveredModel
 from ..lab.stores import open_reader
 
 ERROR_CHARS = 100  # of a failure's message on its line (the store keeps it whole)
@@ -23,6 +23,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def run_log(args: argparse.Namespace) -> int:
     with open_reader(args.db) as store:
         entries = store.decision_log(args.tenant)
+        delivered = store.delivered_models()
     if args.json:
         print(json.dumps([entry.to_json() for entry in entries], indent=2))
         return 0
@@ -33,7 +34,21 @@ def run_log(args: argparse.Namespace) -> int:
     width = max(len(f"{entry.tenant}/{entry.model}") for entry in entries)  # predictions line up
     for entry in entries:
         print(log_line(entry, width))
+    tenants = sorted({entry.tenant for entry in entries} & set(delivered))
+    if tenants:
+        print()
+    for tenant in tenants:
+        print(receives_line(tenant, delivered[tenant]))
     return 0
+
+
+def receives_line(tenant: str, model: DeliveredModel) -> str:
+    """`alice receives ensemble: svc x2 + resnet18 x1 (tasks t000003, t000007): validation 0.912 (cross-fitted),
+    test 0.905`: what the decisions above came to."""
+    tasks = ", ".join(member["task_id"] for member in model.members())
+    how = " (cross-fitted)" if model.ensemble else ""
+    return (f"{tenant} receives {model.label()} (task{'s' if model.ensemble else ''} {tasks}): validation "
+            f"{_figure(model.quality)}{how}, test {_figure(model.test_accuracy)}")
 
 
 def log_line(entry: DecisionLogEntry, width: int = 0) -> str:

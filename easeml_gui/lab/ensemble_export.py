@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..store import LabReader
-from ..store.ensembles import EnsembleReader, TenantDelivery
+from ..store.records import TenantDelivery
 from ..training import wire
 from .errors import LabError, as_lab_error
 from .export import Exported, _check_out
@@ -22,7 +22,7 @@ from .export import Exported, _check_out
 def delivered_ensemble(store: LabReader, tenant: str) -> TenantDelivery | None:
     """The tenant's current delivery where it is an ensemble of several models; None where it receives one model."""
     with as_lab_error():
-        delivery = store.deliveries().get(tenant) if isinstance(store, EnsembleReader) else None
+        delivery = store.deliveries().get(tenant)
     return delivery if delivery is not None and delivery.is_ensemble else None
 
 

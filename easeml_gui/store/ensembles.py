@@ -1,45 +1,13 @@
-"""What the store keeps for ensembles (schema v7): each done task's class probabilities, and per tenant the model or
-ensemble it receives. The numbers are the engine's (engine/ensemble.py); the store only keeps them consistent."""
+"""What the live lab reads to choose ensembles (schema v7): a tenant's done tasks with their class probabilities.
+What a tenant receives (deliveries) every reader sees: LabReader.deliveries(). The numbers are the engine's
+(engine/ensemble.py); the store only keeps them consistent."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from ..engine.types import REFIT_SECONDS
 from .reader import LabReader
-
-
-@dataclass(frozen=True)
-class Member:
-    task_id: str
-    arm: str
-    count: int  # its weight is count / the members' total
-
-
-@dataclass(frozen=True)
-class TenantDelivery:
-    """What a tenant receives, as recorded with its latest result: one member, or an ensemble of several."""
-
-    tenant: str
-    members: tuple[Member, ...]
-    val_accuracy: float  # cross-fitted for an ensemble (engine/ensemble.py)
-    test_accuracy: float | None
-    images: int  # the validation images the choice was made on
-
-    @property
-    def is_ensemble(self) -> bool:
-        return len(self.members) > 1
-
-    def members_json(self) -> str:
-        return json.dumps([{"task_id": m.task_id, "arm": m.arm, "count": m.count} for m in self.members])
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "TenantDelivery":
-        members = tuple(Member(str(m["task_id"]), str(m["arm"]), int(m["count"])) for m in json.loads(row["members"]))
-        return cls(row["tenant"], members, row["val_accuracy"], row["test_accuracy"],
-                   row["images"])
 
 
 @dataclass(frozen=True)
@@ -74,12 +42,3 @@ class EnsembleReader(LabReader):
                             (tenant,))
         assert row is not None
         return row["n"], row["latest"]
-
-    def deliveries(self) -> dict[str, TenantDelivery]:
-        """Per tenant, its recorded delivery while it is still current (computed with the tenant's latest
-        observation); a tenant without one gets the single-model rule (engine/delivery.py)."""
-        with self._read():
-            rows = self._rows(
-                """SELECT d.* FROM deliveries d
-                   WHERE d.observation = (SELECT max(id) FROM observations WHERE tenant = d.tenant)""")
-        return {r["tenant"]: TenantDelivery.from_row(r) for r in rows}

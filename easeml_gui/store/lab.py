@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from .connection import connect_reader, connect_writer
-from .ensembles import EnsembleReader
+from .reader import LabReader
 from .registry import Registry
 from .runlog import RunLog
 
@@ -28,8 +28,7 @@ class LabStore(Registry, RunLog):
         super().__init__(connect_writer(path, busy_timeout), path, clock, busy_timeout)
 
     @staticmethod
-    def open_readonly(path: str | PathLike[str], *, busy_timeout: float = BUSY_TIMEOUT_S) -> EnsembleReader:
-        """A read-only view (SQLite mode=ro) that a running writer never locks out; it never writes the file. It reads
-        what tenants receive too (deliveries(): `export` of an ensemble)."""
+    def open_readonly(path: str | PathLike[str], *, busy_timeout: float = BUSY_TIMEOUT_S) -> LabReader:
+        """A read-only view (SQLite mode=ro) that a running writer never locks out; it never writes the file."""
         path = Path(path)
-        return EnsembleReader(connect_reader(path, busy_timeout), path, time.time, busy_timeout)
+        return LabReader(connect_reader(path, busy_timeout), path, time.time, busy_timeout)

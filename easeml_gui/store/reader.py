@@ -11,7 +11,8 @@ from .base import StoreBase
 from .errors import StoreError
 from .records import (
     DatasetRecord, DecisionLogEntry, DeliveredModel, EpochReport, HistoryMatrix, HostRecord, JobRecord, JobState,
-    JobSummary, PinnedKey, ReplayedTask, TaskRecord, chosen_prediction, scores_from_json, tenant_from_row,
+    JobSummary, PinnedKey, ReplayedTask, TaskRecord, TenantDelivery, chosen_prediction, scores_from_json,
+    tenant_from_row,
 )
 from .summary import UpperBounds, global_regret_estimate, history_matrix
 
@@ -333,7 +334,19 @@ class LabReader(StoreBase):
                 within = self._rows(f"{run} WHERE o.tenant = ? AND o.quality >= ? ORDER BY o.id",
                                     (top["tenant"], floor - 1e-9))
                 delivered_to[top["tenant"]] = _delivered(top, within)
+            for tenant, ensemble in self.deliveries().items():
+                if ensemble.is_ensemble and tenant in delivered_to:
+                    delivered_to[tenant] = _ensemble_delivered(ensemble, delivered_to[tenant].top_quality)
         return delivered_to
+
+    def deliveries(self) -> dict[str, TenantDelivery]:
+        """Per tenant, what it receives as recorded with its latest result (schema v7), while still current (computed
+        with the tenant's latest observation); a tenant without one gets the single-model rule (engine/delivery.py)."""
+        with self._read():
+            rows = self._rows(
+                """SELECT d.* FROM deliveries d
+                   WHERE d.observation = (SELECT max(id) FROM observations WHERE tenant = d.tenant)""")
+        return {r["tenant"]: TenantDelivery.from_row(r) for r in rows}
 
     def status(self, upper_bounds: UpperBounds = None) -> dict[str, Any]:
         """The `easeml-gui status --json` document (CLI.md), from one consistent snapshot.
@@ -381,13 +394,20 @@ def _delivered(top: dict[str, Any], within: list[dict[str, Any]]) -> DeliveredMo
                           top["quality"])
 
 
+def _ensemble_delivered(ensemble: TenantDelivery, top_quality: float) -> DeliveredModel:
+    heaviest = max(ensemble.members, key=lambda m: m.count)
+    return DeliveredModel(heaviest.task_id, heaviest.arm, ensemble.val_accuracy, ensemble.test_accuracy, top_quality,
+                          ensemble)
+
+
 def _status_fields(model: DeliveredModel | None) -> dict[str, Any]:
-    """status's best_* fields: the delivered model (engine/delivery.py), its validation and test accuracy."""
+    """status's best_* fields: the delivered model (engine/delivery.py) or ensemble (engine/ensemble.py), its
+    validation and test accuracy, and its members with their weights."""
     if model is None:
-        return {"best_accuracy": None, "best_model": None, "best_test_accuracy": None}
-    return {"best_accuracy": model.quality, "best_model": model.arm,
+        return {"best_accuracy": None, "best_model": None, "best_test_accuracy": None, "best_members": []}
+    return {"best_accuracy": model.quality, "best_model": model.label(),
             # its accuracy on the test split selection never saw
-            "best_test_accuracy": model.test_accuracy}
+            "best_test_accuracy": model.test_accuracy, "best_members": model.members()}
 
 
 def _log_entry(row: dict[str, Any], predictions: bool) -> DecisionLogEntry:

@@ -314,14 +314,66 @@ class HistoryMatrix:
 
 
 @dataclass(frozen=True)
-class DeliveredModel:
-    """The model a tenant gets (engine/delivery.py: the cheapest within one standard error of its best)."""
+class Member:
+    """A model of a tenant's delivery: its task, its arm and its count (its weight is count / the members' total)."""
 
     task_id: str
     arm: str
-    quality: float  # its validation accuracy (pooled over folds where it cross-validated)
+    count: int
+
+
+@dataclass(frozen=True)
+class TenantDelivery:
+    """What a tenant receives, as recorded with its latest result (schema v7): one member, or an ensemble of several
+    (engine/ensemble.py)."""
+
+    tenant: str
+    members: tuple[Member, ...]
+    val_accuracy: float  # cross-fitted for an ensemble
+    test_accuracy: float | None
+    images: int  # the validation images the choice was made on
+
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.members) > 1
+
+    def label(self) -> str:
+        """"svc", or "ensemble: svc x2 + resnet18 x1" (heaviest first): what status and the window call it."""
+        if not self.is_ensemble:
+            return self.members[0].arm
+        ranked = sorted(self.members, key=lambda m: -m.count)
+        return "ensemble: " + " + ".join(f"{m.arm} x{m.count}" for m in ranked)
+
+    def members_json(self) -> str:
+        return json.dumps([{"task_id": m.task_id, "arm": m.arm, "count": m.count} for m in self.members])
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "TenantDelivery":
+        members = tuple(Member(str(m["task_id"]), str(m["arm"]), int(m["count"])) for m in json.loads(row["members"]))
+        return cls(row["tenant"], members, row["val_accuracy"], row["test_accuracy"], row["images"])
+
+
+@dataclass(frozen=True)
+class DeliveredModel:
+    """The model a tenant gets (engine/delivery.py: the cheapest within one standard error of its best), or the
+    ensemble it gets (engine/ensemble.py: then task_id and arm are its heaviest member's, label() names them all)."""
+
+    task_id: str
+    arm: str
+    quality: float  # its validation accuracy (pooled over folds where it cross-validated; cross-fitted: ensemble)
     test_accuracy: float | None  # on the test split selection never saw; None without one
     top_quality: float  # the best validation accuracy any of the tenant's models reached (what regret counts)
+    ensemble: TenantDelivery | None = None
+
+    def label(self) -> str:
+        return self.ensemble.label() if self.ensemble else self.arm
+
+    def members(self) -> list[dict[str, Any]]:
+        """status --json's best_members: [{"model", "task_id", "weight"}], one of weight 1 for a single model."""
+        if self.ensemble is None:
+            return [{"model": self.arm, "task_id": self.task_id, "weight": 1.0}]
+        total = sum(m.count for m in self.ensemble.members)
+        return [{"model": m.arm, "task_id": m.task_id, "weight": m.count / total} for m in self.ensemble.members]
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from typing import Any, Collection
 
 from ..engine.types import Decision, Observation, Task, TaskLocation, TaskResult, TaskState
 from .errors import StoreError
-from .ensembles import EnsembleReader, TenantDelivery
-from .records import HOST_KEY, JOB_KEY, EpochReport, TaskRecord, scores_to_json, to_json
+from .ensembles import EnsembleReader
+from .records import HOST_KEY, JOB_KEY, EpochReport, TaskRecord, TenantDelivery, scores_to_json, to_json
 
 LOG_TAIL_CHARS = 4000
 
