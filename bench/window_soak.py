@@ -71,6 +71,8 @@ class SoakReport:
     disagreements: list[dict[str, Any]] = field(default_factory=list)
     lags: list[float] = field(default_factory=list)
     actions: dict[str, int] = field(default_factory=dict)
+    # (lag, step, action, the machine's 1-minute load average then): is a long lag the window's or a busy machine's?
+    slowest: list[tuple[float, int, str, float]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         lags = sorted(self.lags) or [0.0]
@@ -79,7 +81,10 @@ class SoakReport:
         return {"steps": self.steps, "disagreements": len(self.disagreements),
                 "disagreements_per_1000_steps": 1000.0 * len(self.disagreements) / max(self.steps, 1),
                 "lag_median_s": statistics.median(lags), "lag_p99_s": lags[int(0.99 * (len(lags) - 1))],
-                "lag_max_s": lags[-1], "lag_max_agreeing_s": max(agreed), "actions": self.actions}
+                "lag_max_s": lags[-1], "lag_max_agreeing_s": max(agreed), "actions": self.actions,
+                "slowest_steps": [{"lag_s": lag, "step": step, "after": what, "load_average": load}
+                                  for lag, step, what, load in sorted(self.slowest, reverse=True)[:10]],
+                "cpu_cores": os.cpu_count()}
 
 
 class WindowSoak:
@@ -179,6 +184,8 @@ class WindowSoak:
         lag = time.monotonic() - start
         self.report.steps += 1
         self.report.lags.append(lag)
+        self.report.slowest = sorted([*self.report.slowest, (lag, self.report.steps, what, os.getloadavg()[0])],
+                                     reverse=True)[:10]
         if shown != truth:
             self.report.disagreements.append({"step": self.report.steps, "after": what, "window": shown,
                                               "store": truth, "status_bar": self.window.source.text()})
