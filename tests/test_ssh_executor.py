@@ -29,6 +29,7 @@ from easeml_gui.remote.placement import Placement
 from easeml_gui.remote.weights_sync import ensure_weights, torch_home
 from easeml_gui.training.datasets import load_dataset, register_dataset
 from easeml_gui.training.digits import export_digits
+from easeml_gui.training.predictions import Predictions
 from easeml_gui.training.weights_registry import WeightsEntry, hub_checkpoints_dir, record, weights_for
 
 SVC = Arm("svc", 0)  # a scikit-learn fit: a few seconds, no torch
@@ -79,6 +80,7 @@ def test_code_and_dataset_are_sent_once_per_host(sshd_factory, client_key, small
         assert (executor.code_sends, executor.files_sent) == (1, files)  # the second task sent nothing
         fetched = Path(result.details["folder"])
         assert fetched == tmp_path / "fetched" / "t2-1" and (fetched / result.details["checkpoint"]).is_file()
+        assert Predictions.load(fetched / result.details["predictions"]).classes == 10  # what ensembles combine
     with ssh_executor(tmp_path, ssh_link(server, client_key)) as again:  # a later run: still nothing to send
         again.submit(Task("t3", "tenant", SVC, "cpu", config={"dataset": str(small_digits)}))
         assert one_result(again).state is TaskState.DONE
