@@ -73,6 +73,7 @@ def test_status_names_an_ensemble_and_its_members_while_it_is_current(store, tmp
     assert alice["best_members"] == [{"model": "resnet18", "task_id": "t1", "weight": pytest.approx(1 / 3)},
                                      {"model": "mobilenet_v3_small", "task_id": "t2", "weight": pytest.approx(2 / 3)}]
     assert store.delivered_models()["alice"].top_quality == 0.8  # regret still counts the best single run
+    assert store.delivered_models(ensembles=False)["alice"].label() == "mobilenet_v3_small"  # without ensembles
     done(store, job, ARMS[2], "t3", 0.75)  # a result without a delivery: the single-model rule again
     [alice] = [t for t in store.status()["tenants"] if t["name"] == "alice"]
     assert alice["best_model"] == "mobilenet_v3_small" and len(alice["best_members"]) == 1

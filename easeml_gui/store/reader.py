@@ -316,8 +316,10 @@ class LabReader(StoreBase):
             )
         return history_matrix(cells)
 
-    def delivered_models(self) -> dict[str, DeliveredModel]:
-        """Per tenant with a finished model, the one the lab delivers (status, export and the window show it)."""
+    def delivered_models(self, ensembles: bool = True) -> dict[str, DeliveredModel]:
+        """Per tenant with a finished model, the one the lab delivers (status, export and the window show it);
+        `ensembles` False: the single model the one-standard-error rule picks even where an ensemble is delivered
+        (what a tenant would get without ensembles: bench/accuracy_vs_peers.py compares the two)."""
         # The window polls this: per tenant one seek for its best run, then one range scan of observations(tenant,
         # quality) for the runs within one standard error of it, never the lab's whole history.
         run = f"""SELECT o.tenant, o.task_id, o.arm, o.quality, o.cost, {_result("k", "refit_seconds")},
@@ -334,7 +336,7 @@ class LabReader(StoreBase):
                 within = self._rows(f"{run} WHERE o.tenant = ? AND o.quality >= ? ORDER BY o.id",
                                     (top["tenant"], floor - 1e-9))
                 delivered_to[top["tenant"]] = _delivered(top, within)
-            for tenant, ensemble in self.deliveries().items():
+            for tenant, ensemble in (self.deliveries() if ensembles else {}).items():
                 if ensemble.is_ensemble and tenant in delivered_to:
                     delivered_to[tenant] = _ensemble_delivered(ensemble, delivered_to[tenant].top_quality)
         return delivered_to
