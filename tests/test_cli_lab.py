@@ -24,7 +24,7 @@ def test_tenants_round_trip_and_status_json(tmp_path, cli):
     assert set(status) == {"tenants", "tasks", "global_regret_estimate"}
     assert [t["name"] for t in status["tenants"]] == ["alice", "bob"]
     assert set(status["tenants"][0]) == {"name", "weight", "tasks_done", "best_accuracy", "best_model",
-                                         "best_test_accuracy"}
+                                         "best_test_accuracy", "best_members"}
     assert status["tasks"] == {"queued": 0, "running": 0, "done": 0, "failed": 0}
 
 
