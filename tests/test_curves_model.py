@@ -8,22 +8,17 @@ import numpy as np
 import pytest
 
 from easeml_gui.engine.curve_model import CurveModel
-from easeml_gui.engine.curves import Curve, Curves, read_curves, synthetic_curves
+from easeml_gui.engine.curves import Curve, Curves, LabelledCurve, read_curves, synthetic_curves
 from easeml_gui.engine.gp import TenantPosterior, direct_posterior
 
 RECORDED = Path(__file__).resolve().parent.parent / "bench" / "curves_digits.csv"
 Z90 = 1.6449  # a central 90 % interval is mean +- Z90 sd
 
 
-def coverage(model: CurveModel, curves: list[Curve]) -> tuple[float, int]:
+def coverage(model: CurveModel, curves: list[LabelledCurve]) -> tuple[float, int]:
     """Share of (curve, step before its last) whose final quality lies in the 90 % interval predicted there."""
-    inside = []
-    for curve in curves:
-        fraction = curve.budgets / curve.budgets[-1]
-        for step in range(1, curve.steps):
-            mean, sd = model.predict(curve.quality[:step], fraction[:step])
-            inside.append(abs(curve.final - mean) <= Z90 * sd)
-    return float(np.mean(inside)), len(inside)
+    z = model.standardised(curves)
+    return float(np.mean(np.abs(z) <= Z90)), z.size
 
 
 def held_out_coverage(curves: Curves, seed: int) -> tuple[float, int]:
@@ -54,13 +49,14 @@ def test_the_model_learns_more_than_its_fallback():
     held_out = curves.subset(np.arange(15, 30))
     errors = {}
     for name, model in (("fitted", fitted), ("fallback", CurveModel.fallback())):
-        errors[name] = np.mean([(c.final - model.predict(c.quality[:3], c.budgets[:3] / c.budgets[-1])[0]) ** 2
-                                for c in held_out if c.steps > 3])
+        errors[name] = np.mean([(c.curve.final - model.predict(c.curve.quality[:3],
+                                                               c.curve.budgets[:3] / c.curve.budgets[-1], c.arm)[0]) ** 2
+                                for c in held_out if c.curve.steps > 3])
     assert errors["fitted"] < 0.5 * errors["fallback"]
 
 
 def test_too_few_curves_give_the_wide_fallback_and_a_full_curve_its_final():
-    model = CurveModel.fit([Curve(np.array([1, 2]), np.array([0.3, 0.5]), np.array([1.0, 1.0]))])
+    model = CurveModel.fit([LabelledCurve("d", "a", Curve(np.array([1, 2]), np.array([0.3, 0.5]), np.array([1., 1.])))])
     assert model.pairs == 0
     mean, sd = model.predict([0.3], [0.5])
     assert sd > 0.1

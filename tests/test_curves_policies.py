@@ -92,6 +92,16 @@ def test_a_matrix_replays_as_one_step_curves_in_matrix_time(policy):
     assert {d.action for d in trace.decisions} <= {"start"}  # one step each: nothing to pause or resume
 
 
+@pytest.mark.parametrize("seed", [3, 8])
+def test_on_a_matrix_with_one_device_early_stopping_decides_as_the_default(seed):
+    """One step per arm leaves nothing to pause: the curve-aware rule is today's cost-aware EI with aging."""
+    quality, cost = synthetic(rows=20, arms=8, seed=seed)
+    report = simulate(quality, cost, ["default", "early-stopping"], tenants=6, devices=1, seeds=3)
+    times = {p: [r.median_time for r in report.results if r.policy == p] for p in ("default", "early-stopping")}
+    assert times["early-stopping"] == times["default"]
+    assert report.cumulative_regret["early-stopping"] == report.cumulative_regret["default"]
+
+
 def test_full_budget_policies_on_curves_replay_the_curves_final_matrices():
     curves = small_lab()
     quality, cost = curves.matrices()

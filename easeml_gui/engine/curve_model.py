@@ -17,36 +17,73 @@ curves the model was not fitted on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 from scipy.optimize import minimize
 
-from .curves import Curve
+from .curves import LabelledCurve
 
 HEADROOM_FLOOR = 0.01  # keeps log(1 - q) finite at q = 1
 FRACTION_FLOOR = 1e-3
 SLOPE_LIMIT = 5.0  # a gain of 5 x the whole budget's worth per unit fraction: beyond it a slope is noise
 PRIOR_SD = 3.0  # weak prior on every weight (the features are O(1))
+# A validation accuracy is never known better than this (sd 0.003): curves that a formula drew would otherwise let
+# the fitted variance fall without end.
+VARIANCE_FLOOR = 1e-5
 MIN_PAIRS = 20  # fewer training points than this: the fallback below
+Z90 = 1.6449  # a central 90 % interval of a normal is the mean +- Z90 sd
+MAX_VARIANCE_SCALE = 25.0  # the calibration never widens intervals more than 5x
 # Without finished curves to learn from: no gain expected on average, a wide spread (sd 0.2 at the start of a
 # run, narrowing with the budget left and the headroom).
-FALLBACK_W = np.zeros(5)
+FALLBACK_W = np.zeros(6)
 FALLBACK_V = np.array([np.log(0.2**2) - np.log(1.01), 1.0, 0.0, 1.0, 0.0])
+SHARE_FLOOR = 0.05  # an arm's typical share of its final reached so far, at least (the implied gain stays finite)
+GRID = np.linspace(0.0, 1.0, 101)
 
 
-def features(quality: np.ndarray, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """phi and psi (see the module's docstring) of a curve's prefix: quality and fraction at each of its steps."""
+@dataclass(frozen=True)
+class ArmShapes:
+    """Each arm's typical learning-curve shape: the share of its final quality reached at each fraction of its
+    budget, averaged over finished curves (shrunk towards all arms' average by one pseudo-curve)."""
+
+    overall: np.ndarray  # (GRID,) every arm's
+    arms: dict[str, np.ndarray]  # arm -> (GRID,)
+
+    @classmethod
+    def fit(cls, curves: Sequence[LabelledCurve]) -> "ArmShapes":
+        shares: dict[str, list[np.ndarray]] = {}
+        for labelled in curves:
+            curve = labelled.curve
+            if curve.steps >= 2 and curve.final > 0:
+                share = np.interp(GRID, curve.budgets / curve.budgets[-1], curve.quality / curve.final)
+                shares.setdefault(labelled.arm, []).append(share)
+        every = [share for arm in shares.values() for share in arm]
+        overall = np.mean(every, axis=0) if every else np.ones_like(GRID)
+        arms = {arm: (np.sum(rows, axis=0) + overall) / (len(rows) + 1) for arm, rows in shares.items()}
+        return cls(overall, arms)
+
+    def share(self, arm: str | None, fraction: np.ndarray) -> np.ndarray:
+        return np.interp(fraction, GRID, self.arms.get(arm, self.overall))
+
+
+def features(quality: np.ndarray, fraction: np.ndarray, share: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """phi and psi (see the module's docstring) of a curve's prefix: quality and fraction at each of its steps, and
+    the share of the final that the arm typically reaches there (None: no gain implied)."""
     quality = np.asarray(quality, dtype=float)
     fraction = np.asarray(fraction, dtype=float)
+    implied = (np.zeros_like(quality) if share is None
+               else np.clip(quality / np.maximum(share, SHARE_FLOOR) - quality, 0.0, 1.0 - quality))
     left = np.maximum(1.0 - fraction, FRACTION_FLOOR)
     previous_q = np.concatenate([[np.nan], quality[:-1]])
     previous_s = np.concatenate([[0.0], fraction[:-1]])
     slope = np.where(np.isnan(previous_q), 0.0, (quality - previous_q) / np.maximum(fraction - previous_s, 1e-9))
     slope = np.clip(slope, -SLOPE_LIMIT, SLOPE_LIMIT)
     first = np.isnan(previous_q).astype(float)
-    phi = left[:, None] * np.column_stack([np.ones_like(quality), quality, slope, left, first])
+    phi = np.column_stack([left[:, None] * np.column_stack([np.ones_like(quality), quality, slope, left, first]),
+                           implied])
     psi = np.column_stack([np.ones_like(quality), np.log(left), np.log(np.maximum(fraction, FRACTION_FLOOR)),
                            np.log(1.0 - quality + HEADROOM_FLOOR), first])
     return phi, psi
@@ -58,19 +95,45 @@ class CurveModel:
     v: np.ndarray  # log-variance weights
     w_cov: np.ndarray  # posterior covariance of w at the mode
     pairs: int  # (curve, step) points it was fitted on
+    shapes: ArmShapes | None = None
+    variance_scale: float = 1.0  # calibrates the variance on datasets left out of the fit
 
     @classmethod
     def fallback(cls) -> "CurveModel":
         return cls(FALLBACK_W, FALLBACK_V, np.zeros((FALLBACK_W.size, FALLBACK_W.size)), 0)
 
     @classmethod
-    def fit(cls, curves: Sequence[Curve]) -> "CurveModel":
+    def fit(cls, curves: Sequence[LabelledCurve]) -> "CurveModel":
+        """Fitted on every curve; its variance then scaled so that 90 % intervals hold 90 % of the finals of each
+        dataset's curves predicted by the model fitted without that dataset (a new dataset's curves differ more
+        from the history than the history's curves from each other)."""
+        model = cls._fit(curves)
+        datasets = sorted({c.dataset for c in curves})
+        if model.pairs == 0 or len(datasets) < 2:
+            return model
+        z = []
+        for left_out in datasets:
+            held_out = [c for c in curves if c.dataset == left_out]
+            z += list(cls._fit([c for c in curves if c.dataset != left_out]).standardised(held_out))
+        if not z:
+            return model
+        # Widen only: a dataset the model never saw is no easier to predict than its own curves' residuals say
+        # (two alike history datasets predict each other too well, and would narrow a third, unlike one's, intervals).
+        scale = (float(np.quantile(np.abs(z), 0.9)) / Z90) ** 2
+        return replace(model, variance_scale=min(max(scale, 1.0), MAX_VARIANCE_SCALE))
+
+    @classmethod
+    def _fit(cls, curves: Sequence[LabelledCurve]) -> "CurveModel":
+        # An arm's shape feature of a training curve comes from the other datasets' curves only, as it will for a
+        # new dataset: fitted on its own curve, the feature would look more telling than it is.
+        without = {d: ArmShapes.fit([c for c in curves if c.dataset != d]) for d in {c.dataset for c in curves}}
         phis, psis, gains = [], [], []
-        for curve in curves:
+        for labelled in curves:
+            curve = labelled.curve
             if curve.steps < 2:
                 continue
             fraction = curve.budgets / curve.budgets[-1]
-            phi, psi = features(curve.quality, fraction)
+            phi, psi = features(curve.quality, fraction, without[labelled.dataset].share(labelled.arm, fraction))
             phis.append(phi[:-1])
             psis.append(psi[:-1])
             gains.append(curve.final - curve.quality[:-1])
@@ -81,31 +144,45 @@ class CurveModel:
 
         def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
             w, v = theta[:n_w], theta[n_w:]
-            log_var = psi @ v
-            precision = np.exp(-log_var)
+            spread = np.exp(psi @ v)
+            var = spread + VARIANCE_FLOOR
             resid = gain - phi @ w
-            loss = 0.5 * np.sum(resid**2 * precision + log_var) + 0.5 * np.sum(theta**2) / PRIOR_SD**2
-            grad_w = -phi.T @ (resid * precision)
-            grad_v = 0.5 * psi.T @ (1.0 - resid**2 * precision)
+            loss = 0.5 * np.sum(resid**2 / var + np.log(var)) + 0.5 * np.sum(theta**2) / PRIOR_SD**2
+            grad_w = -phi.T @ (resid / var)
+            grad_v = 0.5 * psi.T @ ((1.0 - resid**2 / var) * spread / var)
             return float(loss), np.concatenate([grad_w, grad_v]) + theta / PRIOR_SD**2
 
         start = np.concatenate([np.zeros(n_w), [np.log(np.var(gain) + 1e-6)], np.zeros(psi.shape[1] - 1)])
-        theta = minimize(objective, start, jac=True, method="L-BFGS-B").x
+        theta = minimize(objective, start, jac=True, method="BFGS").x  # scipy 1.17's L-BFGS-B is 50x slower here
         w, v = theta[:n_w], theta[n_w:]
-        precision = np.exp(-(psi @ v))
+        precision = 1.0 / (np.exp(psi @ v) + VARIANCE_FLOOR)
         hessian = phi.T @ (phi * precision[:, None]) + np.eye(n_w) / PRIOR_SD**2
-        return cls(w, v, np.linalg.inv(hessian), int(gain.size))
+        return cls(w, v, np.linalg.inv(hessian), int(gain.size), ArmShapes.fit(curves))
 
-    def predict(self, quality: Sequence[float], fraction: Sequence[float]) -> tuple[float, float]:
-        """Mean and standard deviation of the final quality of a curve whose steps so far reached `quality` at
-        `fraction` of its budget (both in step order)."""
+    def standardised(self, curves: Sequence[LabelledCurve]) -> np.ndarray:
+        """(final - predicted mean) / predicted sd at every step before each curve's last."""
+        z = []
+        for labelled in curves:
+            curve = labelled.curve
+            fraction = curve.budgets / curve.budgets[-1]
+            for step in range(1, curve.steps):
+                mean, sd = self.predict(curve.quality[:step], fraction[:step], labelled.arm)
+                z.append((curve.final - mean) / sd)
+        return np.array(z)
+
+    def predict(self, quality: Sequence[float], fraction: Sequence[float], arm: str | None = None
+                ) -> tuple[float, float]:
+        """Mean and standard deviation of the final quality of a curve of `arm` whose steps so far reached
+        `quality` at `fraction` of its budget (both in step order)."""
         quality = np.asarray(quality, dtype=float)
+        fraction = np.asarray(fraction, dtype=float)
         if quality.size == 0:
             raise ValueError("a curve needs at least one step to predict from")
         if fraction[-1] >= 1.0:
             return float(quality[-1]), 0.0
-        phi, psi = features(quality, fraction)
+        share = None if self.shapes is None else self.shapes.share(arm, fraction)
+        phi, psi = features(quality, fraction, share)
         phi, psi = phi[-1], psi[-1]
         mean = float(quality[-1] + phi @ self.w)
-        variance = float(np.exp(psi @ self.v) + phi @ self.w_cov @ phi)
+        variance = self.variance_scale * float(np.exp(psi @ self.v) + VARIANCE_FLOOR + phi @ self.w_cov @ phi)
         return min(max(mean, 0.0), 1.0), float(np.sqrt(variance))

@@ -55,6 +55,13 @@ class Curve:
 
 
 @dataclass(frozen=True)
+class LabelledCurve:
+    dataset: str
+    arm: str
+    curve: Curve
+
+
+@dataclass(frozen=True)
 class Curves:
     name: str
     datasets: tuple[str, ...]
@@ -73,10 +80,11 @@ class Curves:
         return (Matrix(self.name, self.datasets, self.arms, quality),
                 Matrix(self.name + " (cost)", self.datasets, self.arms, cost))
 
-    def subset(self, rows: np.ndarray) -> list[Curve]:
+    def subset(self, rows: np.ndarray) -> list[LabelledCurve]:
         """Every curve of the given datasets: what a model fitted on those rows may learn from."""
         wanted = set(int(r) for r in rows)
-        return [curve for (row, _), curve in sorted(self.curves.items()) if row in wanted]
+        return [LabelledCurve(self.datasets[row], self.arms[col], curve)
+                for (row, col), curve in sorted(self.curves.items()) if row in wanted]
 
 
 def one_step_curves(quality: Matrix, cost: Matrix | None) -> Curves:

@@ -2,12 +2,13 @@
 largest expected fall of the weighted regret per device-second.
 
 Options (engine/fidelity.py scores them): start an untried (tenant, arm), resume a paused run, continue a running
-one. A free device takes the best start or resume; at a running task's epoch boundary the task continues while its
-own score is at least that of the best other option, else it is paused and its device takes that option. A score
-is log(w_i EI_i / expected seconds) plus the tenant's aging (engine/policies.py's `aged`: log(1 + hand-outs it
-waited)), EI over the tenant's best of the arm's final quality as the GP believes it (partly trained arms through
-the learning-curve model). Nothing is stopped for ever: a paused run stays an option, and resumes when it becomes
-the best one again (its tenant's other arms disappointed).
+one, each by today's cost-aware EI (the weighted expected improvement of the tenant's best per device-second still
+needed) plus the tenant's aging (engine/policies.py's `aged`: log(1 + hand-outs it waited)). A partly trained arm's
+belief is the GP's, which reads its curve through the learning-curve model. A free device takes the best start or
+resume; at a running task's epoch boundary the task continues while its own score is at least that of the best
+other option, else it is paused and its device takes that option. Nothing is stopped for ever: a paused run stays
+an option, and resumes when it becomes the best one again (its tenant's other arms disappointed). On one-step arms
+(a matrix) this is the default policy's rule.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ import enum
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import ndtr
 
 from .acquisition import QUALITY_CEILING, log_expected_improvement
 from .curve_model import CurveModel
@@ -92,7 +91,7 @@ class TenantRuns:
 @dataclass(frozen=True)
 class Option:
     """Something a device could do for a tenant: start an untried arm, resume a paused run, continue a running one.
-    score: log of the weighted expected improvement of the tenant's best per expected device-second."""
+    score: log of the weighted expected improvement of the tenant's best per device-second."""
 
     tenant: str
     col: int
@@ -101,7 +100,7 @@ class Option:
     mean: float
     sd: float
     reference: float  # the quality it must beat
-    seconds: float  # expected device seconds (the next step, then the rest if it stays promising)
+    seconds: float  # device seconds it still needs
 
 
 class FidelityState:
@@ -115,7 +114,6 @@ class FidelityState:
         self.waiting = np.zeros(0, dtype=int)  # per tenant: devices handed out since it last got one
         self.dirty: set[int] = set()  # tenants changed since a policy last read their options
         self._row: dict[str, int] = {}
-        self._runs: dict[str, ArmRun] = {}
         self._next_task = 1
 
     def add_job(self, tenant: Tenant, arms: tuple[Arm, ...], plans: list[np.ndarray | None]) -> None:
@@ -128,12 +126,6 @@ class FidelityState:
         self.waiting = np.append(self.waiting, 0)
         self.dirty.add(len(self.tenants) - 1)
 
-    def update_tenant(self, tenant: Tenant) -> None:
-        """Weight, quota or pause changed."""
-        rec = self.record(tenant.name)
-        rec.tenant = tenant
-        self.changed(rec)
-
     def changed(self, rec: TenantRuns) -> None:
         rec.cache = None
         self.dirty.add(self._row[rec.name])
@@ -143,9 +135,6 @@ class FidelityState:
 
     def record(self, tenant: str) -> TenantRuns:
         return self.tenants[self._row[tenant]]
-
-    def run(self, task_id: str) -> ArmRun:
-        return self._runs[task_id]
 
     # ---- what happened ---------------------------------------------------------------------------------------
     def start(self, tenant: str, col: int, device: str) -> ArmRun | None:
@@ -159,7 +148,6 @@ class FidelityState:
         run = ArmRun(f"t{self._next_task:06d}", tenant, col, plan, device=device)
         self._next_task += 1
         rec.runs[col] = run
-        self._runs[run.task_id] = run
         self.served(rec)
         return run
 
@@ -187,7 +175,7 @@ class FidelityState:
             run.state, run.device, run.predicted = RunState.DONE, None, None
             rec.posterior.observe(run.col, run.quality[-1])
         else:
-            run.predicted = self.curve_model.predict(run.quality, run.fractions())
+            run.predicted = self.curve_model.predict(run.quality, run.fractions(), rec.arms[run.col].name)
         if quality > rec.best:
             rec.best, rec.best_arm = float(quality), run.col
         self.changed(rec)
@@ -220,10 +208,11 @@ class FidelityState:
         return self._scored(rec, [col])[0]
 
     def options(self, rec: TenantRuns, include_running: bool = False) -> list[Option]:
-        """Every untried arm and paused run of `rec` (and its running runs, when asked), each scored by the
-        expected improvement of what it must beat per expected device-second. The expected seconds are the next
-        step's plus, with the chance that the arm beats what it must, the rest of its budget: a run that falls
-        behind is paused after its next step, so a look costs one step."""
+        """Every untried arm and paused run of `rec` (and its running runs, when asked), each scored as today's
+        cost-aware EI scores an arm: the expected improvement of what it must beat per device-second it still
+        needs (a started run: its remaining budget at its own rate so far; an untried arm: its predicted full cost).
+        Its belief comes from the GP, which sees partly trained runs through the learning-curve model, so a run
+        falling behind loses its score epoch by epoch and is paused once another option scores higher."""
         cols = [int(c) for c in np.flatnonzero(rec.untried())]
         cols += [r.col for r in rec.runs.values()
                  if r.state is RunState.PAUSED or (include_running and r.state is RunState.RUNNING)]
@@ -234,23 +223,18 @@ class FidelityState:
         index = np.asarray(cols)
         mean, sd = mean_all[index], sd_all[index]
         reference = self.references(rec, index)
-        next_seconds, rest = np.empty(index.size), np.empty(index.size)
-        kinds = []
         full = self.full_seconds(rec)
+        seconds = np.empty(index.size)
+        kinds = []
         for i, col in enumerate(cols):
             run = rec.runs.get(col)
             if run is None:
-                plan = rec.plans[col]
-                first = plan[0] / plan[-1]
-                next_seconds[i], rest[i] = full[col] * first, full[col] * (1.0 - first)
+                seconds[i] = full[col]
                 kinds.append("start")
             else:
-                rate = run.rate()
-                next_seconds[i] = rate * (run.budgets[run.step] - run.budget)
-                rest[i] = rate * (run.budgets[-1] - run.budgets[run.step])
+                seconds[i] = run.rate() * (run.budgets[-1] - run.budget)
                 kinds.append("continue" if run.state is RunState.RUNNING else "resume")
-        chance = ndtr((mean - reference) / np.maximum(sd, 1e-12))
-        seconds = np.maximum(next_seconds + chance * rest, 1e-9)
+        seconds = np.maximum(seconds, 1e-9)
         score = (np.log(rec.tenant.weight) + log_expected_improvement(mean, sd, reference, QUALITY_CEILING)
                  - np.log(seconds))
         return [Option(rec.name, col, kind, float(sc), float(m), float(d), float(ref), float(sec))
@@ -274,7 +258,3 @@ class FidelityState:
 
     def used_seconds(self, rec: TenantRuns) -> float:
         return sum(sum(r.seconds) for r in rec.runs.values())
-
-    def has_work(self) -> bool:
-        return any(rec.untried().any() or any(r.state is RunState.PAUSED for r in rec.runs.values())
-                   for rec in self.tenants)
