@@ -76,14 +76,17 @@ def test_a_partial_observation_is_a_noisier_observation_of_the_final(seed):
     mean, cov = rng.uniform(0.3, 0.9, 8), 0.02 * factor @ factor.T + 0.001 * np.eye(8)
     post = TenantPosterior(mean, cov, noise=1e-3)
     post.observe(2, 0.7)
-    got_mean, got_var = post.conditioned([5, 1], np.array([0.6, 0.8]), np.array([0.01, 0.04]))
-    # the same as observing all three at once, each with its own noise: a GP with per-observation noise
-    arms, values, noises = [2, 5, 1], np.array([0.7, 0.6, 0.8]), np.array([1e-3, 0.011, 0.041])
-    cov_aa = cov[np.ix_(arms, arms)] + np.diag(noises)
-    want_mean = mean + cov[:, arms] @ np.linalg.solve(cov_aa, values - mean[arms])
-    want_var = np.diag(cov) - np.sum(cov[:, arms] * np.linalg.solve(cov_aa, cov[:, arms].T).T, axis=1)
-    np.testing.assert_allclose(got_mean, want_mean, atol=1e-9)
-    np.testing.assert_allclose(got_var, want_var, atol=1e-9)
+    for scale in (1.0, 3.0):  # the GP's Student-t scale widens its covariance and noise, not the curve model's
+        got_mean, got_var = post.conditioned([5, 1], np.array([0.6, 0.8]), np.array([0.01, 0.04]), scale)
+        # the same as observing all three at once, each with its own noise: a GP with per-observation noise
+        arms, values = [2, 5, 1], np.array([0.7, 0.6, 0.8])
+        noises = np.array([scale * 1e-3, scale * 1e-3 + 0.01, scale * 1e-3 + 0.04])
+        cov_aa = scale * cov[np.ix_(arms, arms)] + np.diag(noises)
+        want_mean = mean + scale * cov[:, arms] @ np.linalg.solve(cov_aa, values - mean[arms])
+        want_var = scale * np.diag(cov) - scale**2 * np.sum(cov[:, arms] * np.linalg.solve(cov_aa, cov[:, arms].T).T,
+                                                            axis=1)
+        np.testing.assert_allclose(got_mean, want_mean, atol=1e-9)
+        np.testing.assert_allclose(got_var, want_var, atol=1e-9)
     # a noisy partial pulls the belief less far towards its value than the same value observed exactly
     noisy_mean, _ = post.conditioned([5], np.array([0.6]), np.array([0.01]))
     exact_mean, _ = direct_posterior(mean, cov, 1e-3, [2, 5], [0.7, 0.6])

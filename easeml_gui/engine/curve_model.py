@@ -17,7 +17,7 @@ curves the model was not fitted on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -33,8 +33,6 @@ PRIOR_SD = 3.0  # weak prior on every weight (the features are O(1))
 # the fitted variance fall without end.
 VARIANCE_FLOOR = 1e-5
 MIN_PAIRS = 20  # fewer training points than this: the fallback below
-Z90 = 1.6449  # a central 90 % interval of a normal is the mean +- Z90 sd
-MAX_VARIANCE_SCALE = 25.0  # the calibration never widens intervals more than 5x
 # Without finished curves to learn from: no gain expected on average, a wide spread (sd 0.2 at the start of a
 # run, narrowing with the budget left and the headroom).
 FALLBACK_W = np.zeros(6)
@@ -90,44 +88,20 @@ def features(quality: np.ndarray, fraction: np.ndarray, share: np.ndarray | None
 
 
 @dataclass(frozen=True)
-class CurveModel:
-    w: np.ndarray  # mean weights
-    v: np.ndarray  # log-variance weights
-    w_cov: np.ndarray  # posterior covariance of w at the mode
-    pairs: int  # (curve, step) points it was fitted on
-    shapes: ArmShapes | None = None
-    variance_scale: float = 1.0  # calibrates the variance on datasets left out of the fit
+class Design:
+    """The model's training points: one per (curve, step before its last)."""
+
+    phi: np.ndarray
+    psi: np.ndarray
+    gain: np.ndarray  # final - quality at that step
+    dataset: np.ndarray  # which dataset each point comes from
 
     @classmethod
-    def fallback(cls) -> "CurveModel":
-        return cls(FALLBACK_W, FALLBACK_V, np.zeros((FALLBACK_W.size, FALLBACK_W.size)), 0)
-
-    @classmethod
-    def fit(cls, curves: Sequence[LabelledCurve]) -> "CurveModel":
-        """Fitted on every curve; its variance then scaled so that 90 % intervals hold 90 % of the finals of each
-        dataset's curves predicted by the model fitted without that dataset (a new dataset's curves differ more
-        from the history than the history's curves from each other)."""
-        model = cls._fit(curves)
-        datasets = sorted({c.dataset for c in curves})
-        if model.pairs == 0 or len(datasets) < 2:
-            return model
-        z = []
-        for left_out in datasets:
-            held_out = [c for c in curves if c.dataset == left_out]
-            z += list(cls._fit([c for c in curves if c.dataset != left_out]).standardised(held_out))
-        if not z:
-            return model
-        # Widen only: a dataset the model never saw is no easier to predict than its own curves' residuals say
-        # (two alike history datasets predict each other too well, and would narrow a third, unlike one's, intervals).
-        scale = (float(np.quantile(np.abs(z), 0.9)) / Z90) ** 2
-        return replace(model, variance_scale=min(max(scale, 1.0), MAX_VARIANCE_SCALE))
-
-    @classmethod
-    def _fit(cls, curves: Sequence[LabelledCurve]) -> "CurveModel":
+    def of(cls, curves: Sequence[LabelledCurve]) -> "Design":
         # An arm's shape feature of a training curve comes from the other datasets' curves only, as it will for a
         # new dataset: fitted on its own curve, the feature would look more telling than it is.
         without = {d: ArmShapes.fit([c for c in curves if c.dataset != d]) for d in {c.dataset for c in curves}}
-        phis, psis, gains = [], [], []
+        phis, psis, gains, datasets = [np.zeros((0, FALLBACK_W.size))], [np.zeros((0, FALLBACK_V.size))], [], []
         for labelled in curves:
             curve = labelled.curve
             if curve.steps < 2:
@@ -137,27 +111,68 @@ class CurveModel:
             phis.append(phi[:-1])
             psis.append(psi[:-1])
             gains.append(curve.final - curve.quality[:-1])
-        if sum(len(g) for g in gains) < MIN_PAIRS:
-            return cls.fallback()
-        phi, psi, gain = np.concatenate(phis), np.concatenate(psis), np.concatenate(gains)
-        n_w = phi.shape[1]
+            datasets += [labelled.dataset] * (curve.steps - 1)
+        return cls(np.concatenate(phis), np.concatenate(psis), np.concatenate([np.zeros(0), *gains]),
+                   np.array(datasets))
 
-        def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            w, v = theta[:n_w], theta[n_w:]
-            spread = np.exp(psi @ v)
-            var = spread + VARIANCE_FLOOR
-            resid = gain - phi @ w
-            loss = 0.5 * np.sum(resid**2 / var + np.log(var)) + 0.5 * np.sum(theta**2) / PRIOR_SD**2
-            grad_w = -phi.T @ (resid / var)
-            grad_v = 0.5 * psi.T @ ((1.0 - resid**2 / var) * spread / var)
-            return float(loss), np.concatenate([grad_w, grad_v]) + theta / PRIOR_SD**2
+    def without(self, dataset: str) -> "Design":
+        keep = self.dataset != dataset
+        return Design(self.phi[keep], self.psi[keep], self.gain[keep], self.dataset[keep])
 
-        start = np.concatenate([np.zeros(n_w), [np.log(np.var(gain) + 1e-6)], np.zeros(psi.shape[1] - 1)])
-        theta = minimize(objective, start, jac=True, method="BFGS").x  # scipy 1.17's L-BFGS-B is 50x slower here
+
+def _map_fit(design: Design) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mode of the mean and log-variance weights."""
+    phi, psi, gain = design.phi, design.psi, design.gain
+    n_w = phi.shape[1]
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w, v = theta[:n_w], theta[n_w:]
-        precision = 1.0 / (np.exp(psi @ v) + VARIANCE_FLOOR)
-        hessian = phi.T @ (phi * precision[:, None]) + np.eye(n_w) / PRIOR_SD**2
-        return cls(w, v, np.linalg.inv(hessian), int(gain.size), ArmShapes.fit(curves))
+        spread = np.exp(psi @ v)
+        var = spread + VARIANCE_FLOOR
+        resid = gain - phi @ w
+        loss = 0.5 * np.sum(resid**2 / var + np.log(var)) + 0.5 * np.sum(theta**2) / PRIOR_SD**2
+        grad_w = -phi.T @ (resid / var)
+        grad_v = 0.5 * psi.T @ ((1.0 - resid**2 / var) * spread / var)
+        return float(loss), np.concatenate([grad_w, grad_v]) + theta / PRIOR_SD**2
+
+    start = np.concatenate([np.zeros(n_w), [np.log(np.var(gain) + 1e-6)], np.zeros(psi.shape[1] - 1)])
+    theta = minimize(objective, start, jac=True, method="BFGS").x  # scipy 1.17's L-BFGS-B is 50x slower here
+    return theta[:n_w], theta[n_w:]
+
+
+@dataclass(frozen=True)
+class CurveModel:
+    w: np.ndarray  # mean weights
+    v: np.ndarray  # log-variance weights
+    w_cov: np.ndarray  # posterior covariance of w at the mode
+    pairs: int  # (curve, step) points it was fitted on
+    shapes: ArmShapes | None = None
+
+    @classmethod
+    def fallback(cls) -> "CurveModel":
+        return cls(FALLBACK_W, FALLBACK_V, np.zeros((FALLBACK_W.size, FALLBACK_W.size)), 0)
+
+    @classmethod
+    def fit(cls, curves: Sequence[LabelledCurve]) -> "CurveModel":
+        """The mean fitted on every curve; the variance fitted on how far each dataset's finals fell from the means
+        of the model fitted without that dataset, since a new dataset's curves differ more from the history than the
+        history's curves from each other (fitted on its own residuals, the model was 5x overconfident on a dataset
+        unlike the two it had seen)."""
+        design = Design.of(curves)
+        if design.gain.size < MIN_PAIRS:
+            return cls.fallback()
+        w, v = _map_fit(design)
+        datasets = np.unique(design.dataset)
+        if datasets.size >= 2:
+            residual = np.empty_like(design.gain)
+            for left_out in datasets:
+                w_without, _ = _map_fit(design.without(left_out))
+                held = design.dataset == left_out
+                residual[held] = design.gain[held] - design.phi[held] @ w_without
+            _, v = _map_fit(Design(np.zeros((residual.size, 0)), design.psi, residual, design.dataset))
+        precision = 1.0 / (np.exp(design.psi @ v) + VARIANCE_FLOOR)
+        hessian = design.phi.T @ (design.phi * precision[:, None]) + np.eye(w.size) / PRIOR_SD**2
+        return cls(w, v, np.linalg.inv(hessian), int(design.gain.size), ArmShapes.fit(curves))
 
     def standardised(self, curves: Sequence[LabelledCurve]) -> np.ndarray:
         """(final - predicted mean) / predicted sd at every step before each curve's last."""
@@ -184,5 +199,5 @@ class CurveModel:
         phi, psi = features(quality, fraction, share)
         phi, psi = phi[-1], psi[-1]
         mean = float(quality[-1] + phi @ self.w)
-        variance = self.variance_scale * float(np.exp(psi @ self.v) + VARIANCE_FLOOR + phi @ self.w_cov @ phi)
+        variance = float(np.exp(psi @ self.v) + VARIANCE_FLOOR + phi @ self.w_cov @ phi)
         return min(max(mean, 0.0), 1.0), float(np.sqrt(variance))

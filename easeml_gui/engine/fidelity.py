@@ -188,8 +188,9 @@ class FidelityState:
             partial = [r for r in rec.runs.values() if r.predicted is not None]
             mean, var = rec.posterior.conditioned([r.col for r in partial],
                                                   np.array([r.predicted[0] for r in partial]),
-                                                  np.array([r.predicted[1] ** 2 for r in partial]))
-            rec.cache = (mean, np.sqrt(var * rec.posterior.scale), self._full_seconds(rec))
+                                                  np.array([r.predicted[1] ** 2 for r in partial]),
+                                                  rec.posterior.scale)
+            rec.cache = (mean, np.sqrt(var), self._full_seconds(rec))
         return rec.cache[0], rec.cache[1]
 
     def full_seconds(self, rec: TenantRuns) -> np.ndarray:

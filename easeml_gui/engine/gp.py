@@ -88,19 +88,20 @@ class TenantPosterior:
         reduction = np.sum(cov_xp * np.linalg.solve(cov_pp, cov_xp.T).T, axis=1)
         return np.maximum(self.var - reduction, 0.0)
 
-    def conditioned(self, arms: list[int], values: np.ndarray, extra_noise: np.ndarray
+    def conditioned(self, arms: list[int], values: np.ndarray, extra_noise: np.ndarray, scale: float = 1.0
                     ) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of every arm given also `values` at `arms`, each observed with `extra_noise` variance
         beyond the GP's own (partly trained arms: a learning-curve model's prediction of the final quality and its
-        uncertainty). Not kept: a partial observation is replaced at the next epoch, and the incremental factor
-        cannot forget one."""
+        uncertainty). `scale` multiplies the GP's covariance and noise (its Student-t `scale`) but not the extra
+        noise, which the curve model calibrated on its own. Not kept: a partial observation is replaced at the next
+        epoch, and the incremental factor cannot forget one."""
         if not arms:
-            return self.mean, self.var
-        cov_xp = self._cov_with(arms)
-        cov_pp = cov_xp[arms] + np.diag(self.noise + np.asarray(extra_noise, dtype=float))
+            return self.mean, scale * self.var
+        cov_xp = scale * self._cov_with(arms)
+        cov_pp = cov_xp[arms] + np.diag(scale * self.noise + np.asarray(extra_noise, dtype=float))
         gain = np.linalg.solve(cov_pp, cov_xp.T).T  # (K, P)
         mean = self.mean + gain @ (np.asarray(values, dtype=float) - self.mean[arms])
-        return mean, np.maximum(self.var - np.sum(gain * cov_xp, axis=1), 0.0)
+        return mean, np.maximum(scale * self.var - np.sum(gain * cov_xp, axis=1), 0.0)
 
     def _cov_with(self, arms: list[int]) -> np.ndarray:
         """Posterior covariance between every arm and `arms`: S[:, P] - V^T V[:, P]."""
