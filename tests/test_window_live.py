@@ -5,6 +5,7 @@ pick); each plot saves PNG and CSV."""
 
 from __future__ import annotations
 
+import json
 import csv
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from easeml_gui.engine.types import Arm, Decision, Observation, Task, TaskResult
 from easeml_gui.lab import tenants
 from easeml_gui.lab.stores import open_writer
 from easeml_gui.store import EpochReport
+from easeml_gui.training import wire
 from easeml_gui.views.running_tasks import FOR
 from easeml_gui.views.task_progress import EpochProgress, parse_progress
 
@@ -70,16 +72,18 @@ class OneTaskExecutor:
     def running(self) -> list[Task]:
         return [self.task]
 
-    def events(self, task_id: str, offset: int) -> tuple[list[dict], int]:
-        return self._events[offset:], len(self._events)
+    def events(self, task_id: str, offset: int) -> tuple[list[wire.Event], int]:
+        """The events after `offset`, parsed as an executor reads progress.jsonl (typed records)."""
+        lines = "".join(json.dumps(event) + "\n" for event in self._events[offset:]).encode()
+        return wire.parse_events(lines)[0], len(self._events)
 
 
 @pytest.mark.parametrize("loss", [0.412, None])  # None: a classical fit reports no loss
 def test_what_easeml_gui_run_records_of_each_epoch_reads_as_progress_and_a_curve(db, loss):
     task = Task("t2", "bob", Arm("mlp", 1), "cpu:1")
     events = [{"event": "start"}] + [
-        {"event": "epoch", "epoch": n, "epochs": 5, "loss": loss, "val_accuracy": accuracy, "images_per_second": 1234.0}
-        for n, accuracy in ((3, 0.85), (4, 0.875))]
+        {"event": "epoch", "epoch": n, "epochs": 5, "loss": loss, "val_accuracy": accuracy, "images_per_second": 1234.0,
+         "seconds": 2.0 * n} for n, accuracy in ((3, 0.85), (4, 0.875))]
     with open_writer(db) as store:
         progress = Progress(lambda: "", OneTaskExecutor(task, events), store.task_epoch, store.task_line)
         progress.tick()
@@ -95,7 +99,7 @@ def test_a_cross_validating_tasks_folds_are_its_latest_line_but_not_its_curve(db
     task is, so Running now moves on while they train."""
     task = Task("t2", "bob", Arm("mlp", 1), "cpu:1")
     events = [{"event": "epoch", "epoch": 3, "epochs": 5, "loss": 0.2, "val_accuracy": 0.85, "images_per_second": 9.0,
-               "fold": 1, "folds": 4},
+               "seconds": 6.0, "fold": 1, "folds": 4},
               {"event": "fold_epoch", "fold": 2, "folds": 4, "epoch": 1, "epochs": 2, "loss": 0.3,
                "images_per_second": 1234.0, "seconds": 1.0},
               {"event": "fold", "fold": 2, "folds": 4, "val_accuracy": 0.95}]
