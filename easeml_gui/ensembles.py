@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine.ensemble import Candidate, combine, deliver
+from .engine.ensemble import Candidate, accuracy, combine, deliver
 from .store.ensembles import EnsembleReader, PredictedRun
 from .store.records import Member, TenantDelivery
 from .training.predictions import PREDICTIONS_FILE, BadPredictions, Predictions
@@ -79,5 +79,4 @@ def _test_accuracy(members: list[Predictions], counts: list[int]) -> float | Non
     labels = members[0].test_labels
     if not len(labels) or any(not np.array_equal(m.test_labels, labels) for m in members):
         return None
-    combined = combine(np.stack([m.test_probabilities for m in members]), counts)
-    return float(np.mean(np.argmax(combined, axis=1) == labels))
+    return accuracy(combine(np.stack([m.test_probabilities for m in members]), counts), labels)

@@ -43,13 +43,17 @@ class Ensemble:
 
     @property
     def members(self) -> tuple[int, ...]:
-        """Indices of the candidates with a non-zero count, in candidate order."""
-        return tuple(i for i, count in enumerate(self.counts) if count)
+        return members_of(self.counts)
 
     @property
     def weights(self) -> np.ndarray:
         counts = np.asarray(self.counts, dtype=float)
         return counts / counts.sum()
+
+
+def members_of(counts: tuple[int, ...]) -> tuple[int, ...]:
+    """Indices of the candidates with a non-zero count, in candidate order."""
+    return tuple(i for i, count in enumerate(counts) if count)
 
 
 def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -147,7 +151,7 @@ class Delivery:
 
     @property
     def members(self) -> tuple[int, ...]:
-        return tuple(i for i, count in enumerate(self.counts) if count)
+        return members_of(self.counts)
 
 
 def shared_images(candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
